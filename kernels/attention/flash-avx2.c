@@ -1,0 +1,1 @@
+/* flash-avx2.c — (being written) */

@@ -1,0 +1,1 @@
+/* flash-neon.c — (being written) */

@@ -1,0 +1,1 @@
+/* flash.c — (being written) */

@@ -1,0 +1,1 @@
+/* gqa-avx2.c — (being written) */

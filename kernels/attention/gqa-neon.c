@@ -1,0 +1,1 @@
+/* gqa-neon.c — (being written) */

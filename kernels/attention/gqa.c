@@ -1,0 +1,1 @@
+/* gqa.c — (being written) */

@@ -1,0 +1,1 @@
+/* paged-avx2.c — (being written) */

@@ -1,0 +1,1 @@
+/* paged-neon.c — (being written) */

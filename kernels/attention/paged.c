@@ -1,0 +1,1 @@
+/* paged.c — (being written) */

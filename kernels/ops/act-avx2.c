@@ -1,0 +1,1 @@
+/* act-avx2.c — (being written) */

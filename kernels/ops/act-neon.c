@@ -1,0 +1,1 @@
+/* act-neon.c — (being written) */

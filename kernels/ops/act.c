@@ -1,0 +1,1 @@
+/* act.c — (being written) */

@@ -1,0 +1,1 @@
+/* norm-avx2.c — (being written) */

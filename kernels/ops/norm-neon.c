@@ -1,0 +1,1 @@
+/* norm-neon.c — (being written) */

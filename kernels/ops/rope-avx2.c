@@ -1,0 +1,1 @@
+/* rope-avx2.c — (being written) */

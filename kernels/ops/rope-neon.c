@@ -1,0 +1,1 @@
+/* rope-neon.c — (being written) */

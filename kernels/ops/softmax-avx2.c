@@ -1,0 +1,1 @@
+/* softmax-avx2.c — (being written) */

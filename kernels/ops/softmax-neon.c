@@ -1,0 +1,1 @@
+/* softmax-neon.c — (being written) */

@@ -1,0 +1,1 @@
+/* topk-avx2.c — (being written) */

@@ -1,0 +1,1 @@
+/* topk-neon.c — (being written) */

@@ -1,0 +1,1 @@
+/* topk.c — (being written) */

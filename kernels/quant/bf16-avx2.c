@@ -1,0 +1,1 @@
+/* bf16-avx2.c — (being written) */

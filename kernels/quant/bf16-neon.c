@@ -1,0 +1,1 @@
+/* bf16-neon.c — (being written) */

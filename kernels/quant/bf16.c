@@ -1,0 +1,1 @@
+/* bf16.c — (being written) */

@@ -1,0 +1,1 @@
+/* f16-avx2.c — (being written) */

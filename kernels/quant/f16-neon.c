@@ -1,0 +1,1 @@
+/* f16-neon.c — (being written) */

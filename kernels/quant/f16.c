@@ -1,0 +1,1 @@
+/* f16.c — (being written) */

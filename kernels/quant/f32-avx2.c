@@ -1,0 +1,1 @@
+/* f32-avx2.c — (being written) */

@@ -1,0 +1,1 @@
+/* f32-neon.c — (being written) */

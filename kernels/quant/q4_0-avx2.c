@@ -1,0 +1,1 @@
+/* q4_0-avx2.c — (being written) */

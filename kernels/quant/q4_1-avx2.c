@@ -1,0 +1,1 @@
+/* q4_1-avx2.c — (being written) */

@@ -1,0 +1,1 @@
+/* q4_K-avx2.c — (being written) */

@@ -1,0 +1,1 @@
+/* q4_K-neon.c — (being written) */

@@ -1,0 +1,1 @@
+/* q5_0-avx2.c — (being written) */

@@ -1,0 +1,1 @@
+/* q5_1-avx2.c — (being written) */

@@ -1,0 +1,1 @@
+/* q5_1-neon.c — (being written) */

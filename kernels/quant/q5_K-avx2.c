@@ -1,0 +1,1 @@
+/* q5_K-avx2.c — (being written) */

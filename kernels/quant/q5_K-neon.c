@@ -1,0 +1,1 @@
+/* q5_K-neon.c — (being written) */

@@ -1,0 +1,1 @@
+/* q5_K.c — (being written) */

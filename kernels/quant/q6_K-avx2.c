@@ -1,0 +1,1 @@
+/* q6_K-avx2.c — (being written) */

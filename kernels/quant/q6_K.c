@@ -1,0 +1,1 @@
+/* q6_K.c — (being written) */

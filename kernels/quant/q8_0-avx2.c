@@ -1,0 +1,1 @@
+/* q8_0-avx2.c — (being written) */

@@ -1,0 +1,1 @@
+/* q8_1-avx2.c — (being written) */

@@ -1,0 +1,1 @@
+/* q8_1-neon.c — (being written) */

@@ -1,0 +1,1 @@
+/* q8_K-avx2.c — (being written) */

@@ -1,0 +1,1 @@
+/* q8_K-neon.c — (being written) */

@@ -1,0 +1,1 @@
+/* q8_K.c — (being written) */

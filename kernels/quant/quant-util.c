@@ -1,0 +1,1 @@
+/* quant-util.c — (being written) */

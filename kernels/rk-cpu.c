@@ -1,0 +1,179 @@
+/* rk-cpu.c — CPU feature detection and the per-type kernel table.
+ * SPDX-License-Identifier: MIT
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rk-cpu.h"
+#include "rk-quant.h"
+
+static rk_isa chosen_isa = RK_ISA_REF;
+static rk_type_traits table[RK_TYPE_COUNT];
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+bool
+rk_cpu_has_isa (rk_isa isa)
+{
+  switch (isa)
+    {
+    case RK_ISA_REF:
+      return true;
+    case RK_ISA_AVX2:
+#if defined(__x86_64__) && defined(RK_HAVE_AVX2)
+      __builtin_cpu_init ();
+      return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma")
+             && __builtin_cpu_supports ("f16c");
+#else
+      return false;
+#endif
+    case RK_ISA_NEON:
+#if defined(__aarch64__) && defined(RK_HAVE_NEON)
+      return true;
+#else
+      return false;
+#endif
+    default:
+      return false;
+    }
+}
+
+const char *
+rk_isa_name (rk_isa isa)
+{
+  switch (isa)
+    {
+    case RK_ISA_AVX2: return "avx2";
+    case RK_ISA_NEON: return "neon";
+    case RK_ISA_REF:
+    default: return "ref";
+    }
+}
+
+static void
+copy_f32_to_float (const void *x, float *y, int64_t k)
+{
+  memcpy (y, x, (size_t) k * sizeof (float));
+}
+
+static void
+copy_float_to_f32 (const float *x, void *y, int64_t k)
+{
+  memcpy (y, x, (size_t) k * sizeof (float));
+}
+
+/* Fills one entry. `V` pastes the ISA suffix onto a kernel name. */
+#define FORMAT_ENTRY(T, fmt, dot, dot_type, sfx)                  \
+  case T:                                                         \
+    tr.to_float = rk_dequantize_row_##fmt##sfx;                   \
+    tr.from_float = rk_quantize_row_##fmt##sfx;                   \
+    tr.from_float_ref = rk_quantize_row_##fmt##_ref;              \
+    tr.vec_dot = dot;                                             \
+    tr.vec_dot_type = dot_type;                                   \
+    break;
+
+#define ALL_FORMATS(sfx)                                                                  \
+  case RK_TYPE_F32:                                                                       \
+    tr.to_float = copy_f32_to_float;                                                      \
+    tr.from_float = copy_float_to_f32;                                                    \
+    tr.from_float_ref = copy_float_to_f32;                                                \
+    tr.vec_dot = rk_vec_dot_f32_f32##sfx;                                                 \
+    tr.vec_dot_type = RK_TYPE_F32;                                                        \
+    break;                                                                                \
+  FORMAT_ENTRY (RK_TYPE_F16,  f16,  rk_vec_dot_f16_f16##sfx,   RK_TYPE_F16,  sfx)          \
+  FORMAT_ENTRY (RK_TYPE_BF16, bf16, rk_vec_dot_bf16_bf16##sfx, RK_TYPE_BF16, sfx)          \
+  FORMAT_ENTRY (RK_TYPE_Q4_0, q4_0, rk_vec_dot_q4_0_q8_0##sfx, RK_TYPE_Q8_0, sfx)          \
+  FORMAT_ENTRY (RK_TYPE_Q4_1, q4_1, rk_vec_dot_q4_1_q8_1##sfx, RK_TYPE_Q8_1, sfx)          \
+  FORMAT_ENTRY (RK_TYPE_Q5_0, q5_0, rk_vec_dot_q5_0_q8_0##sfx, RK_TYPE_Q8_0, sfx)          \
+  FORMAT_ENTRY (RK_TYPE_Q5_1, q5_1, rk_vec_dot_q5_1_q8_1##sfx, RK_TYPE_Q8_1, sfx)          \
+  FORMAT_ENTRY (RK_TYPE_Q8_0, q8_0, rk_vec_dot_q8_0_q8_0##sfx, RK_TYPE_Q8_0, sfx)          \
+  FORMAT_ENTRY (RK_TYPE_Q8_1, q8_1, NULL,                      RK_TYPE_Q8_1, sfx)          \
+  FORMAT_ENTRY (RK_TYPE_Q4_K, q4_K, rk_vec_dot_q4_K_q8_K##sfx, RK_TYPE_Q8_K, sfx)          \
+  FORMAT_ENTRY (RK_TYPE_Q5_K, q5_K, rk_vec_dot_q5_K_q8_K##sfx, RK_TYPE_Q8_K, sfx)          \
+  FORMAT_ENTRY (RK_TYPE_Q6_K, q6_K, rk_vec_dot_q6_K_q8_K##sfx, RK_TYPE_Q8_K, sfx)          \
+  FORMAT_ENTRY (RK_TYPE_Q8_K, q8_K, NULL,                      RK_TYPE_Q8_K, sfx)
+
+rk_type_traits
+rk_traits_for_isa (rk_type type,
+                   rk_isa  isa)
+{
+  rk_type_traits tr = { 0 };
+
+  if (!rk_cpu_has_isa (isa))
+    isa = RK_ISA_REF;
+
+  switch (isa)
+    {
+#if defined(__x86_64__) && defined(RK_HAVE_AVX2)
+    case RK_ISA_AVX2:
+      switch ((int) type)
+        {
+          ALL_FORMATS (_avx2)
+        default:
+          break;
+        }
+      break;
+#endif
+#if defined(__aarch64__) && defined(RK_HAVE_NEON)
+    case RK_ISA_NEON:
+      switch ((int) type)
+        {
+          ALL_FORMATS (_neon)
+        default:
+          break;
+        }
+      break;
+#endif
+    case RK_ISA_REF:
+    default:
+      switch ((int) type)
+        {
+          ALL_FORMATS (_ref)
+        default:
+          break;
+        }
+      break;
+    }
+  return tr;
+}
+
+static void
+init_once_cb (void)
+{
+  const char *force = getenv ("RUV_KERNELS");
+  int t;
+
+  if (force != NULL && strcmp (force, "ref") == 0)
+    chosen_isa = RK_ISA_REF;
+  else if (rk_cpu_has_isa (RK_ISA_AVX2))
+    chosen_isa = RK_ISA_AVX2;
+  else if (rk_cpu_has_isa (RK_ISA_NEON))
+    chosen_isa = RK_ISA_NEON;
+  else
+    chosen_isa = RK_ISA_REF;
+
+  for (t = 0; t < RK_TYPE_COUNT; t++)
+    table[t] = rk_traits_for_isa ((rk_type) t, chosen_isa);
+}
+
+void
+rk_cpu_init (void)
+{
+  pthread_once (&init_once, init_once_cb);
+}
+
+rk_isa
+rk_cpu_isa (void)
+{
+  rk_cpu_init ();
+  return chosen_isa;
+}
+
+const rk_type_traits *
+rk_get_traits (rk_type type)
+{
+  rk_cpu_init ();
+  if ((unsigned) type >= RK_TYPE_COUNT)
+    return NULL;
+  return &table[type];
+}
