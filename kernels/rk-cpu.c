@@ -102,36 +102,34 @@ rk_traits_for_isa (rk_type type,
   if (!rk_cpu_has_isa (isa))
     isa = RK_ISA_REF;
 
-  switch (isa)
-    {
 #if defined(__x86_64__) && defined(RK_HAVE_AVX2)
-    case RK_ISA_AVX2:
+  if (isa == RK_ISA_AVX2)
+    {
       switch ((int) type)
         {
           ALL_FORMATS (_avx2)
         default:
           break;
         }
-      break;
+      return tr;
+    }
 #endif
 #if defined(__aarch64__) && defined(RK_HAVE_NEON)
-    case RK_ISA_NEON:
+  if (isa == RK_ISA_NEON)
+    {
       switch ((int) type)
         {
           ALL_FORMATS (_neon)
         default:
           break;
         }
-      break;
+      return tr;
+    }
 #endif
-    case RK_ISA_REF:
+  switch ((int) type)
+    {
+      ALL_FORMATS (_ref)
     default:
-      switch ((int) type)
-        {
-          ALL_FORMATS (_ref)
-        default:
-          break;
-        }
       break;
     }
   return tr;
