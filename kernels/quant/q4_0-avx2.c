@@ -1,1 +1,54 @@
-/* q4_0-avx2.c — (being written) */
+/* q4_0-avx2.c — Q4_0 with AVX2: dequantize and the dot with Q8_0 (the decode hot path).
+ * SPDX-License-Identifier: MIT
+ */
+#include <stddef.h>
+
+#include "quant-legacy-avx2.h"
+
+#define QS offsetof (rk_block_q4_0, qs)
+
+/* Weights are quantized offline (rk-quantize, model conversion), where being
+ * byte-identical to llama-quantize matters more than speed: use the reference. */
+void
+rk_quantize_row_q4_0_avx2 (const float *x, void *y, int64_t k)
+{
+  rk_quantize_row_q4_0_ref (x, y, k);
+}
+
+void
+rk_dequantize_row_q4_0_avx2 (const void *vx, float *y, int64_t k)
+{
+  const uint8_t *x = vx;
+  const int64_t nb = k / RK_QK4_0;
+
+  for (int64_t i = 0; i < nb; i++)
+    {
+      const uint8_t *b = x + i * sizeof (rk_block_q4_0);
+      const __m256i q = _mm256_sub_epi8 (rk_nibbles_avx2 (b + QS), _mm256_set1_epi8 (8));
+
+      rk_store_i8_scaled_avx2 (q, _mm256_set1_ps (rk_load_fp16_avx2 (b)), y + i * RK_QK4_0);
+    }
+}
+
+/* Per block: 32 codes q - 8 (signed) against 32 int8 activations, one
+ * maddubs/madd pair, then acc += (d_x d_y) * dot, all 8 lanes at once. */
+float
+rk_vec_dot_q4_0_q8_0_avx2 (int n, const void *vx, const void *vy)
+{
+  const uint8_t *x = vx;
+  const uint8_t *y = vy;
+  const int nb = n / RK_QK8_0;
+  __m256 acc = _mm256_setzero_ps ();
+
+  for (int i = 0; i < nb; i++)
+    {
+      const uint8_t *bx = x + i * sizeof (rk_block_q4_0);
+      const uint8_t *by = y + i * sizeof (rk_block_q8_0);
+      const __m256 d = _mm256_set1_ps (rk_load_fp16_avx2 (bx) * rk_load_fp16_avx2 (by));
+      const __m256i qx = _mm256_sub_epi8 (rk_nibbles_avx2 (bx + QS), _mm256_set1_epi8 (8));
+      const __m256i qy = rk_loadu_256 (by + offsetof (rk_block_q8_0, qs));
+
+      acc = _mm256_fmadd_ps (d, rk_dot_i8_avx2 (qx, qy), acc);
+    }
+  return rk_hsum_ps_avx2 (acc);
+}

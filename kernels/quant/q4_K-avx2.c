@@ -1,1 +1,141 @@
-/* q4_K-avx2.c — (being written) */
+/* q4_K-avx2.c — Q4_K with AVX2: the dot with Q8_K is the decode hot path of Q4_K_M models.
+ * SPDX-License-Identifier: MIT
+ */
+#include <assert.h>
+#include <immintrin.h>
+
+#include "k-quants.h"
+
+/* Weights are quantized offline (llama-quantize, our quantize tool): the
+ * reference search is the quantizer, there is nothing to speed up. */
+void
+rk_quantize_row_q4_K_avx2 (const float *x,
+                           void        *vy,
+                           int64_t      k)
+{
+  rk_quantize_row_q4_K_ref (x, vy, k);
+}
+
+/* Sum of 8 floats. */
+static inline float
+hsum_ps (__m256 v)
+{
+  __m128 s = _mm_add_ps (_mm256_extractf128_ps (v, 1), _mm256_castps256_ps128 (v));
+
+  s = _mm_add_ps (s, _mm_movehl_ps (s, s));
+  s = _mm_add_ss (s, _mm_movehdup_ps (s));
+  return _mm_cvtss_f32 (s);
+}
+
+/* pshufb mask that broadcasts 16-bit lane s (0..7) of each 128-bit half. */
+static inline __m256i
+scale_shuffle (int s)
+{
+  return _mm256_set1_epi16 ((short) (((2 * s + 1) << 8) | (2 * s)));
+}
+
+void
+rk_dequantize_row_q4_K_avx2 (const void *vx,
+                             float      *y,
+                             int64_t     k)
+{
+  const __m128i m4 = _mm_set1_epi8 (0xF);
+  const uint8_t *x = vx;
+  int64_t nb = k / RK_QK_K, i;
+
+  assert (k % RK_QK_K == 0);
+  for (i = 0; i < nb; i++)
+    {
+      const uint8_t *b = x + i * sizeof (rk_block_q4_K);
+      const uint8_t *qs = b + offsetof (rk_block_q4_K, qs);
+      const float d = rk_k_load_fp16 (b + offsetof (rk_block_q4_K, d));
+      const float dmin = rk_k_load_fp16 (b + offsetof (rk_block_q4_K, dmin));
+      uint8_t sm[16];
+      int j, h;
+
+      rk_k4_unpack_scales (b + offsetof (rk_block_q4_K, scales), sm);
+      for (j = 0; j < RK_QK_K / 32; j++, y += 32)
+        {
+          /* Same two roundings as _ref: (d * sc) * q - dmin * m. */
+          const __m256 vd = _mm256_set1_ps (d * sm[j]);
+          const __m256 vm = _mm256_set1_ps (dmin * sm[8 + j]);
+
+          for (h = 0; h < 2; h++)
+            {
+              __m128i raw = _mm_loadu_si128 ((const __m128i *) (qs + 32 * (j / 2) + 16 * h));
+              __m128i q = j % 2 ? _mm_and_si128 (_mm_srli_epi16 (raw, 4), m4)
+                                : _mm_and_si128 (raw, m4);
+              __m256 f0 = _mm256_cvtepi32_ps (_mm256_cvtepu8_epi32 (q));
+              __m256 f1 = _mm256_cvtepi32_ps (_mm256_cvtepu8_epi32 (_mm_srli_si128 (q, 8)));
+
+              _mm256_storeu_ps (y + 16 * h, _mm256_sub_ps (_mm256_mul_ps (vd, f0), vm));
+              _mm256_storeu_ps (y + 16 * h + 8, _mm256_sub_ps (_mm256_mul_ps (vd, f1), vm));
+            }
+        }
+    }
+}
+
+/* Per block: 32 nibbles x 32 activations per sub-block with maddubs (u8 x s8
+ * -> pairs summed in s16: 2 * 15 * 127 fits), madd with the sub-block's
+ * scale broadcast into 16-bit lanes (-> s32), one float fma per block; the
+ * mins term is madd(mins, pairwise-added bsums), accumulated apart. */
+float
+rk_vec_dot_q4_K_q8_K_avx2 (int         n,
+                           const void *vx,
+                           const void *vy)
+{
+  const __m256i m4 = _mm256_set1_epi8 (0xF);
+  const uint8_t *x = vx;
+  const uint8_t *y = vy;
+  __m256 acc = _mm256_setzero_ps ();
+  __m128 acc_m = _mm_setzero_ps ();
+  int nb = n / RK_QK_K, i, j;
+
+  assert (n % RK_QK_K == 0);
+  for (i = 0; i < nb; i++)
+    {
+      const uint8_t *bx = x + (size_t) i * sizeof (rk_block_q4_K);
+      const uint8_t *by = y + (size_t) i * sizeof (rk_block_q8_K);
+      const uint8_t *q4 = bx + offsetof (rk_block_q4_K, qs);
+      const uint8_t *q8 = by + offsetof (rk_block_q8_K, qs);
+      const float dy = rk_k_load_f32 (by + offsetof (rk_block_q8_K, d));
+      const float d = dy * rk_k_load_fp16 (bx + offsetof (rk_block_q4_K, d));
+      const float dmin = -dy * rk_k_load_fp16 (bx + offsetof (rk_block_q4_K, dmin));
+      uint8_t sm[16];
+      __m256i mins_and_scales, q8sums, scales, sumi = _mm256_setzero_si256 ();
+      __m128i q8s, prod, sc128;
+
+      rk_k4_unpack_scales (bx + offsetof (rk_block_q4_K, scales), sm);
+      /* 16 x s16: scales 0..7 in the low half, mins 0..7 in the high half. */
+      mins_and_scales = _mm256_cvtepu8_epi16 (_mm_loadu_si128 ((const __m128i *) sm));
+
+      q8sums = _mm256_loadu_si256 ((const __m256i *) (by + offsetof (rk_block_q8_K, bsums)));
+      q8s = _mm_hadd_epi16 (_mm256_castsi256_si128 (q8sums), _mm256_extracti128_si256 (q8sums, 1));
+      prod = _mm_madd_epi16 (_mm256_extracti128_si256 (mins_and_scales, 1), q8s);
+      acc_m = _mm_fmadd_ps (_mm_set1_ps (dmin), _mm_cvtepi32_ps (prod), acc_m);
+
+      sc128 = _mm256_castsi256_si128 (mins_and_scales);
+      scales = _mm256_set_m128i (sc128, sc128);
+
+      for (j = 0; j < RK_QK_K / 64; j++)
+        {
+          const __m256i scale_l = _mm256_shuffle_epi8 (scales, scale_shuffle (2 * j));
+          const __m256i scale_h = _mm256_shuffle_epi8 (scales, scale_shuffle (2 * j + 1));
+          const __m256i q4bits = _mm256_loadu_si256 ((const __m256i *) q4);
+          const __m256i q4l = _mm256_and_si256 (q4bits, m4);
+          const __m256i q4h = _mm256_and_si256 (_mm256_srli_epi16 (q4bits, 4), m4);
+          const __m256i q8l = _mm256_loadu_si256 ((const __m256i *) q8);
+          const __m256i q8h = _mm256_loadu_si256 ((const __m256i *) (q8 + 32));
+          __m256i p16l = _mm256_madd_epi16 (scale_l, _mm256_maddubs_epi16 (q4l, q8l));
+          __m256i p16h = _mm256_madd_epi16 (scale_h, _mm256_maddubs_epi16 (q4h, q8h));
+
+          sumi = _mm256_add_epi32 (sumi, _mm256_add_epi32 (p16l, p16h));
+          q4 += 32;
+          q8 += 64;
+        }
+      acc = _mm256_fmadd_ps (_mm256_set1_ps (d), _mm256_cvtepi32_ps (sumi), acc);
+    }
+  acc_m = _mm_add_ps (acc_m, _mm_movehl_ps (acc_m, acc_m));
+  acc_m = _mm_add_ss (acc_m, _mm_movehdup_ps (acc_m));
+  return hsum_ps (acc) + _mm_cvtss_f32 (acc_m);
+}
