@@ -2,6 +2,9 @@
  * SPDX-License-Identifier: MIT
  */
 #include <pthread.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,9 +24,16 @@ rk_cpu_has_isa (rk_isa isa)
       return true;
     case RK_ISA_AVX2:
 #if defined(__x86_64__) && defined(RK_HAVE_AVX2)
-      __builtin_cpu_init ();
-      return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma")
-             && __builtin_cpu_supports ("f16c");
+      {
+        unsigned int a, b, c, d;
+
+        /* F16C through cpuid: clang 14's __builtin_cpu_supports has no "f16c".
+         * The avx2 check covers the OS saving YMM state. */
+        __builtin_cpu_init ();
+        if (!__get_cpuid (1, &a, &b, &c, &d) || !(c & bit_F16C))
+          return false;
+        return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
+      }
 #else
       return false;
 #endif
