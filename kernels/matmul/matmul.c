@@ -1,1 +1,282 @@
-/* matmul.c — (being written) */
+/* matmul.c — matrix-vector (decode) and matrix-matrix (prefill) products.
+ * SPDX-License-Identifier: MIT
+ *
+ * Everything is built on the per-type row kernels of rk_get_traits():
+ * from_float converts activations to the weight's vec_dot_type once, then
+ * every output is one vec_dot of a weight row with an activation row.
+ *
+ * Decode (one token) is bound by reading W once: rows are split in
+ * contiguous chunks over the pool so each thread streams its own range.
+ * Prefill (many tokens) is blocked: a tile of weight rows (~TILE_BYTES) is
+ * multiplied by a block of TOK_BLOCK tokens before moving on, so each weight
+ * row is fetched from memory once per tile and reused from L1 for the whole
+ * token block, and the token block stays in L1/L2 across the tile's rows.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "rk-cpu.h"
+#include "rk-matmul.h"
+
+/* Bytes of weights one decode chunk should at least cover, so the atomic
+ * claim and the call overhead are negligible next to the streaming. */
+#define DECODE_MIN_BYTES 16384
+/* Weight bytes per prefill tile: fits L2 with room for the token block. */
+#define TILE_BYTES 65536
+#define TILE_MIN_ROWS 4
+#define TILE_MAX_ROWS 64
+/* Tokens multiplied per pass over a tile. */
+#define TOK_BLOCK 8
+
+typedef struct
+{
+  rk_vec_dot_fn  vec_dot;
+  const uint8_t *w;
+  size_t         row_stride;
+  int            n_in;
+  int64_t        n_out;
+  const uint8_t *xq;
+  size_t         xq_row;      /* bytes per activation row */
+  int64_t        n_tok;
+  float         *y;
+  int64_t        y_stride;
+  int64_t        tile_rows;
+} matmul_job;
+
+static void
+matvec_range (void    *data,
+              int64_t  begin,
+              int64_t  end,
+              int      thread_index)
+{
+  const matmul_job *j = data;
+  const uint8_t *w = j->w + (size_t) begin * j->row_stride;
+  int64_t r;
+
+  for (r = begin; r < end; r++, w += j->row_stride)
+    j->y[r] = j->vec_dot (j->n_in, w, j->xq);
+}
+
+/* Range of row tiles [begin, end): each tile is tile_rows weight rows times
+ * all tokens, in blocks of TOK_BLOCK tokens. */
+static void
+matmul_tiles (void    *data,
+              int64_t  begin,
+              int64_t  end,
+              int      thread_index)
+{
+  const matmul_job *j = data;
+  int64_t tile, r0, r1, t0, t1, r, t;
+
+  for (tile = begin; tile < end; tile++)
+    {
+      r0 = tile * j->tile_rows;
+      r1 = r0 + j->tile_rows < j->n_out ? r0 + j->tile_rows : j->n_out;
+      for (t0 = 0; t0 < j->n_tok; t0 += TOK_BLOCK)
+        {
+          t1 = t0 + TOK_BLOCK < j->n_tok ? t0 + TOK_BLOCK : j->n_tok;
+          for (r = r0; r < r1; r++)
+            {
+              const uint8_t *w = j->w + (size_t) r * j->row_stride;
+              const uint8_t *x = j->xq + (size_t) t0 * j->xq_row;
+              float *y = j->y + t0 * j->y_stride + r;
+
+              for (t = t0; t < t1; t++, x += j->xq_row, y += j->y_stride)
+                *y = j->vec_dot (j->n_in, w, x);
+            }
+        }
+    }
+}
+
+size_t
+rk_matmul_scratch_size (rk_type wtype,
+                        int64_t n_in,
+                        int64_t n_tok)
+{
+  const rk_type_traits *tr = rk_get_traits (wtype);
+  size_t row;
+
+  if (tr == NULL || tr->vec_dot == NULL || n_tok < 0)
+    return 0;
+  row = rk_row_size (tr->vec_dot_type, n_in);
+  if (row != 0 && (size_t) n_tok > SIZE_MAX / row)
+    return 0;
+  return row * (size_t) n_tok;
+}
+
+typedef struct
+{
+  rk_from_float_fn from_float;
+  const float     *x;
+  int64_t          x_stride;
+  int64_t          n_in;
+  uint8_t         *xq;
+  size_t           xq_row;
+} quant_job;
+
+static void
+quantize_range (void    *data,
+                int64_t  begin,
+                int64_t  end,
+                int      thread_index)
+{
+  const quant_job *j = data;
+  int64_t t;
+
+  for (t = begin; t < end; t++)
+    j->from_float (j->x + t * j->x_stride, j->xq + (size_t) t * j->xq_row, j->n_in);
+}
+
+void
+rk_quantize_rows (rk_pool     *pool,
+                  rk_type      type,
+                  const float *x,
+                  int64_t      x_stride,
+                  int64_t      n_in,
+                  int64_t      n_tok,
+                  void        *xq)
+{
+  const rk_type_traits *tr = rk_get_traits (type);
+  quant_job j;
+
+  if (tr == NULL || tr->from_float == NULL || n_tok <= 0)
+    return;
+  j.from_float = tr->from_float;
+  j.x = x;
+  j.x_stride = x_stride;
+  j.n_in = n_in;
+  j.xq = xq;
+  j.xq_row = rk_row_size (type, n_in);
+  /* A row takes microseconds: share only when there are several. */
+  rk_pool_parallel_for (pool, n_tok, 2, quantize_range, &j);
+}
+
+static void
+fill_nan (float  *y,
+          int64_t y_stride,
+          int64_t n_out,
+          int64_t n_tok)
+{
+  int64_t r, t;
+
+  for (t = 0; t < n_tok; t++)
+    for (r = 0; r < n_out; r++)
+      y[t * y_stride + r] = NAN;
+}
+
+void
+rk_matmul_prequant (rk_pool     *pool,
+                    rk_type      wtype,
+                    const void  *w,
+                    size_t       row_stride,
+                    int64_t      n_out,
+                    int64_t      n_in,
+                    const void  *xq,
+                    int64_t      n_tok,
+                    float       *y,
+                    int64_t      y_stride)
+{
+  const rk_type_traits *tr = rk_get_traits (wtype);
+  matmul_job j;
+  int64_t min_rows, n_tiles;
+
+  if (n_out <= 0 || n_tok <= 0)
+    return;
+  /* A type without a product (Q8_K, unknown ids) yields NaN, not garbage. */
+  if (tr == NULL || tr->vec_dot == NULL || n_in <= 0 || n_in > INT32_MAX)
+    {
+      fill_nan (y, y_stride, n_out, n_tok);
+      return;
+    }
+
+  j.vec_dot = tr->vec_dot;
+  j.w = w;
+  j.row_stride = row_stride;
+  j.n_in = (int) n_in;
+  j.n_out = n_out;
+  j.xq = xq;
+  j.xq_row = rk_row_size (tr->vec_dot_type, n_in);
+  j.n_tok = n_tok;
+  j.y = y;
+  j.y_stride = y_stride;
+  j.tile_rows = 0;
+
+  if (n_tok == 1)
+    {
+      min_rows = DECODE_MIN_BYTES / (row_stride > 0 ? (int64_t) row_stride : 1);
+      if (min_rows < 1)
+        min_rows = 1;
+      rk_pool_parallel_for (pool, n_out, min_rows, matvec_range, &j);
+      return;
+    }
+
+  j.tile_rows = TILE_BYTES / (row_stride > 0 ? (int64_t) row_stride : 1);
+  if (j.tile_rows < TILE_MIN_ROWS)
+    j.tile_rows = TILE_MIN_ROWS;
+  if (j.tile_rows > TILE_MAX_ROWS)
+    j.tile_rows = TILE_MAX_ROWS;
+  n_tiles = (n_out + j.tile_rows - 1) / j.tile_rows;
+  rk_pool_parallel_for (pool, n_tiles, 1, matmul_tiles, &j);
+}
+
+void
+rk_matmul (rk_pool     *pool,
+           rk_type      wtype,
+           const void  *w,
+           size_t       row_stride,
+           int64_t      n_out,
+           int64_t      n_in,
+           const float *x,
+           int64_t      x_stride,
+           int64_t      n_tok,
+           float       *y,
+           int64_t      y_stride,
+           void        *scratch)
+{
+  const rk_type_traits *tr = rk_get_traits (wtype);
+
+  if (n_out <= 0 || n_tok <= 0)
+    return;
+  if (tr == NULL || tr->vec_dot == NULL)
+    {
+      fill_nan (y, y_stride, n_out, n_tok);
+      return;
+    }
+  /* F32 activations already are F32's vec_dot_type: use X in place when
+   * its rows are back to back. */
+  if (tr->vec_dot_type == RK_TYPE_F32 && (x_stride == n_in || n_tok == 1))
+    {
+      rk_matmul_prequant (pool, wtype, w, row_stride, n_out, n_in, x, n_tok, y, y_stride);
+      return;
+    }
+  rk_quantize_rows (pool, tr->vec_dot_type, x, x_stride, n_in, n_tok, scratch);
+  rk_matmul_prequant (pool, wtype, w, row_stride, n_out, n_in, scratch, n_tok, y, y_stride);
+}
+
+void
+rk_get_rows (rk_type        wtype,
+             const void    *w,
+             size_t         row_stride,
+             int64_t        n_in,
+             const int32_t *rows,
+             int64_t        n_rows,
+             float         *out)
+{
+  const rk_type_traits *tr = rk_get_traits (wtype);
+  int64_t i;
+
+  for (i = 0; i < n_rows; i++)
+    {
+      float *dst = out + i * n_in;
+
+      if (tr == NULL || tr->to_float == NULL || rows[i] < 0)
+        {
+          int64_t k;
+
+          for (k = 0; k < n_in; k++)
+            dst[k] = NAN;
+          continue;
+        }
+      tr->to_float ((const uint8_t *) w + (size_t) rows[i] * row_stride, dst, n_in);
+    }
+}

@@ -1,0 +1,379 @@
+/* test-matmul.c — rk_matmul / rk_matmul_prequant / rk_get_rows for every
+ * weight type against a double-precision reference.
+ * SPDX-License-Identifier: MIT
+ *
+ * The reference multiplies the *dequantized* weights (reference to_float)
+ * by the activations after the same conversion rk_matmul applies (from_float
+ * of the vec_dot_type, then dequantized back), in double. What remains is
+ * the kernels' float accumulation, so the bound is relative to
+ * S = sum |w_i x_i|:  |y - ref| <= tol * S + 1e-6, tol = 1e-4; Q4_1/Q5_1 use
+ * 2e-3 because their Q8_1 activations carry s = d * sum(q) rounded to fp16
+ * (as ggml does), which the dequantized reference does not see.
+ */
+#include <glib.h>
+#include <math.h>
+#include <string.h>
+
+#include "rk-cpu.h"
+#include "rk-matmul.h"
+#include "rk-pool.h"
+#include "rk-types.h"
+
+typedef struct
+{
+  rk_type     type;
+  const char *name;
+} type_case;
+
+static const type_case types[] = {
+  { RK_TYPE_F32, "f32" },   { RK_TYPE_F16, "f16" },   { RK_TYPE_BF16, "bf16" },
+  { RK_TYPE_Q4_0, "q4_0" }, { RK_TYPE_Q4_1, "q4_1" }, { RK_TYPE_Q5_0, "q5_0" },
+  { RK_TYPE_Q5_1, "q5_1" }, { RK_TYPE_Q8_0, "q8_0" }, { RK_TYPE_Q4_K, "q4_K" },
+  { RK_TYPE_Q5_K, "q5_K" }, { RK_TYPE_Q6_K, "q6_K" },
+};
+
+/* n_out, n_in, n_tok: odd row counts, token counts around the token block
+ * (8) and tile sizes, n_in multiples of 256 for the K formats. */
+static const int64_t shapes[][3] = {
+  { 1, 256, 1 },   { 33, 256, 1 },  { 67, 512, 1 },   { 130, 768, 3 },
+  { 65, 256, 8 },  { 17, 512, 9 },  { 129, 256, 17 }, { 3, 1024, 2 },
+  { 257, 256, 1 }, { 70, 512, 31 },
+};
+
+static guint32 rng_state;
+
+static float
+rng_float (void)
+{
+  rng_state = rng_state * 1664525u + 1013904223u;
+  return (float) ((rng_state >> 8) & 0xffffff) / (float) 0x800000 - 1.0f;
+}
+
+/* Weights with some spread of row scales and an outlier now and then, so
+ * block scales differ. */
+static void
+fill_weights (float  *w,
+              int64_t n)
+{
+  int64_t i;
+  float scale = 0.1f + fabsf (rng_float ());
+
+  for (i = 0; i < n; i++)
+    {
+      w[i] = scale * rng_float ();
+      if ((i % 97) == 5)
+        w[i] *= 4.0f;
+    }
+}
+
+typedef struct
+{
+  rk_type  type;
+  int64_t  n_out, n_in, n_tok;
+  size_t   row_stride;
+  uint8_t *wq;         /* n_out rows, row_stride apart */
+  float   *x;          /* n_tok rows, x_stride apart */
+  int64_t  x_stride;
+  double  *ref;        /* n_tok x n_out */
+  double  *mag;        /* S per output */
+} problem;
+
+static gboolean
+type_has_kernels (rk_type type)
+{
+  const rk_type_traits *tr = rk_get_traits (type);
+
+  return tr != NULL && tr->vec_dot != NULL && tr->to_float != NULL
+         && tr->from_float_ref != NULL;
+}
+
+static void
+problem_init (problem *p,
+              rk_type  type,
+              int64_t  n_out,
+              int64_t  n_in,
+              int64_t  n_tok,
+              size_t   pad,
+              int64_t  x_pad)
+{
+  const rk_type_traits *tr = rk_get_traits (type);
+  rk_type_traits wref = rk_traits_for_isa (type, RK_ISA_REF);
+  rk_type vdt = tr->vec_dot_type;
+  const rk_type_traits *tx = rk_get_traits (vdt);
+  rk_type_traits xref = rk_traits_for_isa (vdt, RK_ISA_REF);
+  size_t xq_row = rk_row_size (vdt, n_in);
+  float *wf = g_new (float, n_in);
+  float *wd = g_new (float, n_out * n_in);
+  float *xd = g_new (float, n_in);
+  uint8_t *xq = g_malloc (xq_row);
+  int64_t r, t, i;
+
+  p->type = type;
+  p->n_out = n_out;
+  p->n_in = n_in;
+  p->n_tok = n_tok;
+  p->row_stride = rk_row_size (type, n_in) + pad;
+  p->wq = g_malloc0 (p->row_stride * n_out);
+  p->x_stride = n_in + x_pad;
+  p->x = g_new0 (float, p->x_stride * n_tok);
+  p->ref = g_new0 (double, n_out * n_tok);
+  p->mag = g_new0 (double, n_out * n_tok);
+
+  for (r = 0; r < n_out; r++)
+    {
+      fill_weights (wf, n_in);
+      tr->from_float_ref (wf, p->wq + r * p->row_stride, n_in);
+      wref.to_float (p->wq + r * p->row_stride, wd + r * n_in, n_in);
+    }
+  for (t = 0; t < n_tok; t++)
+    {
+      float *x = p->x + t * p->x_stride;
+
+      for (i = 0; i < n_in; i++)
+        x[i] = rng_float ();
+      /* Padding past n_in is poison: it must never be read. */
+      for (i = n_in; i < p->x_stride; i++)
+        x[i] = NAN;
+      tx->from_float (x, xq, n_in);
+      xref.to_float (xq, xd, n_in);
+      for (r = 0; r < n_out; r++)
+        {
+          double s = 0.0, m = 0.0;
+
+          for (i = 0; i < n_in; i++)
+            {
+              double v = (double) wd[r * n_in + i] * (double) xd[i];
+
+              s += v;
+              m += fabs (v);
+            }
+          p->ref[t * n_out + r] = s;
+          p->mag[t * n_out + r] = m;
+        }
+    }
+  g_free (wf);
+  g_free (wd);
+  g_free (xd);
+  g_free (xq);
+}
+
+static void
+problem_clear (problem *p)
+{
+  g_free (p->wq);
+  g_free (p->x);
+  g_free (p->ref);
+  g_free (p->mag);
+}
+
+static double
+type_tolerance (rk_type type)
+{
+  return type == RK_TYPE_Q4_1 || type == RK_TYPE_Q5_1 ? 2e-3 : 1e-4;
+}
+
+/* Runs rk_matmul into y (y_stride floats apart; the gaps are poisoned and
+ * must stay untouched) and checks against the reference. */
+static void
+run_and_check (const problem *p,
+               rk_pool       *pool,
+               int64_t        y_stride,
+               float         *y)
+{
+  size_t ss = rk_matmul_scratch_size (p->type, p->n_in, p->n_tok);
+  void *scratch = g_malloc (ss > 0 ? ss : 1);
+  double tol = type_tolerance (p->type);
+  int64_t r, t;
+
+  g_assert_cmpuint (ss, >=, rk_row_size (rk_get_traits (p->type)->vec_dot_type, p->n_in)
+                            * (size_t) p->n_tok);
+  for (r = 0; r < y_stride * p->n_tok; r++)
+    y[r] = -12345.0f;
+  rk_matmul (pool, p->type, p->wq, p->row_stride, p->n_out, p->n_in, p->x, p->x_stride,
+             p->n_tok, y, y_stride, scratch);
+  for (t = 0; t < p->n_tok; t++)
+    {
+      for (r = 0; r < p->n_out; r++)
+        {
+          double want = p->ref[t * p->n_out + r];
+          double got = y[t * y_stride + r];
+          double bound = tol * p->mag[t * p->n_out + r] + 1e-6;
+
+          if (!(fabs (got - want) <= bound))
+            g_error ("%s %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT " n_tok=%" G_GINT64_FORMAT
+                     ": y[%" G_GINT64_FORMAT "][%" G_GINT64_FORMAT "] = %.9g, want %.9g (bound %.3g)",
+                     rk_type_name (p->type), p->n_out, p->n_in, p->n_tok, t, r, got, want,
+                     bound);
+        }
+      for (r = p->n_out; r < y_stride; r++)
+        g_assert_cmpfloat (y[t * y_stride + r], ==, -12345.0f);
+    }
+  g_free (scratch);
+}
+
+static void
+test_matmul (gconstpointer data)
+{
+  const type_case *tc = data;
+  rk_pool *pool = rk_pool_new (2);
+  guint s;
+
+  if (!type_has_kernels (tc->type))
+    {
+      g_test_fail_printf ("no kernels for %s", tc->name);
+      rk_pool_free (pool);
+      return;
+    }
+  rng_state = 1234 + tc->type;
+  for (s = 0; s < G_N_ELEMENTS (shapes); s++)
+    {
+      problem p;
+      float *y;
+
+      /* Even shapes: tight strides; odd: padded rows, X and Y. */
+      problem_init (&p, tc->type, shapes[s][0], shapes[s][1], shapes[s][2],
+                    s % 2 ? 32 : 0, s % 2 ? 7 : 0);
+      y = g_new (float, (p.n_out + 3) * p.n_tok);
+      run_and_check (&p, NULL, p.n_out, y);
+      run_and_check (&p, pool, p.n_out + (s % 2 ? 3 : 0), y);
+      g_free (y);
+      problem_clear (&p);
+    }
+  rk_pool_free (pool);
+}
+
+/* Prequantized input gives the same result as rk_matmul, and a pool of 2
+ * threads gives bit-identical results to no pool (each output is one
+ * vec_dot whichever thread computes it). */
+static void
+test_pool_identical (gconstpointer data)
+{
+  const type_case *tc = data;
+  rk_pool *pool = rk_pool_new (2);
+  const int64_t n_toks[] = { 1, 5, 20 };
+  guint k;
+
+  if (!type_has_kernels (tc->type))
+    {
+      g_test_fail_printf ("no kernels for %s", tc->name);
+      rk_pool_free (pool);
+      return;
+    }
+  rng_state = 777 + tc->type;
+  for (k = 0; k < G_N_ELEMENTS (n_toks); k++)
+    {
+      problem p;
+      rk_type vdt = rk_get_traits (tc->type)->vec_dot_type;
+      size_t ss;
+      void *scratch, *xq;
+      float *y0, *y1, *y2;
+
+      problem_init (&p, tc->type, 301, 512, n_toks[k], 0, 0);
+      ss = rk_matmul_scratch_size (tc->type, p.n_in, p.n_tok);
+      scratch = g_malloc (ss);
+      xq = g_malloc (ss);
+      y0 = g_new (float, p.n_out * p.n_tok);
+      y1 = g_new (float, p.n_out * p.n_tok);
+      y2 = g_new (float, p.n_out * p.n_tok);
+      rk_matmul (NULL, tc->type, p.wq, p.row_stride, p.n_out, p.n_in, p.x, p.x_stride,
+                 p.n_tok, y0, p.n_out, scratch);
+      rk_matmul (pool, tc->type, p.wq, p.row_stride, p.n_out, p.n_in, p.x, p.x_stride,
+                 p.n_tok, y1, p.n_out, scratch);
+      rk_quantize_rows (pool, vdt, p.x, p.x_stride, p.n_in, p.n_tok, xq);
+      rk_matmul_prequant (pool, tc->type, p.wq, p.row_stride, p.n_out, p.n_in, xq,
+                          p.n_tok, y2, p.n_out);
+      g_assert_cmpmem (y0, p.n_out * p.n_tok * sizeof (float),
+                       y1, p.n_out * p.n_tok * sizeof (float));
+      g_assert_cmpmem (y0, p.n_out * p.n_tok * sizeof (float),
+                       y2, p.n_out * p.n_tok * sizeof (float));
+      g_free (scratch);
+      g_free (xq);
+      g_free (y0);
+      g_free (y1);
+      g_free (y2);
+      problem_clear (&p);
+    }
+  rk_pool_free (pool);
+}
+
+static void
+test_get_rows (gconstpointer data)
+{
+  const type_case *tc = data;
+  const rk_type_traits *tr = rk_get_traits (tc->type);
+  const int32_t rows[] = { 0, 6, 3, 3, 9, 1 };
+  const int64_t n_in = 512, n_out = 10;
+  size_t row_stride = rk_row_size (tc->type, n_in) + 16;
+  uint8_t *wq = g_malloc0 (row_stride * n_out);
+  float *wf = g_new (float, n_in);
+  float *out = g_new (float, n_in * G_N_ELEMENTS (rows));
+  float *want = g_new (float, n_in);
+  int64_t r;
+  guint i;
+
+  if (tr == NULL || tr->to_float == NULL || tr->from_float_ref == NULL)
+    {
+      g_test_fail_printf ("no kernels for %s", tc->name);
+      goto out;
+    }
+  rng_state = 99 + tc->type;
+  for (r = 0; r < n_out; r++)
+    {
+      fill_weights (wf, n_in);
+      tr->from_float_ref (wf, wq + r * row_stride, n_in);
+    }
+  rk_get_rows (tc->type, wq, row_stride, n_in, rows, G_N_ELEMENTS (rows), out);
+  for (i = 0; i < G_N_ELEMENTS (rows); i++)
+    {
+      tr->to_float (wq + rows[i] * row_stride, want, n_in);
+      g_assert_cmpmem (out + i * n_in, n_in * sizeof (float), want, n_in * sizeof (float));
+    }
+out:
+  g_free (wq);
+  g_free (wf);
+  g_free (out);
+  g_free (want);
+}
+
+/* Sizes and degenerate calls. */
+static void
+test_misc (void)
+{
+  float y[4] = { 1, 2, 3, 4 };
+
+  /* F32 pairs with F32: scratch is n_tok rows of n_in floats. */
+  g_assert_cmpuint (rk_matmul_scratch_size (RK_TYPE_F32, 64, 3), ==, 64 * 3 * sizeof (float));
+  /* Q8_K is an activation format: no product, no scratch. */
+  g_assert_cmpuint (rk_matmul_scratch_size (RK_TYPE_Q8_K, 256, 1), ==, 0);
+  g_assert_cmpuint (rk_matmul_scratch_size ((rk_type) 39, 256, 1), ==, 0);
+  /* n_out or n_tok of 0 writes nothing. */
+  rk_matmul (NULL, RK_TYPE_F32, NULL, 0, 0, 64, NULL, 64, 1, y, 4, NULL);
+  rk_matmul (NULL, RK_TYPE_F32, NULL, 0, 4, 64, NULL, 64, 0, y, 4, NULL);
+  g_assert_cmpfloat (y[0], ==, 1.0f);
+  g_assert_cmpfloat (y[3], ==, 4.0f);
+  /* An unsupported weight type yields NaN. */
+  rk_matmul_prequant (NULL, RK_TYPE_Q8_K, NULL, 0, 4, 256, NULL, 1, y, 4);
+  g_assert_true (isnan (y[0]) && isnan (y[3]));
+}
+
+int
+main (int argc, char **argv)
+{
+  guint i;
+
+  g_test_init (&argc, &argv, NULL);
+  rk_cpu_init ();
+  g_test_add_func ("/kernels/matmul/misc", test_misc);
+  for (i = 0; i < G_N_ELEMENTS (types); i++)
+    {
+      g_autofree char *p1 = g_strdup_printf ("/kernels/matmul/%s/reference", types[i].name);
+      g_autofree char *p2 = g_strdup_printf ("/kernels/matmul/%s/pool-identical",
+                                             types[i].name);
+      g_autofree char *p3 = g_strdup_printf ("/kernels/matmul/%s/get-rows", types[i].name);
+
+      g_test_add_data_func (p1, &types[i], test_matmul);
+      g_test_add_data_func (p2, &types[i], test_pool_identical);
+      g_test_add_data_func (p3, &types[i], test_get_rows);
+    }
+  return g_test_run ();
+}
