@@ -1,0 +1,53 @@
+/* ruvllm-cli.h — sub-commands of ruvllm-cli and the helpers they share.
+ * SPDX-License-Identifier: MIT
+ *
+ * Each sub-command lives in cli-<name>.c and defines
+ *   int ruv_cli_<name> (int argc, char **argv);
+ * with argv[0] the sub-command's name. The declarations are weak, so a
+ * sub-command whose file is not built yet is reported as such, and adding
+ * one is adding its file.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define RUV_CLI_WEAK __attribute__ ((weak))
+
+int      ruv_cli_info     (int argc, char **argv) RUV_CLI_WEAK;
+int      ruv_cli_tokenize (int argc, char **argv) RUV_CLI_WEAK;
+int      ruv_cli_generate (int argc, char **argv) RUV_CLI_WEAK;
+int      ruv_cli_logits   (int argc, char **argv) RUV_CLI_WEAK;
+int      ruv_cli_chat     (int argc, char **argv) RUV_CLI_WEAK;
+int      ruv_cli_bench    (int argc, char **argv) RUV_CLI_WEAK;
+int      ruv_cli_quantize (int argc, char **argv) RUV_CLI_WEAK;
+int      ruv_cli_search   (int argc, char **argv) RUV_CLI_WEAK;
+int      ruv_cli_files    (int argc, char **argv) RUV_CLI_WEAK;
+int      ruv_cli_pull     (int argc, char **argv) RUV_CLI_WEAK;
+int      ruv_cli_models   (int argc, char **argv) RUV_CLI_WEAK;
+int      ruv_cli_rm       (int argc, char **argv) RUV_CLI_WEAK;
+int      ruv_cli_chats    (int argc, char **argv) RUV_CLI_WEAK;
+int      ruv_cli_export   (int argc, char **argv) RUV_CLI_WEAK;
+int      ruv_cli_import   (int argc, char **argv) RUV_CLI_WEAK;
+int      ruv_cli_store_bench (int argc, char **argv) RUV_CLI_WEAK;
+
+/* Exit statuses. */
+#define RUV_CLI_EXIT_OK     0
+#define RUV_CLI_EXIT_ERROR  1
+#define RUV_CLI_EXIT_USAGE  2
+
+/* Parses "1,2,3" (spaces allowed, ids >= 0 that fit in gint32) into an array
+ * of gint32. RUV_ERROR_CONFIG naming the bad item. */
+GArray  *ruv_cli_parse_tokens   (const char   *text,
+                                 GError      **error);
+
+/* Prints "ruvllm-cli: <message>" to stderr and returns RUV_CLI_EXIT_ERROR. */
+int      ruv_cli_fail           (const GError *error);
+/* Parses a sub-command's options; on failure prints the message and usage
+ * hint and returns FALSE. */
+gboolean ruv_cli_parse_options  (GOptionContext *context,
+                                 int            *argc,
+                                 char         ***argv);
+
+G_END_DECLS

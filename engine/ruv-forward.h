@@ -1,0 +1,66 @@
+/* ruv-forward.h — the forward pass: a context with its KV cache, scratch
+ * buffers and thread pool, batched prefill and single-token decode.
+ * SPDX-License-Identifier: MIT
+ *
+ * A context belongs to one thread at a time; several contexts may share one
+ * RuvModel. Positions are contiguous: decoding at pos0 keeps the first pos0
+ * cached tokens and drops the rest.
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "ruv-model.h"
+#include "ruv-types.h"
+
+G_BEGIN_DECLS
+
+typedef struct _RuvContext RuvContext;
+
+typedef struct
+{
+  gint64 n_ctx;       /* KV capacity in tokens; 0: min (context_length, 4096) */
+  gint   n_batch;     /* most tokens per forward step (longer inputs are split);
+                       * 0: 512 */
+  gint   n_threads;   /* threads incl. the caller; 0: the online CPUs */
+} RuvContextParams;
+
+void        ruv_context_params_init      (RuvContextParams       *params);
+
+RuvContext *ruv_context_new              (RuvModel               *model,
+                                          const RuvContextParams *params,
+                                          GError                **error);
+void        ruv_context_free             (RuvContext             *ctx);
+
+RuvModel   *ruv_context_get_model        (RuvContext             *ctx);
+gint64      ruv_context_get_n_ctx        (RuvContext             *ctx);
+gint        ruv_context_get_n_threads    (RuvContext             *ctx);
+/* Tokens held in the KV cache (positions 0 .. n_past - 1). */
+gint64      ruv_context_get_n_past       (RuvContext             *ctx);
+
+/* Runs tokens[0..n) at positions pos0 .. pos0 + n - 1 (pos0 <= n_past; the
+ * cache is first cut to pos0). With logits != NULL writes the raw logits of
+ * the last token (n_vocab floats), or of every token when want_all_logits
+ * (n * n_vocab floats, row i for position pos0 + i). Errors: RUV_ERROR_CONFIG
+ * for positions past the context, a gap after n_past, a token id outside the
+ * vocabulary or n < 1. */
+gboolean    ruv_context_decode           (RuvContext             *ctx,
+                                          const gint32           *tokens,
+                                          gint64                  n,
+                                          gint64                  pos0,
+                                          float                  *logits,
+                                          gboolean                want_all_logits,
+                                          GError                **error);
+
+/* Forget every cached token / keep only the first n_keep. */
+void        ruv_context_kv_clear         (RuvContext             *ctx);
+void        ruv_context_kv_truncate      (RuvContext             *ctx,
+                                          gint64                  n_keep);
+
+/* Mapped weights, KV cache, scratch and process RSS. */
+void        ruv_context_get_memory_stats (RuvContext             *ctx,
+                                          RuvMemoryStats         *stats);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (RuvContext, ruv_context_free)
+
+G_END_DECLS
