@@ -25,14 +25,18 @@
 #include "rk.h"
 #include "ruv-error.h"
 #include "ruv-forward.h"
+#include "ruv-lora.h"
 #include "ruv-model-private.h"
 
 #define DEFAULT_N_CTX   4096
 #define DEFAULT_N_BATCH 512
 
-/* ---- the simple KV cache --------------------------------------------------
- * f32, per layer (n_ctx, n_head_kv, head_dim) for K and for V. The KV-cache
- * issue replaces it; the forward pass only calls these four functions. */
+/* ---- the KV cache -------------------------------------------------------
+ * The forward pass only calls kv_init, kv_free, kv_store, kv_attend,
+ * kv_truncate and kv_shift. By default they run on the two-tier cache
+ * (ruv-kv-cache.c: FP16 tail, packed Q8/Q4 store, attention straight over
+ * the packed codes); a store precision of FP32 selects the simple cache
+ * below, f32 (n_ctx, n_head_kv, head_dim) per layer, kept for comparison. */
 
 typedef struct
 {
@@ -40,20 +44,29 @@ typedef struct
   float  *v;
   gint64  n_ctx;
   gint64  row;        /* floats per token: n_head_kv * head_dim */
+  gint64  n_layer;
   gsize   bytes;
 } KvSimple;
 
+typedef struct
+{
+  RuvTwoTierKvCache *tt;       /* NULL: the simple cache */
+  KvSimple           simple;
+  gint64             n_tokens; /* the simple cache's valid tokens */
+} KvCache;
+
 static gboolean
-kv_init (KvSimple     *kv,
-         gint64        n_layer,
-         gint64        n_ctx,
-         gint64        row,
-         GError      **error)
+kv_simple_init (KvSimple     *kv,
+                gint64        n_layer,
+                gint64        n_ctx,
+                gint64        row,
+                GError      **error)
 {
   gsize n;
 
   kv->n_ctx = n_ctx;
   kv->row = row;
+  kv->n_layer = n_layer;
   if (!g_size_checked_mul (&n, (gsize) n_layer, (gsize) n_ctx) ||
       !g_size_checked_mul (&n, n, (gsize) row) ||
       !g_size_checked_mul (&n, n, sizeof (float)))
@@ -71,32 +84,89 @@ kv_init (KvSimple     *kv,
   return TRUE;
 }
 
-static void
-kv_clear (KvSimple *kv)
+static gboolean
+kv_init (KvCache                *kv,
+         const RuvHParams       *hp,
+         gint64                  n_ctx,
+         const RuvKvCacheConfig *want,
+         rk_pool                *pool,
+         GError                **error)
 {
-  g_free (kv->k);
-  g_free (kv->v);
+  RuvTwoTierKvCacheConfig cfg;
+
+  if ((want->num_kv_heads != 0 && want->num_kv_heads != (guint) hp->n_head_kv) ||
+      (want->head_dim != 0 && want->head_dim != (guint) hp->head_dim))
+    {
+      g_set_error (error, RUV_ERROR, RUV_ERROR_CONFIG,
+                   "KV cache config: %u KV heads of %u do not match the model's %"
+                   G_GINT64_FORMAT " of %" G_GINT64_FORMAT, want->num_kv_heads,
+                   want->head_dim, hp->n_head_kv, hp->head_dim);
+      return FALSE;
+    }
+  if (want->store_precision == RUV_PRECISION_FP32)
+    return kv_simple_init (&kv->simple, hp->n_layer, n_ctx, hp->n_head_kv * hp->head_dim,
+                           error);
+  cfg.kv = *want;
+  cfg.kv.num_kv_heads = (guint) hp->n_head_kv;
+  cfg.kv.head_dim = (guint) hp->head_dim;
+  cfg.kv.max_tokens = (guint) n_ctx;
+  cfg.kv.tail_length = (guint) MIN ((gint64) want->tail_length, n_ctx);
+  cfg.num_layers = (gint) hp->n_layer;
+  cfg.block_size = 64;
+  kv->tt = ruv_two_tier_kv_cache_new (&cfg, error);
+  if (kv->tt == NULL)
+    return FALSE;
+  ruv_two_tier_kv_cache_set_threads (kv->tt, pool);
+  return TRUE;
 }
 
-/* Rows k, v (m, row) for positions pos .. pos + m - 1 of layer il. */
 static void
-kv_store (KvSimple    *kv,
+kv_free (KvCache *kv)
+{
+  g_clear_pointer (&kv->tt, ruv_two_tier_kv_cache_free);
+  g_free (kv->simple.k);
+  g_free (kv->simple.v);
+}
+
+/* Keeps the first n cached tokens. */
+static void
+kv_truncate (KvCache *kv,
+             gint64   n)
+{
+  if (kv->tt != NULL)
+    ruv_two_tier_kv_cache_truncate (kv->tt, n);
+  else
+    kv->n_tokens = MIN (kv->n_tokens, n);
+}
+
+/* Rows k, v (m, row) for positions pos .. pos + m - 1 of layer il; every
+ * layer holds exactly pos tokens before (kv_truncate first). */
+static gboolean
+kv_store (KvCache     *kv,
           gint64       il,
           gint64       pos,
           gint64       m,
           const float *k,
-          const float *v)
+          const float *v,
+          GError     **error)
 {
-  gsize off = ((gsize) il * kv->n_ctx + pos) * kv->row;
+  KvSimple *s = &kv->simple;
+  gsize off;
 
-  memcpy (kv->k + off, k, (gsize) m * kv->row * sizeof (float));
-  memcpy (kv->v + off, v, (gsize) m * kv->row * sizeof (float));
+  if (kv->tt != NULL)
+    return ruv_two_tier_kv_cache_append (kv->tt, (gint) il, k, v, m, error);
+  off = ((gsize) il * s->n_ctx + pos) * s->row;
+  memcpy (s->k + off, k, (gsize) m * s->row * sizeof (float));
+  memcpy (s->v + off, v, (gsize) m * s->row * sizeof (float));
+  if (il == s->n_layer - 1)
+    kv->n_tokens = pos + m;
+  return TRUE;
 }
 
 /* out (m, n_head, head_dim) = causal attention of q (m queries from pos)
  * over the cached positions 0 .. pos + m - 1 of layer il. */
 static void
-kv_attend (KvSimple                  *kv,
+kv_attend (KvCache                   *kv,
            rk_pool                   *pool,
            const rk_attention_config *cfg,
            gint64                     il,
@@ -105,10 +175,63 @@ kv_attend (KvSimple                  *kv,
            gint64                     pos,
            float                     *out)
 {
-  gsize off = (gsize) il * kv->n_ctx * kv->row;
+  gsize off = (gsize) il * kv->simple.n_ctx * kv->simple.row;
 
-  rk_grouped_query_attention (pool, cfg, q, (int) m, pos, kv->k + off, kv->v + off,
-                              pos + m, kv->row, out);
+  if (kv->tt != NULL)
+    {
+      /* cannot fail: the head counts were checked when the cache was made */
+      ruv_two_tier_kv_cache_attend (kv->tt, (gint) il, q, (gint) m, cfg->num_heads, pos,
+                                    cfg->scale, TRUE, out, NULL);
+      return;
+    }
+  rk_grouped_query_attention (pool, cfg, q, (int) m, pos, kv->simple.k + off,
+                              kv->simple.v + off, pos + m, kv->simple.row, out);
+}
+
+/* Drops positions [begin, end) of n cached tokens, re-rotating the keys. */
+static gboolean
+kv_shift (KvCache              *kv,
+          rk_rope_params       *rope,
+          gint                  n_head_kv,
+          gint                  head_dim,
+          gint64                begin,
+          gint64                end,
+          GError              **error)
+{
+  KvSimple *s = &kv->simple;
+  gint64 il, n = kv->n_tokens, moved = n - end;
+
+  if (kv->tt != NULL)
+    return ruv_two_tier_kv_cache_shift (kv->tt, begin, end, ruv_kv_cache_rope_shift, rope,
+                                        error);
+  for (il = 0; il < s->n_layer; il++)
+    {
+      float *k = s->k + (gsize) il * s->n_ctx * s->row;
+      float *v = s->v + (gsize) il * s->n_ctx * s->row;
+
+      memmove (k + begin * s->row, k + end * s->row, (gsize) moved * s->row * sizeof (float));
+      memmove (v + begin * s->row, v + end * s->row, (gsize) moved * s->row * sizeof (float));
+      ruv_kv_cache_rope_shift (k + begin * s->row, moved, n_head_kv, head_dim, begin - end,
+                               rope);
+    }
+  kv->n_tokens = n - (end - begin);
+  return TRUE;
+}
+
+static void
+kv_stats (KvCache         *kv,
+          RuvKvCacheStats *st)
+{
+  if (kv->tt != NULL)
+    {
+      ruv_two_tier_kv_cache_get_stats (kv->tt, st);
+      return;
+    }
+  memset (st, 0, sizeof *st);
+  st->total_tokens = st->tail_tokens = kv->n_tokens;
+  st->tail_bytes = (guint64) kv->n_tokens * kv->simple.n_layer * 2 * kv->simple.row * 4;
+  st->compression_ratio = 0.5;
+  st->block_bytes = kv->simple.bytes;
 }
 
 /* ---- the context --------------------------------------------------------- */
@@ -121,7 +244,7 @@ struct _RuvContext
   gint64             n_ctx;
   gint64             n_batch;
   gint64             n_past;
-  KvSimple           kv;
+  KvCache            kv;
   rk_attention_config attn;
   rk_rope_params     rope;
 
@@ -136,6 +259,7 @@ struct _RuvContext
   float             *up;      /* (n_ff) */
   float             *rope_cs; /* (n_rot) cos/sin pairs per token */
   void              *xq;      /* activations in a vec_dot_type */
+  RuvMicroLora      *lora;    /* adapters applied on every token, or NULL */
   gsize              scratch_bytes;
 };
 
@@ -145,6 +269,7 @@ ruv_context_params_init (RuvContextParams *params)
   params->n_ctx = 0;
   params->n_batch = 0;
   params->n_threads = 0;
+  ruv_kv_cache_config_init (&params->kv_cache);
 }
 
 static gsize
@@ -208,7 +333,7 @@ ruv_context_new (RuvModel                *model,
 
   n_q = hp->n_head * hp->head_dim;
   n_kv = hp->n_head_kv * hp->head_dim;
-  if (!kv_init (&ctx->kv, hp->n_layer, ctx->n_ctx, n_kv, error))
+  if (!kv_init (&ctx->kv, hp, ctx->n_ctx, &params->kv_cache, ctx->pool, error))
     {
       ruv_context_free (ctx);
       return NULL;
@@ -269,11 +394,18 @@ ruv_context_new (RuvModel                *model,
 }
 
 void
+ruv_context_set_lora (RuvContext   *ctx,
+                      RuvMicroLora *lora)
+{
+  g_set_object (&ctx->lora, lora);
+}
+
+void
 ruv_context_free (RuvContext *ctx)
 {
   if (ctx == NULL)
     return;
-  kv_clear (&ctx->kv);
+  kv_free (&ctx->kv);
   g_free (ctx->x);
   g_free (ctx->h);
   g_free (ctx->q);
@@ -284,6 +416,7 @@ ruv_context_free (RuvContext *ctx)
   g_free (ctx->up);
   g_free (ctx->rope_cs);
   g_free (ctx->xq);
+  g_clear_object (&ctx->lora);
   if (ctx->pool != NULL)
     rk_pool_free (ctx->pool);
   g_clear_object (&ctx->model);
@@ -318,6 +451,7 @@ void
 ruv_context_kv_clear (RuvContext *ctx)
 {
   ctx->n_past = 0;
+  kv_truncate (&ctx->kv, 0);
 }
 
 void
@@ -325,6 +459,52 @@ ruv_context_kv_truncate (RuvContext *ctx,
                          gint64      n_keep)
 {
   ctx->n_past = CLAMP (n_keep, 0, ctx->n_past);
+  kv_truncate (&ctx->kv, ctx->n_past);
+}
+
+gboolean
+ruv_context_kv_shift (RuvContext *ctx,
+                      gint64      begin,
+                      gint64      end,
+                      GError    **error)
+{
+  const RuvHParams *hp = &ctx->w->hp;
+
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  if (begin < 0 || begin > end || end > ctx->n_past)
+    {
+      g_set_error (error, RUV_ERROR, RUV_ERROR_KV_CACHE,
+                   "cannot drop positions %" G_GINT64_FORMAT " .. %" G_GINT64_FORMAT
+                   " of %" G_GINT64_FORMAT " cached tokens", begin, end, ctx->n_past);
+      return FALSE;
+    }
+  if (begin == end)
+    return TRUE;
+  kv_truncate (&ctx->kv, ctx->n_past);
+  if (!kv_shift (&ctx->kv, &ctx->rope, (gint) hp->n_head_kv, (gint) hp->head_dim, begin, end,
+                 error))
+    {
+      /* the cache kept the first `begin` tokens */
+      ctx->n_past = begin;
+      return FALSE;
+    }
+  ctx->n_past -= end - begin;
+  return TRUE;
+}
+
+void
+ruv_context_get_kv_stats (RuvContext      *ctx,
+                          RuvKvCacheStats *stats)
+{
+  kv_stats (&ctx->kv, stats);
+}
+
+RuvPrecision
+ruv_context_get_kv_store_precision (RuvContext *ctx)
+{
+  if (ctx->kv.tt == NULL)
+    return RUV_PRECISION_FP32;
+  return ruv_two_tier_kv_cache_get_config (ctx->kv.tt)->kv.store_precision;
 }
 
 void
@@ -333,7 +513,15 @@ ruv_context_get_memory_stats (RuvContext     *ctx,
 {
   memset (stats, 0, sizeof *stats);
   stats->mapped_bytes = ruv_model_get_mapped_bytes (ctx->model);
-  stats->kv_bytes = ctx->kv.bytes;
+  if (ctx->kv.tt != NULL)
+    {
+      RuvKvCacheStats st;
+
+      ruv_two_tier_kv_cache_get_stats (ctx->kv.tt, &st);
+      stats->kv_bytes = st.block_bytes;
+    }
+  else
+    stats->kv_bytes = ctx->kv.simple.bytes;
   stats->scratch_bytes = ctx->scratch_bytes;
   stats->rss_bytes = ruv_process_rss_bytes ();
 }
@@ -412,13 +600,14 @@ rmsnorm_rows (float       *out,
 /* tokens (m <= n_batch) at positions pos .. pos + m - 1, all checked.
  * logits: NULL, or n_out_rows rows of n_vocab for the last n_out_rows
  * tokens (1 or m). */
-static void
+static gboolean
 forward_step (RuvContext   *ctx,
               const gint32 *tokens,
               gint64        m,
               gint64        pos,
               float        *logits,
-              gint64        n_out_rows)
+              gint64        n_out_rows,
+              GError      **error)
 {
   const RuvWeights *w = ctx->w;
   const RuvHParams *hp = &w->hp;
@@ -438,6 +627,9 @@ forward_step (RuvContext   *ctx,
       /* attention */
       rmsnorm_rows (ctx->h, ctx->x, l->attn_norm, m, n_embd, hp->rms_eps);
       matmul_shared (ctx, ctx->h, m, &l->wq, ctx->q, &l->wk, ctx->k, &l->wv, ctx->v, 0);
+      ruv_lora_hook (ctx->lora, il, RUV_TARGET_Q_PROJ, ctx->h, m, n_embd, ctx->q, n_q, pos);
+      ruv_lora_hook (ctx->lora, il, RUV_TARGET_K_PROJ, ctx->h, m, n_embd, ctx->k, n_kv, pos);
+      ruv_lora_hook (ctx->lora, il, RUV_TARGET_V_PROJ, ctx->h, m, n_embd, ctx->v, n_kv, pos);
       add_bias (ctx->q, l->bq, m, n_q);
       add_bias (ctx->k, l->bk, m, n_kv);
       add_bias (ctx->v, l->bv, m, n_kv);
@@ -455,25 +647,34 @@ forward_step (RuvContext   *ctx,
           rk_rope_apply (ctx->q + t * n_q, (int) hp->n_head, (int) hd, cs, &ctx->rope);
           rk_rope_apply (ctx->k + t * n_kv, (int) hp->n_head_kv, (int) hd, cs, &ctx->rope);
         }
-      kv_store (&ctx->kv, il, pos, m, ctx->k, ctx->v);
+      if (!kv_store (&ctx->kv, il, pos, m, ctx->k, ctx->v, error))
+        return FALSE;
       kv_attend (&ctx->kv, ctx->pool, &ctx->attn, il, ctx->q, m, pos, ctx->a);
       matmul_shared (ctx, ctx->a, m, &l->wo, ctx->h, NULL, NULL, NULL, NULL, 0);
+      ruv_lora_hook (ctx->lora, il, RUV_TARGET_O_PROJ, ctx->a, m, n_q, ctx->h, n_embd, pos);
       rk_add (ctx->x, ctx->x, ctx->h, (int) (m * n_embd));
 
       /* feed-forward */
       rmsnorm_rows (ctx->h, ctx->x, l->ffn_norm, m, n_embd, hp->rms_eps);
       matmul_shared (ctx, ctx->h, m, &l->w_gate, ctx->gate, &l->w_up, ctx->up, NULL, NULL, 0);
+      ruv_lora_hook (ctx->lora, il, RUV_TARGET_GATE_PROJ, ctx->h, m, n_embd, ctx->gate, hp->n_ff,
+                     pos);
+      ruv_lora_hook (ctx->lora, il, RUV_TARGET_UP_PROJ, ctx->h, m, n_embd, ctx->up, hp->n_ff, pos);
       rk_swiglu (ctx->gate, ctx->gate, ctx->up, (int) (m * hp->n_ff));
       matmul_shared (ctx, ctx->gate, m, &l->w_down, ctx->h, NULL, NULL, NULL, NULL, 0);
+      ruv_lora_hook (ctx->lora, il, RUV_TARGET_DOWN_PROJ, ctx->gate, m, hp->n_ff, ctx->h, n_embd,
+                     pos);
       rk_add (ctx->x, ctx->x, ctx->h, (int) (m * n_embd));
     }
 
+  ruv_lora_hook_final (ctx->lora, ctx->x, m, n_embd, pos);
   if (logits == NULL)
-    return;
+    return TRUE;
   rmsnorm_rows (ctx->h, ctx->x + (m - n_out_rows) * n_embd, w->output_norm, n_out_rows,
                 n_embd, hp->rms_eps);
   matmul_shared (ctx, ctx->h, n_out_rows, &w->output, logits, NULL, NULL, NULL, NULL,
                  hp->n_vocab);
+  return TRUE;
 }
 
 gboolean
@@ -521,6 +722,7 @@ ruv_context_decode (RuvContext    *ctx,
       }
 
   ctx->n_past = pos0;
+  kv_truncate (&ctx->kv, pos0);
   for (start = 0; start < n; start += ctx->n_batch)
     {
       gint64 m = MIN (ctx->n_batch, n - start);
@@ -537,7 +739,13 @@ ruv_context_decode (RuvContext    *ctx,
           out = logits;
           rows = 1;
         }
-      forward_step (ctx, tokens + start, m, pos0 + start, out, rows);
+      if (!forward_step (ctx, tokens + start, m, pos0 + start, out, rows, error))
+        {
+          /* some layers may hold the step's tokens: keep what all hold */
+          kv_truncate (&ctx->kv, pos0 + start);
+          ctx->n_past = pos0 + start;
+          return FALSE;
+        }
       ctx->n_past = pos0 + start + m;
     }
   return TRUE;

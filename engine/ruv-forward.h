@@ -10,6 +10,8 @@
 
 #include <glib.h>
 
+#include "ruv-kv-cache.h"
+#include "ruv-model-config.h"
 #include "ruv-model.h"
 #include "ruv-types.h"
 
@@ -23,6 +25,12 @@ typedef struct
   gint   n_batch;     /* most tokens per forward step (longer inputs are split);
                        * 0: 512 */
   gint   n_threads;   /* threads incl. the caller; 0: the online CPUs */
+  /* The KV cache: by default the two-tier cache (FP16 tail of 256 tokens,
+   * Q4 store). num_kv_heads and head_dim 0 (or the model's) take the model's;
+   * the capacity is n_ctx (max_tokens is not read) and tail_length is cut to
+   * n_ctx. store_precision FP16 with an FP16 tail is a plain FP16 cache;
+   * store_precision FP32 selects the simple f32 cache (kept for comparison). */
+  RuvKvCacheConfig kv_cache;
 } RuvContextParams;
 
 void        ruv_context_params_init      (RuvContextParams       *params);
@@ -57,9 +65,30 @@ void        ruv_context_kv_clear         (RuvContext             *ctx);
 void        ruv_context_kv_truncate      (RuvContext             *ctx,
                                           gint64                  n_keep);
 
+/* Context shift: drops cached positions [begin, end); later tokens move to
+ * begin.. with their keys re-rotated (RoPE) by begin - end, so decoding can
+ * go on at n_past - (end - begin). RUV_ERROR_KV_CACHE for a bad range. */
+gboolean    ruv_context_kv_shift         (RuvContext             *ctx,
+                                          gint64                  begin,
+                                          gint64                  end,
+                                          GError                **error);
+
+/* Live KV statistics (any thread may call this while another decodes). */
+void        ruv_context_get_kv_stats     (RuvContext             *ctx,
+                                          RuvKvCacheStats        *stats);
+/* The cache's precisions ("Q4", "FP16", ...; "FP32" for the simple cache). */
+RuvPrecision ruv_context_get_kv_store_precision (RuvContext      *ctx);
+
 /* Mapped weights, KV cache, scratch and process RSS. */
 void        ruv_context_get_memory_stats (RuvContext             *ctx,
                                           RuvMemoryStats         *stats);
+
+/* MicroLoRA adapters (ruv-lora.h) applied on every token, prefill and decode
+ * (NULL: none; the context keeps a reference). A disabled adapter leaves the
+ * base logits bit-identical. */
+struct _RuvMicroLora;
+void        ruv_context_set_lora         (RuvContext             *ctx,
+                                          struct _RuvMicroLora   *lora);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RuvContext, ruv_context_free)
 

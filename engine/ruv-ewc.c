@@ -1,0 +1,171 @@
+/* ruv-ewc.c — EWC++ online Fisher estimate and elastic penalty.
+ * SPDX-License-Identifier: MIT
+ */
+#include <math.h>
+#include <string.h>
+
+#include "ruv-ewc.h"
+
+struct _RuvEwc
+{
+  gsize    n;
+  float    decay;
+  float   *fisher;     /* (n) */
+  float   *anchor;     /* (n) w* */
+  gboolean has_anchor;
+  guint64  n_updates;
+};
+
+RuvEwc *
+ruv_ewc_new (gsize n_params,
+             float decay)
+{
+  RuvEwc *self = g_new0 (RuvEwc, 1);
+
+  self->n = n_params;
+  self->decay = isfinite (decay) && decay >= 0.0f && decay < 1.0f ? decay
+                                                                   : RUV_EWC_DEFAULT_DECAY;
+  self->fisher = g_new0 (float, MAX (n_params, 1));
+  self->anchor = g_new0 (float, MAX (n_params, 1));
+  return self;
+}
+
+void
+ruv_ewc_free (RuvEwc *self)
+{
+  if (self == NULL)
+    return;
+  g_free (self->fisher);
+  g_free (self->anchor);
+  g_free (self);
+}
+
+RuvEwc *
+ruv_ewc_copy (const RuvEwc *self)
+{
+  RuvEwc *c = ruv_ewc_new (self->n, self->decay);
+
+  memcpy (c->fisher, self->fisher, self->n * sizeof (float));
+  memcpy (c->anchor, self->anchor, self->n * sizeof (float));
+  c->has_anchor = self->has_anchor;
+  c->n_updates = self->n_updates;
+  return c;
+}
+
+gsize
+ruv_ewc_get_n_params (const RuvEwc *self)
+{
+  return self->n;
+}
+
+float
+ruv_ewc_get_decay (const RuvEwc *self)
+{
+  return self->decay;
+}
+
+guint64
+ruv_ewc_get_n_updates (const RuvEwc *self)
+{
+  return self->n_updates;
+}
+
+gboolean
+ruv_ewc_has_anchor (const RuvEwc *self)
+{
+  return self->has_anchor;
+}
+
+const float *
+ruv_ewc_get_fisher (const RuvEwc *self)
+{
+  return self->fisher;
+}
+
+const float *
+ruv_ewc_get_anchor (const RuvEwc *self)
+{
+  return self->anchor;
+}
+
+gboolean
+ruv_ewc_update_fisher (RuvEwc      *self,
+                       const float *grad)
+{
+  gsize i;
+
+  for (i = 0; i < self->n; i++)
+    if (!isfinite (grad[i]) || fabsf (grad[i]) > 1e18f)
+      return FALSE;
+  for (i = 0; i < self->n; i++)
+    self->fisher[i] = self->decay * self->fisher[i] + (1.0f - self->decay) * grad[i] * grad[i];
+  self->n_updates++;
+  return TRUE;
+}
+
+void
+ruv_ewc_set_anchor (RuvEwc      *self,
+                    const float *w)
+{
+  memcpy (self->anchor, w, self->n * sizeof (float));
+  self->has_anchor = TRUE;
+}
+
+void
+ruv_ewc_set_fisher (RuvEwc      *self,
+                    const float *fisher)
+{
+  gsize i;
+
+  for (i = 0; i < self->n; i++)
+    self->fisher[i] = isfinite (fisher[i]) && fisher[i] > 0.0f ? fisher[i] : 0.0f;
+}
+
+double
+ruv_ewc_penalty (const RuvEwc *self,
+                 const float  *w,
+                 float         lambda)
+{
+  double s = 0.0;
+  gsize i;
+
+  if (!self->has_anchor)
+    return 0.0;
+  for (i = 0; i < self->n; i++)
+    {
+      double d = (double) w[i] - self->anchor[i];
+
+      s += self->fisher[i] * d * d;
+    }
+  return 0.5 * lambda * s;
+}
+
+void
+ruv_ewc_add_penalty_gradient (const RuvEwc *self,
+                              const float  *w,
+                              float         lambda,
+                              float         learning_rate,
+                              float        *grad)
+{
+  float cap;
+  gsize i;
+
+  if (!self->has_anchor || !(lambda > 0.0f) || !(learning_rate > 0.0f))
+    return;
+  cap = 0.5f / learning_rate;
+  for (i = 0; i < self->n; i++)
+    {
+      float k = MIN (lambda * self->fisher[i], cap);
+
+      grad[i] += k * (w[i] - self->anchor[i]);
+    }
+}
+
+void
+ruv_ewc_reset (RuvEwc *self)
+{
+  memset (self->fisher, 0, self->n * sizeof (float));
+  memset (self->anchor, 0, self->n * sizeof (float));
+  self->has_anchor = FALSE;
+  self->n_updates = 0;
+}

@@ -1,0 +1,1362 @@
+/* test-lora.c — MicroLoRA, EWC++, SONA loops and GGUF LoRA adapters.
+ * SPDX-License-Identifier: MIT
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib/gstdio.h>
+
+#include "ruv-error.h"
+#include "ruv-ewc.h"
+#include "ruv-lora-gguf.h"
+#include "ruv-lora.h"
+#include "ruv-model-private.h"
+#include "ruv-sona.h"
+#include "ruv-test-util.h"
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static guint64
+mix (guint64 *s)
+{
+  guint64 z = (*s += G_GUINT64_CONSTANT (0x9E3779B97F4A7C15));
+
+  z = (z ^ (z >> 30)) * G_GUINT64_CONSTANT (0xBF58476D1CE4E5B9);
+  z = (z ^ (z >> 27)) * G_GUINT64_CONSTANT (0x94D049BB133111EB);
+  return z ^ (z >> 31);
+}
+
+static float
+frand (guint64 *s)
+{
+  return (float) (mix (s) >> 40) / 16777216.0f * 2.0f - 1.0f;
+}
+
+/* Random weights; norm weights near 1. */
+static void
+fill_random (const char *name,
+             float      *v,
+             gint64      ne0,
+             gint64      ne1,
+             gpointer    user_data)
+{
+  guint64 s = g_str_hash (name) ^ GPOINTER_TO_UINT (user_data);
+  gint64 i;
+  gboolean norm = strstr (name, "norm") != NULL;
+
+  for (i = 0; i < ne0 * ne1; i++)
+    v[i] = norm ? 1.0f + 0.2f * frand (&s) : 0.5f * frand (&s);
+}
+
+typedef struct
+{
+  GBytes   *bytes;
+  RuvModel *model;
+} TinyModel;
+
+static void
+tiny_model (TinyModel  *tm,
+            const char *arch,
+            gint64      n_embd,
+            gint64      n_vocab)
+{
+  RuvTestModelSpec spec;
+  g_autoptr(GError) error = NULL;
+  gsize size;
+  const guint8 *data;
+
+  ruv_test_model_spec_init (&spec);
+  spec.arch = arch;
+  spec.n_embd = n_embd;
+  spec.n_layer = 2;
+  spec.n_vocab = n_vocab;
+  spec.n_ff = 48;
+  tm->bytes = ruv_test_model_build (&spec, fill_random, GUINT_TO_POINTER (7));
+  data = g_bytes_get_data (tm->bytes, &size);
+  tm->model = ruv_model_new_from_data (data, size, "tiny", &error);
+  g_assert_no_error (error);
+}
+
+static void
+tiny_model_clear (TinyModel *tm)
+{
+  g_clear_object (&tm->model);
+  g_clear_pointer (&tm->bytes, g_bytes_unref);
+}
+
+static RuvSonaLlm *
+make_sona (RuvModel               *model,
+           RuvConsolidationStrategy strategy,
+           gboolean                 loose)
+{
+  RuvSonaLlmConfig cfg;
+  g_autoptr(GError) error = NULL;
+  RuvSonaLlm *sona;
+
+  ruv_sona_llm_config_init (&cfg, model);
+  cfg.consolidation_strategy = strategy;
+  cfg.sona.background_candidates = 0;
+  if (loose)
+    {
+      cfg.micro_lora.max_grad_norm = 1e6f;
+      cfg.micro_lora.max_weight_abs = 1e6f;
+    }
+  sona = ruv_sona_llm_new (model, &cfg, &error);
+  g_assert_no_error (error);
+  return sona;
+}
+
+/* Random non-zero adapter weights (B too), so every path has a gradient. */
+static void
+randomise (RuvMicroLora *lora,
+           guint64       seed,
+           float         amp)
+{
+  gsize n = ruv_micro_lora_get_n_params (lora), i;
+  g_autofree float *p = g_new (float, n);
+
+  for (i = 0; i < n; i++)
+    p[i] = amp * frand (&seed);
+  g_assert_true (ruv_micro_lora_set_params (lora, p));
+}
+
+/* A synthetic trace: random residuals and module inputs, targets from seed.
+ * Built with the adapter disabled, so x_base = x_final (reproducible). */
+static RuvSonaTrace *
+make_trace (RuvSonaLlm *sona,
+            guint64     seed,
+            gint64      n_tok,
+            gint64      n_cand)
+{
+  RuvMicroLora *lora = ruv_sona_llm_get_lora (sona);
+  const RuvHParams *hp = &ruv_model_get_weights (ruv_sona_llm_get_model (sona))->hp;
+  gsize na = ruv_micro_lora_get_n_adapters (lora), a;
+  RuvSonaTrace *tr = ruv_sona_trace_new (lora, n_tok, hp->n_embd, n_cand);
+  gboolean was = ruv_micro_lora_get_enabled (lora);
+  g_autofree float *x = g_new (float, hp->n_embd);
+  g_autofree float **in = g_new0 (float *, na);
+  g_autofree gint32 *cand = g_new (gint32, MAX (n_cand, 1));
+  g_autoptr(GError) error = NULL;
+  gint64 t, i;
+
+  ruv_micro_lora_set_enabled (lora, FALSE);
+  for (a = 0; a < na; a++)
+    in[a] = g_new (float, ruv_micro_lora_get_adapter (lora, a)->n_in);
+  for (t = 0; t < n_tok; t++)
+    {
+      gint32 target = (gint32) (mix (&seed) % (guint64) hp->n_vocab);
+
+      for (i = 0; i < hp->n_embd; i++)
+        x[i] = frand (&seed);
+      for (a = 0; a < na; a++)
+        for (i = 0; i < ruv_micro_lora_get_adapter (lora, a)->n_in; i++)
+          in[a][i] = frand (&seed);
+      for (i = 0; i < n_cand; i++)
+        cand[i] = (gint32) ((target + i) % hp->n_vocab);
+      g_assert_true (ruv_sona_trace_set_position (tr, lora, t, target, x,
+                                                  (const float *const *) in, cand, &error));
+      g_assert_no_error (error);
+    }
+  for (a = 0; a < na; a++)
+    g_free (in[a]);
+  ruv_micro_lora_set_enabled (lora, was);
+  return tr;
+}
+
+static float *
+params_of (RuvMicroLora *lora)
+{
+  float *p = g_new (float, ruv_micro_lora_get_n_params (lora));
+
+  ruv_micro_lora_get_params (lora, p);
+  return p;
+}
+
+static double
+max_abs_diff (const float *a,
+              const float *b,
+              gsize        n)
+{
+  double m = 0.0;
+  gsize i;
+
+  for (i = 0; i < n; i++)
+    m = MAX (m, fabs ((double) a[i] - b[i]));
+  return m;
+}
+
+/* ---- MicroLoRA basics ----------------------------------------------------------- */
+
+static void
+test_forward (void)
+{
+  RuvMicroLoraConfig cfg;
+  g_autoptr(RuvMicroLora) lora = NULL;
+  g_autoptr(GError) error = NULL;
+  const RuvLoraAdapter *ad;
+  float x[8], y[8], ref[8], u[2];
+  RuvMicroLoraStats st;
+  guint64 s = 3;
+  int i, r, o;
+
+  ruv_micro_lora_config_for_hidden_dim (&cfg, 8);
+  g_assert_cmpint (cfg.in_features, ==, 8);
+  g_assert_cmpint (cfg.rank, ==, 2);
+  lora = ruv_micro_lora_new (&cfg, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (ruv_micro_lora_get_n_adapters (lora), ==, 2);
+  for (i = 0; i < 8; i++)
+    x[i] = frand (&s);
+
+  /* B = 0: the delta is exactly zero */
+  g_assert_true (ruv_micro_lora_forward (lora, 0, RUV_TARGET_Q_PROJ, x, 8, y, 8, &error));
+  for (i = 0; i < 8; i++)
+    g_assert_cmpfloat (y[i], ==, 0.0f);
+
+  randomise (lora, 11, 0.5f);
+  ad = ruv_micro_lora_find_adapter (lora, 0, RUV_TARGET_Q_PROJ);
+  g_assert_nonnull (ad);
+  g_assert_cmpfloat_with_epsilon (ad->scale, 2.0f, 1e-6);
+  for (r = 0; r < 2; r++)
+    {
+      u[r] = 0.0f;
+      for (i = 0; i < 8; i++)
+        u[r] += ad->a[r * 8 + i] * x[i];
+    }
+  for (o = 0; o < 8; o++)
+    ref[o] = ad->scale * (ad->b[o * 2] * u[0] + ad->b[o * 2 + 1] * u[1]);
+  g_assert_true (ruv_micro_lora_forward (lora, 0, RUV_TARGET_Q_PROJ, x, 8, y, 8, &error));
+  for (o = 0; o < 8; o++)
+    g_assert_cmpfloat_with_epsilon (y[o], ref[o], 1e-5);
+  for (o = 0; o < 8; o++)
+    y[o] = 1.0f;
+  g_assert_true (ruv_micro_lora_forward_add (lora, 0, RUV_TARGET_Q_PROJ, x, 8, y, 8, &error));
+  for (o = 0; o < 8; o++)
+    g_assert_cmpfloat_with_epsilon (y[o], 1.0f + ref[o], 1e-5);
+
+  /* wrong length */
+  g_assert_false (ruv_micro_lora_forward (lora, 0, RUV_TARGET_Q_PROJ, x, 7, y, 8, &error));
+  g_assert_error (error, RUV_ERROR, RUV_ERROR_ADAPTER);
+  g_clear_error (&error);
+
+  /* disabled: apply_rows leaves y alone, forward gives zeros */
+  ruv_micro_lora_set_enabled (lora, FALSE);
+  for (o = 0; o < 8; o++)
+    y[o] = 1.0f;
+  g_assert_false (ruv_micro_lora_apply_rows (lora, 0, RUV_TARGET_Q_PROJ, x, 1, 8, y, 8));
+  for (o = 0; o < 8; o++)
+    g_assert_cmpfloat (y[o], ==, 1.0f);
+  ruv_micro_lora_set_enabled (lora, TRUE);
+  g_assert_true (ruv_micro_lora_apply_rows (lora, 0, RUV_TARGET_Q_PROJ, x, 1, 8, y, 8));
+  for (o = 0; o < 8; o++)
+    g_assert_cmpfloat_with_epsilon (y[o], 1.0f + ref[o], 1e-5);
+  /* no adapter on K */
+  g_assert_false (ruv_micro_lora_apply_rows (lora, 0, RUV_TARGET_K_PROJ, x, 1, 8, y, 8));
+
+  ruv_micro_lora_get_stats (lora, &st);
+  g_assert_cmpuint (st.n_params, ==, 2 * 2 * (8 + 8));
+  g_assert_cmpfloat (st.delta_norm, >, 0.0);
+  g_assert_cmpuint (st.forward_count, >=, 3);
+
+  /* reset: B back to zero, A re-drawn identically */
+  {
+    g_autoptr(RuvMicroLora) fresh = ruv_micro_lora_new (&cfg, NULL);
+    g_autofree float *p1 = NULL;
+    g_autofree float *p2 = NULL;
+
+    ruv_micro_lora_reset (lora);
+    p1 = params_of (lora);
+    p2 = params_of (fresh);
+    g_assert_cmpfloat (max_abs_diff (p1, p2, ruv_micro_lora_get_n_params (lora)), ==, 0.0);
+    ruv_micro_lora_get_stats (lora, &st);
+    g_assert_cmpfloat (st.delta_norm, ==, 0.0);
+  }
+
+  /* bad configs */
+  cfg.rank = 3;
+  g_assert_null (ruv_micro_lora_new (&cfg, &error));
+  g_assert_error (error, RUV_ERROR, RUV_ERROR_CONFIG);
+}
+
+/* adapt(): the accumulated gradient is that of L = -r g.y (finite differences). */
+static void
+test_adapt_gradient (void)
+{
+  RuvMicroLoraConfig cfg;
+  g_autoptr(RuvMicroLora) lora = NULL;
+  g_autoptr(GError) error = NULL;
+  RuvAdaptFeedback fb;
+  float x[6], g[6], y[6];
+  g_autofree float *p = NULL;
+  g_autofree float *grad = NULL;
+  gsize n, i;
+  guint64 s = 5;
+  float r = -1.0f;
+
+  ruv_micro_lora_config_for_hidden_dim (&cfg, 6);
+  cfg.target_modules = RUV_TARGET_BIT (RUV_TARGET_V_PROJ);
+  lora = ruv_micro_lora_new (&cfg, &error);
+  g_assert_no_error (error);
+  randomise (lora, 9, 0.5f);
+  for (i = 0; i < 6; i++)
+    {
+      x[i] = frand (&s);
+      g[i] = frand (&s);
+    }
+  ruv_adapt_feedback_from_thumbs (&fb, FALSE);
+  g_assert_cmpfloat (ruv_adapt_feedback_get_reward (&fb), ==, r);
+  fb.gradient_estimate = g;
+  fb.n_gradient = 6;
+  g_assert_true (ruv_micro_lora_adapt (lora, x, 6, &fb, &error));
+  g_assert_no_error (error);
+
+  n = ruv_micro_lora_get_n_params (lora);
+  p = params_of (lora);
+  grad = g_new (float, n);
+  ruv_micro_lora_get_gradients (lora, grad);
+  for (i = 0; i < n; i++)
+    {
+      float keep = p[i], h = 1e-3f;
+      double lp, lm;
+      int k;
+
+      p[i] = keep + h;
+      ruv_micro_lora_set_params (lora, p);
+      ruv_micro_lora_forward (lora, 0, RUV_TARGET_V_PROJ, x, 6, y, 6, NULL);
+      for (lp = 0.0, k = 0; k < 6; k++)
+        lp += -r * g[k] * y[k];
+      p[i] = keep - h;
+      ruv_micro_lora_set_params (lora, p);
+      ruv_micro_lora_forward (lora, 0, RUV_TARGET_V_PROJ, x, 6, y, 6, NULL);
+      for (lm = 0.0, k = 0; k < 6; k++)
+        lm += -r * g[k] * y[k];
+      p[i] = keep;
+      ruv_micro_lora_set_params (lora, p);
+      g_assert_cmpfloat (fabs ((lp - lm) / (2 * h) - grad[i]), <, 2e-3);
+    }
+
+  /* wrong gradient length, NaN feedback */
+  fb.n_gradient = 5;
+  g_assert_false (ruv_micro_lora_adapt (lora, x, 6, &fb, &error));
+  g_assert_error (error, RUV_ERROR, RUV_ERROR_ADAPTER);
+  g_clear_error (&error);
+  fb.n_gradient = 6;
+  fb.reward = NAN;
+  g_assert_false (ruv_micro_lora_adapt (lora, x, 6, &fb, &error));
+  g_assert_error (error, RUV_ERROR, RUV_ERROR_ADAPTER);
+  g_clear_error (&error);
+  fb.gradient_estimate = NULL;
+  fb.reward = 1.0f;
+  g_assert_false (ruv_micro_lora_adapt (lora, x, 6, &fb, &error));
+  g_assert_error (error, RUV_ERROR, RUV_ERROR_ADAPTER);
+}
+
+/* ---- the backward pass ------------------------------------------------------------ */
+
+static void
+gradcheck (gint64 n_cand)
+{
+  TinyModel tm;
+  g_autoptr(RuvSonaLlm) sona = NULL;
+  RuvMicroLora *lora;
+  RuvSonaTrace *tr;
+  g_autofree float *p = NULL;
+  g_autofree float *grad = NULL;
+  gsize n, i;
+  double j0, worst = 0.0;
+  guint64 pick = 17;
+
+  tiny_model (&tm, "llama", 32, 16);
+  sona = make_sona (tm.model, RUV_CONSOLIDATE_AVERAGE, TRUE);
+  lora = ruv_sona_llm_get_lora (sona);
+  g_assert_cmpuint (ruv_micro_lora_get_n_adapters (lora), ==, 4);
+  randomise (lora, 23, 0.3f);
+  tr = make_trace (sona, 99, 3, n_cand);
+
+  n = ruv_micro_lora_get_n_params (lora);
+  grad = g_new (float, n);
+  ruv_micro_lora_clear_gradients (lora);
+  j0 = ruv_sona_llm_trace_backward (sona, tr, 0, (gint) n_cand, 1.0f, FALSE);
+  g_assert_true (isfinite (j0) && j0 < 0.0);
+  g_assert_cmpfloat (fabs (j0 - ruv_sona_llm_trace_objective (sona, tr, 0, (gint) n_cand)), <,
+                     1e-9);
+  ruv_micro_lora_get_gradients (lora, grad);
+  ruv_micro_lora_clear_gradients (lora);
+  p = params_of (lora);
+  /* every parameter of small adapters is too slow under ASan: 300 random ones */
+  for (i = 0; i < 300; i++)
+    {
+      gsize k = (gsize) (mix (&pick) % n);
+      float keep = p[k], h = 2e-3f;
+      double jp, jm, fd;
+
+      p[k] = keep + h;
+      ruv_micro_lora_set_params (lora, p);
+      jp = ruv_sona_llm_trace_objective (sona, tr, 0, (gint) n_cand);
+      p[k] = keep - h;
+      ruv_micro_lora_set_params (lora, p);
+      jm = ruv_sona_llm_trace_objective (sona, tr, 0, (gint) n_cand);
+      p[k] = keep;
+      ruv_micro_lora_set_params (lora, p);
+      fd = (jp - jm) / (2.0 * h);
+      worst = MAX (worst, fabs (fd - grad[k]) / MAX (1e-2, fabs (fd)));
+    }
+  g_test_message ("gradcheck n_cand %" G_GINT64_FORMAT ": worst relative error %.2e",
+                  n_cand, worst);
+  g_assert_cmpfloat (worst, <, 2e-2);
+  ruv_sona_trace_free (tr);
+  g_clear_object (&sona);
+  tiny_model_clear (&tm);
+}
+
+static void
+test_gradcheck_full (void)
+{
+  gradcheck (0);
+}
+
+static void
+test_gradcheck_candidates (void)
+{
+  gradcheck (5);
+}
+
+/* Thumbs-up raises log p of the rated response, thumbs-down lowers it. */
+static void
+test_direction (void)
+{
+  TinyModel tm;
+  int up;
+
+  tiny_model (&tm, "llama", 32, 16);
+  for (up = 0; up < 2; up++)
+    {
+      g_autoptr(RuvSonaLlm) sona = make_sona (tm.model, RUV_CONSOLIDATE_AVERAGE, FALSE);
+      g_autoptr(GError) error = NULL;
+      RuvSonaTrace *probe = make_trace (sona, 1234, 4, 0);
+      RuvAdaptationResult res;
+      double before, after;
+      int k;
+
+      before = ruv_sona_llm_trace_objective (sona, probe, 0, 0);
+      for (k = 0; k < 5; k++)
+        {
+          g_assert_true (ruv_sona_llm_instant_adapt (sona, make_trace (sona, 1234, 4, 0), NULL,
+                                                     up ? 1.0f : 0.0f, up ? 1.0f : -1.0f, &res,
+                                                     &error));
+          g_assert_no_error (error);
+          g_assert_true (res.applied);
+        }
+      after = ruv_sona_llm_trace_objective (sona, probe, 0, 0);
+      g_test_message ("%s: log p %.5f -> %.5f", up ? "up" : "down", before, after);
+      if (up)
+        g_assert_cmpfloat (after, >, before + 1e-4);
+      else
+        g_assert_cmpfloat (after, <, before - 1e-4);
+      ruv_sona_trace_free (probe);
+    }
+  tiny_model_clear (&tm);
+}
+
+/* 1000 ratings with an absurd learning rate: weights stay finite and bounded. */
+static void
+test_bounded (void)
+{
+  TinyModel tm;
+  RuvSonaLlmConfig cfg;
+  g_autoptr(RuvSonaLlm) sona = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree float *p = NULL;
+  RuvMicroLora *lora;
+  gsize n, i;
+  int k;
+
+  tiny_model (&tm, "llama", 32, 16);
+  ruv_sona_llm_config_init (&cfg, tm.model);
+  cfg.instant_lr = 10.0f;
+  cfg.sona.ewc_lambda = 0.0f;
+  sona = ruv_sona_llm_new (tm.model, &cfg, &error);
+  g_assert_no_error (error);
+  lora = ruv_sona_llm_get_lora (sona);
+  for (k = 0; k < 1000; k++)
+    g_assert_true (ruv_sona_llm_instant_adapt (sona, make_trace (sona, (guint64) k % 7, 2, 4),
+                                               NULL, 1.0f, (k % 3) ? 1.0f : -1.0f, NULL,
+                                               &error));
+  n = ruv_micro_lora_get_n_params (lora);
+  p = params_of (lora);
+  for (i = 0; i < n; i++)
+    {
+      g_assert_true (isfinite (p[i]));
+      g_assert_cmpfloat (fabsf (p[i]), <=, cfg.micro_lora.max_weight_abs);
+    }
+  {
+    RuvLearningLoopStats st;
+
+    ruv_sona_llm_get_stats (sona, &st);
+    g_assert_cmpuint (st.instant_updates, ==, 1000);
+    g_assert_cmpuint (st.lora.clipped, >, 0);
+    /* max_pending_samples respected */
+    g_assert_cmpuint (st.stored_samples, <=, cfg.max_pending_samples);
+  }
+  tiny_model_clear (&tm);
+}
+
+static void
+test_nan_skipped (void)
+{
+  TinyModel tm;
+  g_autoptr(RuvSonaLlm) sona = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree float *p0 = NULL;
+  g_autofree float *p1 = NULL;
+  g_autofree float *g = NULL;
+  RuvMicroLora *lora;
+  RuvAdaptationResult res;
+  RuvLearningLoopStats st;
+  RuvMicroLoraStats ls;
+  gsize n;
+
+  tiny_model (&tm, "llama", 32, 16);
+  sona = make_sona (tm.model, RUV_CONSOLIDATE_AVERAGE, FALSE);
+  lora = ruv_sona_llm_get_lora (sona);
+  randomise (lora, 3, 0.2f);
+  n = ruv_micro_lora_get_n_params (lora);
+  p0 = params_of (lora);
+
+  g_assert_false (ruv_sona_llm_instant_adapt (sona, make_trace (sona, 1, 2, 0), NULL, NAN, NAN,
+                                              &res, &error));
+  g_assert_error (error, RUV_ERROR, RUV_ERROR_SONA);
+  g_clear_error (&error);
+  g_assert_true (res.skipped);
+  g_assert_false (ruv_sona_llm_instant_adapt (sona, make_trace (sona, 1, 2, 0), NULL, 1.0f,
+                                              INFINITY, &res, &error));
+  g_clear_error (&error);
+
+  /* a non-finite gradient handed to the update */
+  g = g_new0 (float, n);
+  g[3] = NAN;
+  g_assert_false (ruv_micro_lora_apply_gradient (lora, g, 0.1f, NULL, 0.0f, NULL));
+  g[3] = INFINITY;
+  g_assert_false (ruv_micro_lora_apply_gradient (lora, g, 0.1f, NULL, 0.0f, NULL));
+
+  /* a non-finite activation is refused when the trace is built */
+  {
+    RuvSonaTrace *tr = ruv_sona_trace_new (lora, 1, 32, 0);
+    float x[32] = { 0 };
+
+    x[5] = NAN;
+    g_assert_false (ruv_sona_trace_set_position (tr, lora, 0, 1, x, NULL, NULL, &error));
+    g_assert_error (error, RUV_ERROR, RUV_ERROR_ADAPTER);
+    g_clear_error (&error);
+    ruv_sona_trace_free (tr);
+  }
+
+  p1 = params_of (lora);
+  g_assert_cmpfloat (max_abs_diff (p0, p1, n), ==, 0.0);
+  ruv_sona_llm_get_stats (sona, &st);
+  g_assert_cmpuint (st.instant_skipped, ==, 2);
+  g_assert_cmpuint (st.stored_samples, ==, 0);
+  ruv_micro_lora_get_stats (lora, &ls);
+  g_assert_cmpuint (ls.skipped, ==, 2);
+  g_clear_object (&sona);
+  tiny_model_clear (&tm);
+}
+
+/* Rating the same message twice counts once; the same rating again is a no-op. */
+static void
+test_rerate (void)
+{
+  TinyModel tm;
+  g_autoptr(RuvSonaLlm) sona = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree float *p1 = NULL;
+  g_autofree float *p2 = NULL;
+  RuvLearningLoopStats st;
+  RuvSonaTrace *probe;
+  double j1, j2;
+  RuvMicroLora *lora;
+
+  tiny_model (&tm, "llama", 32, 16);
+  sona = make_sona (tm.model, RUV_CONSOLIDATE_AVERAGE, FALSE);
+  lora = ruv_sona_llm_get_lora (sona);
+  probe = make_trace (sona, 77, 3, 0);
+  g_assert_true (ruv_sona_llm_instant_adapt (sona, make_trace (sona, 77, 3, 0), "msg-1", 1, 1,
+                                             NULL, &error));
+  p1 = params_of (lora);
+  j1 = ruv_sona_llm_trace_objective (sona, probe, 0, 0);
+  g_assert_true (ruv_sona_llm_instant_adapt (sona, make_trace (sona, 77, 3, 0), "msg-1", 1, 1,
+                                             NULL, &error));
+  p2 = params_of (lora);
+  g_assert_cmpfloat (max_abs_diff (p1, p2, ruv_micro_lora_get_n_params (lora)), ==, 0.0);
+  /* up -> down: a step of reward -2 (undo, then down) */
+  g_assert_true (ruv_sona_llm_instant_adapt (sona, make_trace (sona, 77, 3, 0), "msg-1", 0, -1,
+                                             NULL, &error));
+  j2 = ruv_sona_llm_trace_objective (sona, probe, 0, 0);
+  g_assert_cmpfloat (j2, <, j1);
+  ruv_sona_llm_get_stats (sona, &st);
+  g_assert_cmpuint (st.stored_samples, ==, 1);
+  g_assert_cmpuint (st.rerated, ==, 2);
+  g_assert_cmpfloat_with_epsilon (st.deep_accumulator, 1.0, 1e-9);
+  ruv_sona_trace_free (probe);
+  g_clear_object (&sona);
+  tiny_model_clear (&tm);
+}
+
+/* ---- EWC++ ---------------------------------------------------------------------- */
+
+static void
+test_ewc (void)
+{
+  RuvMicroLoraConfig cfg;
+  g_autoptr(RuvMicroLora) lora = NULL;
+  g_autoptr(RuvEwc) ewc = NULL;
+  g_autofree float *w_star = NULL;
+  g_autofree float *w = NULL;
+  g_autofree float *f = NULL;
+  g_autofree float *zero = NULL;
+  g_autofree float *g = NULL;
+  gsize n, i;
+  double d0 = 0.0, d1 = 0.0, pen;
+
+  ruv_micro_lora_config_for_hidden_dim (&cfg, 8);
+  cfg.max_grad_norm = 1e6f;
+  lora = ruv_micro_lora_new (&cfg, NULL);
+  n = ruv_micro_lora_get_n_params (lora);
+  ewc = ruv_ewc_new (n, 0.5f);
+  w_star = params_of (lora);
+  ruv_ewc_set_anchor (ewc, w_star);
+
+  /* the Fisher estimate really moves: F = 0.5 F + 0.5 g^2 */
+  g = g_new (float, n);
+  for (i = 0; i < n; i++)
+    g[i] = (float) (i % 5) * 0.1f;
+  g_assert_true (ruv_ewc_update_fisher (ewc, g));
+  g_assert_cmpfloat_with_epsilon (ruv_ewc_get_fisher (ewc)[3], 0.5f * 0.09f, 1e-7);
+  g_assert_true (ruv_ewc_update_fisher (ewc, g));
+  g_assert_cmpfloat_with_epsilon (ruv_ewc_get_fisher (ewc)[3], 0.75f * 0.09f, 1e-7);
+  g[0] = NAN;
+  g_assert_false (ruv_ewc_update_fisher (ewc, g));
+  g_assert_cmpuint (ruv_ewc_get_n_updates (ewc), ==, 2);
+
+  f = g_new (float, n);
+  for (i = 0; i < n; i++)
+    f[i] = 1.0f;
+  ruv_ewc_set_fisher (ewc, f);
+  randomise (lora, 5, 0.5f);
+  w = params_of (lora);
+  for (i = 0; i < n; i++)
+    d0 += fabs (w[i] - w_star[i]);
+  pen = ruv_ewc_penalty (ewc, w, 10.0f);
+  g_assert_cmpfloat (pen, >, 0.0);
+
+  /* no data gradient: the step is the penalty alone and pulls towards w*;
+   * the cap keeps lr * lambda * F = 0.5 */
+  zero = g_new0 (float, n);
+  g_assert_true (ruv_micro_lora_apply_gradient (lora, zero, 0.1f, ewc, 1000.0f, NULL));
+  g_free (w);
+  w = params_of (lora);
+  for (i = 0; i < n; i++)
+    {
+      d1 += fabs (w[i] - w_star[i]);
+      /* w - lr * min (lambda F, 0.5/lr) (w - w*) = w* + 0.5 (w - w*) */
+    }
+  g_assert_cmpfloat_with_epsilon (d1, 0.5 * d0, 1e-4 * d0);
+  g_assert_cmpfloat (ruv_ewc_penalty (ewc, w, 10.0f), <, pen);
+
+  /* zero Fisher: no pull */
+  memset (f, 0, n * sizeof (float));
+  ruv_ewc_set_fisher (ewc, f);
+  g_assert_true (ruv_micro_lora_apply_gradient (lora, zero, 0.1f, ewc, 1000.0f, NULL));
+  {
+    g_autofree float *w2 = params_of (lora);
+
+    g_assert_cmpfloat (max_abs_diff (w, w2, n), ==, 0.0);
+  }
+}
+
+/* ---- consolidation strategies ----------------------------------------------------- */
+
+static const float rewards[3] = { 1.0f, -0.4f, 0.6f };
+
+static void
+consolidation_case (RuvConsolidationStrategy strategy)
+{
+  TinyModel tm;
+  g_autoptr(RuvSonaLlm) sona = NULL;
+  g_autoptr(GError) error = NULL;
+  RuvMicroLora *lora;
+  RuvAdaptationResult res;
+  g_autofree float *p0 = NULL;
+  g_autofree float *p1 = NULL;
+  g_autofree float *gi = NULL;
+  g_autofree float *expect = NULL;
+  RuvSonaTrace *copies[3];
+  float lr;
+  gsize n, i, k;
+  int s;
+
+  tiny_model (&tm, "llama", 32, 16);
+  sona = make_sona (tm.model, strategy, TRUE);
+  lora = ruv_sona_llm_get_lora (sona);
+  lr = ruv_sona_llm_get_config (sona)->sona.background_lr;
+  randomise (lora, 41, 0.2f);
+  for (s = 0; s < 3; s++)
+    {
+      g_assert_true (ruv_sona_llm_instant_adapt (sona, make_trace (sona, 500 + s, 3, 4), NULL,
+                                                 (rewards[s] + 1) / 2, rewards[s], NULL,
+                                                 &error));
+      copies[s] = make_trace (sona, 500 + s, 3, 4);
+    }
+  n = ruv_micro_lora_get_n_params (lora);
+  p0 = params_of (lora);
+
+  /* per-sample gradients of L_i = -r_i J_i at the current weights */
+  gi = g_new0 (float, 3 * n);
+  for (s = 0; s < 3; s++)
+    {
+      ruv_micro_lora_clear_gradients (lora);
+      g_assert_true (isfinite (ruv_sona_llm_trace_backward (sona, copies[s], 0, 0, -rewards[s],
+                                                            FALSE)));
+      ruv_micro_lora_get_gradients (lora, gi + s * n);
+    }
+  ruv_micro_lora_clear_gradients (lora);
+
+  expect = g_new0 (float, n);
+  for (k = 0; k < n; k++)
+    {
+      double acc = 0.0;
+
+      switch (strategy)
+        {
+        case RUV_CONSOLIDATE_QUALITY_WEIGHTED:
+          for (s = 0; s < 3; s++)
+            acc += fabsf (rewards[s]) / 2.0 * gi[s * n + k];
+          break;
+        case RUV_CONSOLIDATE_BEST_ONLY:
+          acc = gi[0 * n + k];   /* |r| = 1 is the most decisive */
+          break;
+        case RUV_CONSOLIDATE_AVERAGE:
+        case RUV_CONSOLIDATE_EWC_MERGE:
+        case RUV_CONSOLIDATE_ENSEMBLE:
+        default:
+          for (s = 0; s < 3; s++)
+            acc += gi[s * n + k] / 3.0;
+          break;
+        }
+      expect[k] = p0[k] - lr * (float) acc;
+    }
+
+  g_assert_true (ruv_sona_llm_background_consolidate (sona, &res));
+  g_assert_true (res.applied);
+  g_assert_cmpuint (res.samples_used, ==, 3);
+  p1 = params_of (lora);
+  g_assert_cmpfloat (max_abs_diff (p1, expect, n), <, 1e-5);
+  g_assert_cmpfloat (max_abs_diff (p1, p0, n), >, 1e-4);
+  /* nothing pending any more */
+  g_assert_false (ruv_sona_llm_background_consolidate (sona, &res));
+
+  if (strategy == RUV_CONSOLIDATE_EWC_MERGE)
+    {
+      RuvEwc *ewc = ruv_sona_llm_get_ewc (sona);
+
+      /* anchor = the consolidated weights; Fisher updated per sample */
+      g_assert_true (ruv_ewc_has_anchor (ewc));
+      g_assert_cmpfloat (max_abs_diff (ruv_ewc_get_anchor (ewc), p1, n), ==, 0.0);
+      g_assert_cmpuint (ruv_ewc_get_n_updates (ewc), ==, 3 + 3);
+    }
+  if (strategy == RUV_CONSOLIDATE_ENSEMBLE)
+    {
+      /* a second round: weights = mean of the two consolidated snapshots */
+      g_autofree float *g2 = g_new0 (float, n);
+      g_autofree float *p2 = NULL;
+      RuvSonaTrace *c2 = make_trace (sona, 900, 3, 4);
+      float fq = 1.0f;
+
+      g_assert_true (ruv_sona_llm_instant_adapt (sona, make_trace (sona, 900, 3, 4), NULL, fq,
+                                                 1.0f, NULL, &error));
+      g_free (p1);
+      p1 = params_of (lora);
+      ruv_micro_lora_clear_gradients (lora);
+      ruv_sona_llm_trace_backward (sona, c2, 0, 0, -1.0f, FALSE);
+      ruv_micro_lora_get_gradients (lora, g2);
+      ruv_micro_lora_clear_gradients (lora);
+      g_assert_true (ruv_sona_llm_background_consolidate (sona, &res));
+      p2 = params_of (lora);
+      for (k = 0; k < n; k++)
+        g_assert_cmpfloat (fabsf (p2[k] - 0.5f * (expect[k] + (p1[k] - lr * g2[k]))), <, 1e-5);
+      ruv_sona_trace_free (c2);
+    }
+  for (i = 0; i < 3; i++)
+    ruv_sona_trace_free (copies[i]);
+  g_clear_object (&sona);
+  tiny_model_clear (&tm);
+}
+
+static void
+test_consolidate (gconstpointer data)
+{
+  consolidation_case ((RuvConsolidationStrategy) GPOINTER_TO_INT (data));
+}
+
+static void
+test_background_thread (void)
+{
+  TinyModel tm;
+  RuvSonaLlmConfig cfg;
+  g_autoptr(RuvSonaLlm) sona = NULL;
+  g_autoptr(GError) error = NULL;
+  RuvLearningLoopStats st;
+  gint64 end;
+
+  tiny_model (&tm, "llama", 32, 16);
+  ruv_sona_llm_config_init (&cfg, tm.model);
+  cfg.background_interval_ms = 20;
+  cfg.background_min_samples = 2;
+  sona = ruv_sona_llm_new (tm.model, &cfg, &error);
+  g_assert_no_error (error);
+  ruv_sona_llm_start_background (sona);
+  g_assert_true (ruv_sona_llm_instant_adapt (sona, make_trace (sona, 1, 2, 0), "a", 1, 1, NULL,
+                                             &error));
+  g_usleep (100 * 1000);
+  ruv_sona_llm_get_stats (sona, &st);
+  g_assert_cmpuint (st.background_runs, ==, 0);   /* below background_min_samples */
+  g_assert_true (ruv_sona_llm_instant_adapt (sona, make_trace (sona, 2, 2, 0), "b", 0, -1, NULL,
+                                             &error));
+  end = g_get_monotonic_time () + 5 * G_TIME_SPAN_SECOND;
+  do
+    {
+      g_usleep (10 * 1000);
+      ruv_sona_llm_get_stats (sona, &st);
+    }
+  while (st.pending_samples > 0 && g_get_monotonic_time () < end);
+  g_assert_cmpuint (st.pending_samples, ==, 0);
+  g_assert_cmpuint (st.background_runs, >=, 1);
+  g_assert_cmpuint (st.background_samples, ==, 2);
+  ruv_sona_llm_stop_background (sona);
+  g_clear_object (&sona);
+  tiny_model_clear (&tm);
+}
+
+static void
+progress_cb (gint     epoch,
+             gint     n_epochs,
+             double   loss,
+             gpointer user_data)
+{
+  int *calls = user_data;
+
+  g_assert_cmpint (epoch, ==, *calls + 1);
+  g_assert_cmpint (n_epochs, ==, 5);
+  g_assert_true (isfinite (loss));
+  (*calls)++;
+}
+
+static void
+cancel_cb (gint     epoch,
+           gint     n_epochs,
+           double   loss,
+           gpointer user_data)
+{
+  g_cancellable_cancel (user_data);
+}
+
+static void
+test_deep (void)
+{
+  TinyModel tm;
+  RuvSonaLlmConfig cfg;
+  g_autoptr(RuvSonaLlm) sona = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GArray) curve = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr(GCancellable) cancel = g_cancellable_new ();
+  g_autofree float *p0 = NULL;
+  g_autofree float *p1 = NULL;
+  RuvAdaptationResult res;
+  int calls = 0, s;
+
+  tiny_model (&tm, "llama", 32, 16);
+  ruv_sona_llm_config_init (&cfg, tm.model);
+  cfg.training.epochs = 5;
+  cfg.training.learning_rate = 0.05f;
+  cfg.deep_trigger_threshold = 3.5f;
+  sona = ruv_sona_llm_new (tm.model, &cfg, &error);
+  g_assert_no_error (error);
+
+  /* nothing rated yet */
+  g_assert_false (ruv_sona_llm_deep_optimize (sona, NULL, 0, NULL, NULL, NULL, NULL, NULL,
+                                              &error));
+  g_assert_error (error, RUV_ERROR, RUV_ERROR_SONA);
+  g_clear_error (&error);
+
+  for (s = 0; s < 4; s++)
+    {
+      g_assert_false (ruv_sona_llm_should_trigger_deep (sona));
+      g_assert_true (ruv_sona_llm_instant_adapt (sona, make_trace (sona, 300 + s, 3, 0), NULL,
+                                                 s % 2 ? 0 : 1, s % 2 ? -1 : 1, NULL, &error));
+    }
+  g_assert_true (ruv_sona_llm_should_trigger_deep (sona));
+
+  g_assert_true (ruv_sona_llm_deep_optimize (sona, NULL, 0, progress_cb, &calls, NULL, curve,
+                                             &res, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (calls, ==, 5);
+  g_assert_cmpuint (curve->len, ==, 6);
+  g_test_message ("deep loss %.5f -> %.5f", g_array_index (curve, double, 0),
+                  g_array_index (curve, double, 5));
+  g_assert_cmpfloat (g_array_index (curve, double, 5), <, g_array_index (curve, double, 0));
+  g_assert_false (ruv_sona_llm_should_trigger_deep (sona));
+
+  /* cancelled after the first epoch: weights restored */
+  p0 = params_of (ruv_sona_llm_get_lora (sona));
+  g_assert_false (ruv_sona_llm_deep_optimize (sona, NULL, 0, cancel_cb, cancel, cancel, NULL,
+                                              NULL, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  p1 = params_of (ruv_sona_llm_get_lora (sona));
+  g_assert_cmpfloat (max_abs_diff (p0, p1, ruv_micro_lora_get_n_params (
+                                     ruv_sona_llm_get_lora (sona))), ==, 0.0);
+  g_clear_object (&sona);
+  tiny_model_clear (&tm);
+}
+
+/* ---- GGUF adapters ------------------------------------------------------------------- */
+
+static void
+test_gguf_roundtrip (void)
+{
+  TinyModel tm;
+  g_autoptr(RuvSonaLlm) sona = NULL;
+  g_autoptr(RuvMicroLora) back = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RuvGguf) gguf = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *path = NULL;
+  RuvMicroLora *lora;
+  const char *s = NULL;
+  double alpha = 0;
+  gsize i, size;
+  const guint8 *data;
+
+  tiny_model (&tm, "llama", 32, 16);
+  sona = make_sona (tm.model, RUV_CONSOLIDATE_AVERAGE, FALSE);
+  lora = ruv_sona_llm_get_lora (sona);
+  randomise (lora, 8, 0.3f);
+  bytes = ruv_lora_gguf_to_bytes (lora, tm.model, &error);
+  g_assert_no_error (error);
+  data = g_bytes_get_data (bytes, &size);
+  gguf = ruv_gguf_parse (data, size, "adapter", &error);
+  g_assert_no_error (error);
+  g_assert_true (ruv_gguf_get_string (gguf, "general.type", &s, NULL));
+  g_assert_cmpstr (s, ==, "adapter");
+  g_assert_true (ruv_gguf_get_string (gguf, "adapter.type", &s, NULL));
+  g_assert_cmpstr (s, ==, "lora");
+  g_assert_true (ruv_gguf_get_string (gguf, "general.architecture", &s, NULL));
+  g_assert_cmpstr (s, ==, "llama");
+  g_assert_cmpint (ruv_gguf_get_kv_type (gguf, "adapter.lora.alpha"), ==, RUV_GGUF_TYPE_FLOAT32);
+  g_assert_true (ruv_gguf_get_float (gguf, "adapter.lora.alpha", &alpha, NULL));
+  g_assert_cmpfloat (alpha, ==, 4.0);
+  {
+    const RuvGgufTensor *a = ruv_gguf_find_tensor (gguf, "blk.1.ffn_down.weight.lora_a");
+    const RuvGgufTensor *b = ruv_gguf_find_tensor (gguf, "blk.1.ffn_down.weight.lora_b");
+
+    g_assert_nonnull (a);
+    g_assert_nonnull (b);
+    g_assert_cmpint (a->ne[0], ==, 48);   /* n_in = n_ff */
+    g_assert_cmpint (a->ne[1], ==, 2);    /* rank */
+    g_assert_cmpint (b->ne[0], ==, 2);
+    g_assert_cmpint (b->ne[1], ==, 32);   /* n_out = n_embd */
+  }
+
+  dir = g_dir_make_tmp ("ruv-lora-XXXXXX", &error);
+  g_assert_no_error (error);
+  path = g_build_filename (dir, "a.gguf", NULL);
+  g_assert_true (ruv_lora_gguf_export (lora, tm.model, path, &error));
+  g_assert_no_error (error);
+  back = ruv_lora_gguf_import (tm.model, path, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (ruv_micro_lora_get_n_adapters (back), ==, ruv_micro_lora_get_n_adapters (lora));
+  for (i = 0; i < ruv_micro_lora_get_n_adapters (lora); i++)
+    {
+      const RuvLoraAdapter *x = ruv_micro_lora_get_adapter (lora, i);
+      const RuvLoraAdapter *y = ruv_micro_lora_find_adapter (back, x->layer, x->module);
+
+      g_assert_nonnull (y);
+      g_assert_cmpint (y->n_in, ==, x->n_in);
+      g_assert_cmpint (y->n_out, ==, x->n_out);
+      g_assert_cmpfloat (y->scale, ==, x->scale);
+      g_assert_cmpint (memcmp (x->a, y->a, x->rank * x->n_in * sizeof (float)), ==, 0);
+      g_assert_cmpint (memcmp (x->b, y->b, x->rank * x->n_out * sizeof (float)), ==, 0);
+    }
+  g_unlink (path);
+  g_rmdir (dir);
+  g_clear_object (&sona);
+  tiny_model_clear (&tm);
+}
+
+/* A hand-made adapter: one pair on blk.0.attn_q.weight with the given shapes. */
+static GBytes *
+handmade_adapter (const char *arch,
+                  const char *type,
+                  gint64      a0,
+                  gint64      a1,
+                  gint64      b0,
+                  gint64      b1,
+                  gboolean    with_b,
+                  float       value)
+{
+  g_autoptr(RuvGgufWriter) w = ruv_gguf_writer_new ();
+  g_autofree float *a = g_new (float, a0 * a1);
+  g_autofree float *b = g_new (float, b0 * b1);
+  gint64 ne[2], i;
+
+  for (i = 0; i < a0 * a1; i++)
+    a[i] = value;
+  for (i = 0; i < b0 * b1; i++)
+    b[i] = 0.25f;
+  ruv_gguf_writer_set_string (w, "general.architecture", arch);
+  ruv_gguf_writer_set_string (w, "general.type", type);
+  ruv_gguf_writer_set_string (w, "adapter.type", "lora");
+  ruv_gguf_writer_set_float32 (w, "adapter.lora.alpha", 8.0f);
+  ne[0] = a0;
+  ne[1] = a1;
+  g_assert_true (ruv_gguf_writer_add_tensor (w, "blk.0.attn_q.weight.lora_a", RK_TYPE_F32, 2, ne,
+                                             a, a0 * a1 * sizeof (float), NULL));
+  ne[0] = b0;
+  ne[1] = b1;
+  if (with_b)
+    g_assert_true (ruv_gguf_writer_add_tensor (w, "blk.0.attn_q.weight.lora_b", RK_TYPE_F32, 2,
+                                               ne, b, b0 * b1 * sizeof (float), NULL));
+  return ruv_gguf_writer_to_bytes (w, NULL);
+}
+
+static void
+expect_bad (RuvModel *model,
+            GBytes   *bytes,
+            gsize     size_cut)
+{
+  g_autoptr(GError) error = NULL;
+  gsize size;
+  const guint8 *data = g_bytes_get_data (bytes, &size);
+  RuvMicroLora *l;
+
+  l = ruv_lora_gguf_import_data (model, data, size_cut > 0 ? size_cut : size, "bad", NULL,
+                                 &error);
+  g_assert_null (l);
+  g_assert_error (error, RUV_ERROR, RUV_ERROR_ADAPTER);
+  g_test_message ("refused: %s", error->message);
+}
+
+static void
+test_gguf_bad (void)
+{
+  TinyModel tm, other;
+  g_autoptr(RuvSonaLlm) sona = NULL;
+  g_autoptr(GBytes) good = NULL;
+  g_autoptr(GBytes) b = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree float *p0 = NULL;
+  g_autofree float *p1 = NULL;
+  RuvMicroLora *current;
+  g_autoptr(RuvMicroLora) ok = NULL;
+  gsize size;
+
+  tiny_model (&tm, "llama", 32, 16);
+  tiny_model (&other, "llama", 48, 16);
+  sona = make_sona (tm.model, RUV_CONSOLIDATE_AVERAGE, FALSE);
+  current = ruv_sona_llm_get_lora (sona);
+  randomise (current, 1, 0.1f);
+  p0 = params_of (current);
+
+  /* a well-formed hand-made adapter (n_in 32, rank 3, n_out 32) loads */
+  good = handmade_adapter ("llama", "adapter", 32, 3, 3, 32, TRUE, 0.5f);
+  g_bytes_get_data (good, &size);
+  ok = ruv_lora_gguf_import_data (tm.model, g_bytes_get_data (good, NULL), size, "good", NULL,
+                                  &error);
+  g_assert_no_error (error);
+  g_assert_cmpfloat (ruv_micro_lora_get_adapter (ok, 0)->scale, ==, 8.0f / 3.0f);
+
+  /* truncated, zero-length */
+  expect_bad (tm.model, good, size / 2);
+  expect_bad (tm.model, good, 1);
+  /* wrong architecture, not an adapter */
+  b = handmade_adapter ("qwen2", "adapter", 32, 2, 2, 32, TRUE, 0.5f);
+  expect_bad (tm.model, b, 0);
+  g_bytes_unref (b);
+  b = handmade_adapter ("llama", "model", 32, 2, 2, 32, TRUE, 0.5f);
+  expect_bad (tm.model, b, 0);
+  g_bytes_unref (b);
+  /* wrong dims (made for a 48-wide model), rank mismatch, missing lora_b */
+  b = handmade_adapter ("llama", "adapter", 48, 2, 2, 48, TRUE, 0.5f);
+  expect_bad (tm.model, b, 0);
+  g_bytes_unref (b);
+  b = handmade_adapter ("llama", "adapter", 32, 2, 3, 32, TRUE, 0.5f);
+  expect_bad (tm.model, b, 0);
+  g_bytes_unref (b);
+  b = handmade_adapter ("llama", "adapter", 32, 2, 2, 32, FALSE, 0.5f);
+  expect_bad (tm.model, b, 0);
+  g_bytes_unref (b);
+  /* non-finite weights */
+  b = handmade_adapter ("llama", "adapter", 32, 2, 2, 32, TRUE, NAN);
+  expect_bad (tm.model, b, 0);
+  g_bytes_unref (b);
+  /* an adapter exported for the 48-wide model, loaded on the 32-wide one */
+  {
+    g_autoptr(RuvSonaLlm) so = make_sona (other.model, RUV_CONSOLIDATE_AVERAGE, FALSE);
+
+    b = ruv_lora_gguf_to_bytes (ruv_sona_llm_get_lora (so), other.model, &error);
+    g_assert_no_error (error);
+    expect_bad (tm.model, b, 0);
+    g_bytes_unref (b);
+  }
+  b = NULL;
+
+  /* the current adapter is untouched */
+  g_assert_true (ruv_sona_llm_get_lora (sona) == current);
+  p1 = params_of (current);
+  g_assert_cmpfloat (max_abs_diff (p0, p1, ruv_micro_lora_get_n_params (current)), ==, 0.0);
+  g_clear_object (&sona);
+  tiny_model_clear (&other);
+  tiny_model_clear (&tm);
+}
+
+
+/* ---- inside the engine ------------------------------------------------------------------ */
+
+static const gint32 seq[] = { 1, 5, 2, 7, 3, 3, 9, 12, 4 };
+#define N_SEQ ((gint64) G_N_ELEMENTS (seq))
+#define N_PROMPT 4
+
+static void
+test_engine_disabled_identical (void)
+{
+  TinyModel tm;
+  g_autoptr(RuvSonaLlm) sona = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RuvContext) ctx = NULL;
+  gint64 nv = 16, t;
+  g_autofree float *base = g_new (float, N_SEQ * nv);
+  g_autofree float *on = g_new (float, N_SEQ * nv);
+  g_autofree float *off = g_new (float, N_SEQ * nv);
+  g_autofree float *step = g_new (float, nv);
+  RuvMicroLoraConfig cfg;
+  g_autoptr(RuvMicroLora) all = NULL;
+
+  tiny_model (&tm, "llama", 32, nv);
+  ctx = ruv_context_new (tm.model, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (ruv_context_decode (ctx, seq, N_SEQ, 0, base, TRUE, &error));
+
+  /* adapters on all seven modules of both layers */
+  ruv_micro_lora_config_for_model (&cfg, tm.model);
+  cfg.target_modules = (1u << RUV_TARGET_COUNT) - 1;
+  all = ruv_micro_lora_new_for_model (tm.model, &cfg, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (ruv_micro_lora_get_n_adapters (all), ==, 14);
+  randomise (all, 5, 0.3f);
+  ruv_context_set_lora (ctx, all);
+  g_assert_true (ruv_context_decode (ctx, seq, N_SEQ, 0, on, TRUE, &error));
+  g_assert_cmpfloat (max_abs_diff (on, base, N_SEQ * nv), >, 1e-3);
+  /* decode one token at a time: the same logits as the batch (prefill) */
+  g_assert_true (ruv_context_decode (ctx, seq, 1, 0, NULL, FALSE, &error));
+  for (t = 1; t < N_SEQ; t++)
+    {
+      g_assert_true (ruv_context_decode (ctx, seq + t, 1, t, step, FALSE, &error));
+      g_assert_cmpfloat (max_abs_diff (step, on + t * nv, nv), <, 1e-4);
+    }
+
+  ruv_micro_lora_set_enabled (all, FALSE);
+  g_assert_true (ruv_context_decode (ctx, seq, N_SEQ, 0, off, TRUE, &error));
+  g_assert_cmpint (memcmp (off, base, N_SEQ * nv * sizeof (float)), ==, 0);
+  ruv_context_set_lora (ctx, NULL);
+  g_clear_pointer (&ctx, ruv_context_free);
+  tiny_model_clear (&tm);
+}
+
+/* With one adapter on the last layer's DOWN projection the truncated backward
+ * pass is exact: compare with finite differences of the engine's own log p. */
+static void
+test_engine_gradcheck (void)
+{
+  TinyModel tm;
+  RuvSonaLlmConfig cfg;
+  g_autoptr(RuvSonaLlm) sona = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RuvContext) ctx = NULL;
+  g_autofree float *p = NULL;
+  g_autofree float *grad = NULL;
+  RuvMicroLora *lora;
+  RuvSonaTrace *tr;
+  double logp, j0, worst = 0.0;
+  gint64 rows = N_SEQ - N_PROMPT;
+  gsize n, i;
+  guint64 pick = 3;
+
+  tiny_model (&tm, "llama", 32, 16);
+  ruv_sona_llm_config_init (&cfg, tm.model);
+  cfg.micro_lora.target_modules = RUV_TARGET_BIT (RUV_TARGET_DOWN_PROJ);
+  cfg.micro_lora.n_layers = 1;
+  sona = ruv_sona_llm_new (tm.model, &cfg, &error);
+  g_assert_no_error (error);
+  lora = ruv_sona_llm_get_lora (sona);
+  randomise (lora, 12, 0.3f);
+  ctx = ruv_context_new (tm.model, NULL, &error);
+  g_assert_no_error (error);
+
+  tr = ruv_sona_llm_capture (sona, ctx, seq, N_PROMPT, N_SEQ, &logp, &error);
+  g_assert_no_error (error);
+  j0 = ruv_sona_llm_trace_objective (sona, tr, 0, 0);
+  g_assert_cmpfloat (fabs (j0 - logp / rows), <, 1e-4);
+
+  n = ruv_micro_lora_get_n_params (lora);
+  grad = g_new (float, n);
+  ruv_micro_lora_clear_gradients (lora);
+  ruv_sona_llm_trace_backward (sona, tr, 0, 0, 1.0f, FALSE);
+  ruv_micro_lora_get_gradients (lora, grad);
+  ruv_micro_lora_clear_gradients (lora);
+  p = params_of (lora);
+  for (i = 0; i < 60; i++)
+    {
+      gsize k = (gsize) (mix (&pick) % n);
+      float keep = p[k], h = 5e-3f;
+      double lp, lm, fd;
+
+      p[k] = keep + h;
+      ruv_micro_lora_set_params (lora, p);
+      g_assert_true (ruv_sona_score_response (ctx, seq, N_PROMPT, N_SEQ, &lp, &error));
+      p[k] = keep - h;
+      ruv_micro_lora_set_params (lora, p);
+      g_assert_true (ruv_sona_score_response (ctx, seq, N_PROMPT, N_SEQ, &lm, &error));
+      p[k] = keep;
+      ruv_micro_lora_set_params (lora, p);
+      fd = (lp - lm) / (2.0 * h) / rows;
+      worst = MAX (worst, fabs (fd - grad[k]) / MAX (1e-2, fabs (fd)));
+    }
+  g_test_message ("engine gradcheck (last-layer DOWN): worst relative error %.2e", worst);
+  g_assert_cmpfloat (worst, <, 3e-2);
+  ruv_sona_trace_free (tr);
+  ruv_context_set_lora (ctx, NULL);
+  g_clear_pointer (&ctx, ruv_context_free);
+  g_clear_object (&sona);
+  tiny_model_clear (&tm);
+}
+
+/* Through the engine: thumbs-up raises the model's own log p of the rated
+ * response, thumbs-down lowers it (default config: O + DOWN, last 2 layers). */
+static void
+test_engine_direction (void)
+{
+  TinyModel tm;
+  int up;
+
+  tiny_model (&tm, "llama", 32, 16);
+  for (up = 0; up < 2; up++)
+    {
+      g_autoptr(RuvSonaLlm) sona = ruv_sona_llm_new (tm.model, NULL, NULL);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(RuvContext) ctx = ruv_context_new (tm.model, NULL, &error);
+      double before, after;
+      int k;
+
+      g_assert_true (ruv_sona_score_response (ctx, seq, N_PROMPT, N_SEQ, &before, &error));
+      for (k = 0; k < 5; k++)
+        {
+          RuvSonaTrace *tr = ruv_sona_llm_capture (sona, ctx, seq, N_PROMPT, N_SEQ, NULL, &error);
+
+          g_assert_no_error (error);
+          g_assert_true (ruv_sona_llm_instant_adapt (sona, tr, NULL, up, up ? 1 : -1, NULL,
+                                                     &error));
+        }
+      g_assert_true (ruv_sona_score_response (ctx, seq, N_PROMPT, N_SEQ, &after, &error));
+      g_test_message ("engine %s: log p %.4f -> %.4f", up ? "up" : "down", before, after);
+      if (up)
+        g_assert_cmpfloat (after, >, before + 1e-3);
+      else
+        g_assert_cmpfloat (after, <, before - 1e-3);
+      ruv_context_set_lora (ctx, NULL);
+    }
+  tiny_model_clear (&tm);
+}
+
+/* ---- instant-loop latency (perf mode, real model) -------------------------------------- */
+
+static int
+cmp_u64 (gconstpointer a,
+         gconstpointer b)
+{
+  guint64 x = *(const guint64 *) a, y = *(const guint64 *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+/* RUVLLM_LORA_BENCH_MODEL=path/to/qwen05.gguf test-lora -m perf -p /engine/lora/perf/instant */
+static void
+test_perf_instant (void)
+{
+  const char *path = g_getenv ("RUVLLM_LORA_BENCH_MODEL");
+  g_autoptr(RuvModel) model = NULL;
+  g_autoptr(RuvSonaLlm) sona = NULL;
+  g_autoptr(GError) error = NULL;
+  guint64 lat[400];
+  int i, n = 400;
+
+  if (path == NULL)
+    {
+      g_test_skip ("set RUVLLM_LORA_BENCH_MODEL to a GGUF model");
+      return;
+    }
+  model = ruv_model_new_from_file (path, &error);
+  g_assert_no_error (error);
+  sona = ruv_sona_llm_new (model, NULL, &error);
+  g_assert_no_error (error);
+  for (i = 0; i < n; i++)
+    {
+      RuvSonaTrace *tr = make_trace (sona, (guint64) i, 64, 64);
+      RuvAdaptationResult res;
+
+      g_assert_true (ruv_sona_llm_instant_adapt (sona, tr, NULL, i % 2, i % 2 ? 1 : -1, &res,
+                                                 &error));
+      lat[i] = res.latency_us;
+    }
+  qsort (lat, n, sizeof lat[0], (int (*)(const void *, const void *)) cmp_u64);
+  g_print ("# instant_adapt on %s (64-token answers, default config): p50 %" G_GUINT64_FORMAT
+           " us, p99 %" G_GUINT64_FORMAT " us, max %" G_GUINT64_FORMAT " us (n=%d)\n", path,
+           lat[n / 2], lat[(n * 99) / 100], lat[n - 1], n);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/engine/lora/forward", test_forward);
+  g_test_add_func ("/engine/lora/adapt-gradient", test_adapt_gradient);
+  g_test_add_func ("/engine/lora/gradcheck/full-vocab", test_gradcheck_full);
+  g_test_add_func ("/engine/lora/gradcheck/candidates", test_gradcheck_candidates);
+  g_test_add_func ("/engine/lora/direction", test_direction);
+  g_test_add_func ("/engine/lora/bounded", test_bounded);
+  g_test_add_func ("/engine/lora/nan-skipped", test_nan_skipped);
+  g_test_add_func ("/engine/lora/rerate", test_rerate);
+  g_test_add_func ("/engine/lora/ewc", test_ewc);
+  g_test_add_data_func ("/engine/lora/consolidate/ewc-merge",
+                        GINT_TO_POINTER (RUV_CONSOLIDATE_EWC_MERGE), test_consolidate);
+  g_test_add_data_func ("/engine/lora/consolidate/average",
+                        GINT_TO_POINTER (RUV_CONSOLIDATE_AVERAGE), test_consolidate);
+  g_test_add_data_func ("/engine/lora/consolidate/quality-weighted",
+                        GINT_TO_POINTER (RUV_CONSOLIDATE_QUALITY_WEIGHTED), test_consolidate);
+  g_test_add_data_func ("/engine/lora/consolidate/best-only",
+                        GINT_TO_POINTER (RUV_CONSOLIDATE_BEST_ONLY), test_consolidate);
+  g_test_add_data_func ("/engine/lora/consolidate/ensemble",
+                        GINT_TO_POINTER (RUV_CONSOLIDATE_ENSEMBLE), test_consolidate);
+  g_test_add_func ("/engine/lora/background-thread", test_background_thread);
+  g_test_add_func ("/engine/lora/deep", test_deep);
+  g_test_add_func ("/engine/lora/gguf/roundtrip", test_gguf_roundtrip);
+  g_test_add_func ("/engine/lora/gguf/bad", test_gguf_bad);
+  g_test_add_func ("/engine/lora/engine/disabled-identical", test_engine_disabled_identical);
+  g_test_add_func ("/engine/lora/engine/gradcheck", test_engine_gradcheck);
+  g_test_add_func ("/engine/lora/engine/direction", test_engine_direction);
+  if (g_test_perf ())
+    g_test_add_func ("/engine/lora/perf/instant", test_perf_instant);
+  return g_test_run ();
+}
