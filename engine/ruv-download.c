@@ -38,6 +38,8 @@
 #define NOTIFY_INTERVAL_US (100 * 1000)
 /* Free space kept beyond the file itself. */
 #define DISK_MARGIN (32u << 20)
+/* How often a running download's offset is saved to the store. */
+#define PERSIST_INTERVAL_US (2 * G_USEC_PER_SEC)
 
 G_DEFINE_ENUM_TYPE (RuvDownloadState, ruv_download_state,
   G_DEFINE_ENUM_VALUE (RUV_DOWNLOAD_STATE_QUEUED, "queued"),
@@ -53,6 +55,7 @@ struct _RuvDownloadManager
 {
   GObject     parent_instance;
   RuvHub     *hub;
+  RuvStore   *store;        /* NULL: sidecar files keep the resume state */
   char       *models_dir;
   GListStore *downloads;
   guint       max_active;
@@ -79,6 +82,7 @@ struct _RuvDownload
   RuvDownloadManager *manager;      /* not owned; NULL once the manager is gone */
 
   char               *repo_id;
+  char               *file;         /* the path inside the repo */
   char               *revision;
   char               *url;
   char               *path;         /* target */
@@ -87,6 +91,9 @@ struct _RuvDownload
   guint64             expected;     /* 0: unknown */
   char               *sha256;
   char               *git_oid;
+  RuvStore           *store;        /* owned; NULL: sidecar mode */
+  gint64              row_id;       /* the store's models row */
+  gint64              last_persist;
 
   RuvDownloadState    state;
   GError             *error;
@@ -152,6 +159,7 @@ static GParamSpec *m_props[M_N_PROPS];
 static void schedule (RuvDownloadManager *self);
 static void start_attempt (RuvDownload *d);
 static void update_totals (RuvDownloadManager *self);
+static void persist (RuvDownload *d);
 
 /* ---- RuvDownload basics ----------------------------------------------- */
 
@@ -167,7 +175,9 @@ ruv_download_finalize (GObject *object)
     close (d->fd);
   g_clear_object (&d->attempt_cancellable);
   g_clear_error (&d->error);
+  g_clear_object (&d->store);
   g_free (d->repo_id);
+  g_free (d->file);
   g_free (d->revision);
   g_free (d->url);
   g_free (d->path);
@@ -256,6 +266,7 @@ set_state (RuvDownload      *d,
     }
   g_object_notify_by_pspec (G_OBJECT (d), d_props[D_PROP_STATE]);
   g_object_notify_by_pspec (G_OBJECT (d), d_props[D_PROP_SPEED]);
+  persist (d);
   if (d->manager != NULL)
     {
       update_totals (d->manager);
@@ -330,6 +341,92 @@ remove_partial (RuvDownload *d)
 {
   g_unlink (d->partial);
   g_unlink (d->sidecar);
+}
+
+/* ---- store ----------------------------------------------------------------- */
+
+/* The store's name for a state (its models.state CHECK list). */
+static const char *
+store_state (RuvDownload *d,
+             gboolean     have_partial)
+{
+  switch (d->state)
+    {
+    case RUV_DOWNLOAD_STATE_QUEUED: return "queued";
+    case RUV_DOWNLOAD_STATE_RUNNING:
+    case RUV_DOWNLOAD_STATE_WAITING: return "downloading";
+    case RUV_DOWNLOAD_STATE_PAUSED: return "paused";
+    case RUV_DOWNLOAD_STATE_VERIFYING: return "verifying";
+    case RUV_DOWNLOAD_STATE_DONE: return "ready";
+    case RUV_DOWNLOAD_STATE_FAILED: return "failed";
+    case RUV_DOWNLOAD_STATE_CANCELLED:
+    default: return have_partial ? "paused" : "absent";
+    }
+}
+
+/* Saves state and offset in the download's row. A store that cannot be
+ * written (locked, disk full) must not stop a download: the partial file is
+ * still there, and the next save or the verification catches up. */
+static void
+persist (RuvDownload *d)
+{
+  g_autoptr(GError) error = NULL;
+  gboolean have_partial;
+  gint64 done;
+
+  if (d->store == NULL || d->row_id == 0)
+    return;
+  d->last_persist = g_get_monotonic_time ();
+  have_partial = g_file_test (d->partial, G_FILE_TEST_IS_REGULAR);
+  done = d->state == RUV_DOWNLOAD_STATE_DONE ? (gint64) d->expected
+         : have_partial ? (gint64) d->bytes_done : 0;
+  if (d->state == RUV_DOWNLOAD_STATE_CANCELLED && !have_partial)
+    {
+      /* Cancelled and deleted: nothing left to resume or list. */
+      if (!ruv_store_delete_model (d->store, d->row_id, &error)
+          && !g_error_matches (error, RUV_ERROR, RUV_ERROR_NOT_FOUND))
+        g_message ("%s: could not save the download state: %s", d->path, error->message);
+      d->row_id = 0;
+      return;
+    }
+  if (!ruv_store_set_model_progress (d->store, d->row_id, store_state (d, have_partial), done,
+                                     d->error != NULL ? d->error->message : NULL, &error))
+    g_message ("%s: could not save the download state: %s", d->path, error->message);
+}
+
+/* Creates or updates the download's row (everything a resume checks). */
+static void
+persist_row (RuvDownload *d)
+{
+  g_autoptr(GError) error = NULL;
+  RuvStoreModel row = { 0 };
+
+  if (d->store == NULL)
+    return;
+  row.repo = d->repo_id;
+  row.file = d->file;
+  row.path = d->path;
+  row.size = (gint64) d->expected;
+  row.sha256 = d->sha256;
+  row.revision = d->revision;
+  row.url = d->url;
+  row.etag = d->git_oid;
+  d->row_id = ruv_store_upsert_model (d->store, &row, &error);
+  if (d->row_id == 0)
+    g_message ("%s: could not save the download state: %s", d->path, error->message);
+  persist (d);
+}
+
+/* TRUE if the store's row describes exactly this download (sidecar_matches
+ * with the row instead of the sidecar). */
+static gboolean
+row_matches (RuvDownload *d)
+{
+  g_autoptr(RuvStoreModel) row = ruv_store_get_model (d->store, d->repo_id, d->file, NULL);
+
+  return row != NULL && g_strcmp0 (row->url, d->url) == 0
+         && row->size == (gint64) d->expected && g_strcmp0 (row->sha256, d->sha256) == 0
+         && g_strcmp0 (row->etag, d->git_oid) == 0 && g_strcmp0 (row->path, d->path) == 0;
 }
 
 /* ---- progress ----------------------------------------------------------- */
@@ -467,8 +564,8 @@ adopt_partial (RuvDownload *d)
       g_unlink (d->sidecar);
       return;
     }
-  if (!S_ISREG (st.st_mode) || !sidecar_matches (d) || (d->expected > 0
-                                                         && (guint64) st.st_size > d->expected))
+  if (!S_ISREG (st.st_mode) || !(d->store != NULL ? row_matches (d) : sidecar_matches (d))
+      || (d->expected > 0 && (guint64) st.st_size > d->expected))
     {
       remove_partial (d);
       return;
@@ -901,6 +998,8 @@ read_done (GObject      *source,
   d->last_activity = g_get_monotonic_time ();
   add_sample (d);
   notify_progress (d, FALSE);
+  if (d->store != NULL && d->last_activity - d->last_persist >= PERSIST_INTERVAL_US)
+    persist (d);
   read_next (a);
 }
 
@@ -1105,7 +1204,7 @@ start_attempt (RuvDownload *d)
                                 g_strerror (e)));
           return;
         }
-      if (!check_disk (d, &error) || !write_sidecar (d, &error))
+      if (!check_disk (d, &error) || (d->store == NULL && !write_sidecar (d, &error)))
         {
           fail (d, error);
           return;
@@ -1351,6 +1450,7 @@ ruv_download_manager_dispose (GObject *object)
             {
               d->state = RUV_DOWNLOAD_STATE_PAUSED;
               g_object_notify_by_pspec (G_OBJECT (d), d_props[D_PROP_STATE]);
+              persist (d);
             }
           if (d->waiters != NULL)
             {
@@ -1368,6 +1468,7 @@ ruv_download_manager_dispose (GObject *object)
       g_clear_object (&self->downloads);
     }
   g_clear_object (&self->hub);
+  g_clear_object (&self->store);
   G_OBJECT_CLASS (ruv_download_manager_parent_class)->dispose (object);
 }
 
@@ -1488,14 +1589,31 @@ RuvDownloadManager *
 ruv_download_manager_new (RuvHub     *hub,
                           const char *models_dir)
 {
+  return ruv_download_manager_new_with_store (hub, models_dir, NULL);
+}
+
+RuvDownloadManager *
+ruv_download_manager_new_with_store (RuvHub     *hub,
+                                     const char *models_dir,
+                                     RuvStore   *store)
+{
   RuvDownloadManager *self;
 
   g_return_val_if_fail (RUV_IS_HUB (hub), NULL);
   g_return_val_if_fail (models_dir != NULL, NULL);
+  g_return_val_if_fail (store == NULL || RUV_IS_STORE (store), NULL);
   self = g_object_new (RUV_TYPE_DOWNLOAD_MANAGER, NULL);
   self->hub = g_object_ref (hub);
+  self->store = store != NULL ? g_object_ref (store) : NULL;
   self->models_dir = g_canonicalize_filename (models_dir, NULL);
   return self;
+}
+
+RuvStore *
+ruv_download_manager_get_store (RuvDownloadManager *self)
+{
+  g_return_val_if_fail (RUV_IS_DOWNLOAD_MANAGER (self), NULL);
+  return self->store;
 }
 
 RuvHub *
@@ -1551,13 +1669,14 @@ inside_models_dir (RuvDownloadManager *self,
   return TRUE;
 }
 
-RuvDownload *
-ruv_download_manager_add (RuvDownloadManager *self,
-                          const char         *repo_id,
-                          const char         *revision,
-                          const RuvHubFile   *file,
-                          const char         *dest_relpath,
-                          GError            **error)
+static RuvDownload *
+add_download (RuvDownloadManager *self,
+              const char         *repo_id,
+              const char         *revision,
+              const RuvHubFile   *file,
+              const char         *dest_relpath,
+              gboolean            paused,
+              GError            **error)
 {
   g_autoptr(RuvDownload) d = NULL;
   g_autofree char *rel = NULL;
@@ -1594,7 +1713,9 @@ ruv_download_manager_add (RuvDownloadManager *self,
   d = g_object_new (RUV_TYPE_DOWNLOAD, NULL);
   d->manager = self;
   d->repo_id = g_strdup (repo_id);
+  d->file = g_strdup (file->path);
   d->revision = g_strdup (revision);
+  d->store = self->store != NULL ? g_object_ref (self->store) : NULL;
   d->url = ruv_hub_resolve_url (self->hub, repo_id, revision, file->path);
   d->path = g_steal_pointer (&path);
   d->partial = g_strconcat (d->path, ".incomplete", NULL);
@@ -1612,11 +1733,76 @@ ruv_download_manager_add (RuvDownloadManager *self,
       d->state = RUV_DOWNLOAD_STATE_DONE;
     }
   else
-    adopt_partial (d);
+    {
+      adopt_partial (d);
+      if (paused)
+        d->state = RUV_DOWNLOAD_STATE_PAUSED;
+    }
+  persist_row (d);
   g_list_store_append (self->downloads, d);
   update_totals (self);
   schedule (self);
   return g_steal_pointer (&d);
+}
+
+RuvDownload *
+ruv_download_manager_add (RuvDownloadManager *self,
+                          const char         *repo_id,
+                          const char         *revision,
+                          const RuvHubFile   *file,
+                          const char         *dest_relpath,
+                          GError            **error)
+{
+  return add_download (self, repo_id, revision, file, dest_relpath, FALSE, error);
+}
+
+GPtrArray *
+ruv_download_manager_restore (RuvDownloadManager  *self,
+                              GError             **error)
+{
+  g_autoptr(GPtrArray) rows = NULL;
+  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func (g_object_unref);
+  gsize dl;
+  guint i;
+
+  g_return_val_if_fail (RUV_IS_DOWNLOAD_MANAGER (self), NULL);
+  if (self->store == NULL)
+    return g_steal_pointer (&out);
+  rows = ruv_store_list_models (self->store, error);
+  if (rows == NULL)
+    return NULL;
+  dl = strlen (self->models_dir);
+  for (i = 0; i < rows->len; i++)
+    {
+      RuvStoreModel *row = rows->pdata[i];
+      g_autoptr(GError) local_error = NULL;
+      RuvHubFile f = { 0 };
+      const char *rel;
+      RuvDownload *d;
+
+      if (row->url == NULL || row->path == NULL || row->size <= 0
+          || !(g_str_equal (row->state, "queued") || g_str_equal (row->state, "downloading")
+               || g_str_equal (row->state, "verifying") || g_str_equal (row->state, "paused")))
+        continue;
+      /* Only this manager's folder; the names are checked again by add. */
+      if (strncmp (row->path, self->models_dir, dl) != 0 || row->path[dl] != '/')
+        continue;
+      rel = row->path + dl + 1;
+      f.path = row->file;
+      f.size = (guint64) row->size;
+      f.sha256 = row->sha256;
+      f.git_oid = row->etag;
+      d = add_download (self, row->repo, row->revision, &f, rel,
+                        g_str_equal (row->state, "paused"), &local_error);
+      if (d == NULL)
+        {
+          g_message ("cannot resume the download of %s/%s: %s", row->repo, row->file,
+                     local_error->message);
+          continue;
+        }
+      g_ptr_array_add (out, d);
+    }
+  return g_steal_pointer (&out);
 }
 
 void

@@ -1,9 +1,15 @@
 /* ruv-download.h — verified, resumable downloads from the Hub, several at once.
  * SPDX-License-Identifier: MIT
  *
- * A RuvDownload writes <target>.incomplete beside its target, with a JSON
- * sidecar <target>.incomplete.json (url, size, sha256) written atomically, so
- * a drop, a pause or an application restart resumes with a Range request.
+ * A RuvDownload writes <target>.incomplete beside its target, so a drop, a
+ * pause or an application restart resumes with a Range request. What a resume
+ * is checked against (url, revision, size, sha256, git blob id) and the state
+ * and offset live in the store's models row of (repo, file) when the manager
+ * has a RuvStore (ruv_download_manager_new_with_store): the offset is saved on
+ * every state change and every couple of seconds while running, and a new
+ * manager lists and resumes them with ruv_download_manager_restore. Without
+ * a store (tests, tools) a JSON sidecar <target>.incomplete.json written
+ * atomically plays that part and nothing can list the unfinished downloads.
  * Only a file whose size and sha256 (LFS) or git blob sha1 match the Hub's
  * listing is renamed onto its target; a mismatch deletes the partial file.
  * Every attempt re-resolves the /resolve URL, so an expired signed CDN URL
@@ -19,6 +25,7 @@
 #include <gio/gio.h>
 
 #include "ruv-hub.h"
+#include "ruv-store.h"
 
 G_BEGIN_DECLS
 
@@ -47,7 +54,13 @@ G_DECLARE_FINAL_TYPE (RuvDownloadManager, ruv_download_manager, RUV, DOWNLOAD_MA
 RuvDownloadManager *ruv_download_manager_new      (RuvHub             *hub,
                                                    const char         *models_dir)
                                                    G_GNUC_WARN_UNUSED_RESULT;
+/* With a store: resume state in its models table (see above); NULL: sidecars. */
+RuvDownloadManager *ruv_download_manager_new_with_store (RuvHub     *hub,
+                                                         const char *models_dir,
+                                                         RuvStore   *store)
+                                                         G_GNUC_WARN_UNUSED_RESULT;
 RuvHub             *ruv_download_manager_get_hub  (RuvDownloadManager *self);
+RuvStore           *ruv_download_manager_get_store (RuvDownloadManager *self);
 const char         *ruv_download_manager_get_models_dir (RuvDownloadManager *self);
 /* A GListModel of RuvDownload, in the order they were added. */
 GListModel         *ruv_download_manager_get_downloads  (RuvDownloadManager *self);
@@ -62,6 +75,13 @@ RuvDownload        *ruv_download_manager_add      (RuvDownloadManager *self,
                                                    const char         *revision,
                                                    const RuvHubFile   *file,
                                                    const char         *dest_relpath,
+                                                   GError            **error);
+/* Re-adds the unfinished downloads the store remembers under this manager's
+ * folder (rows in state queued, downloading, verifying: queued again; paused:
+ * PAUSED, resume with ruv_download_resume). Each picks up its partial file
+ * when the row still describes it. Result: a new GPtrArray of new references
+ * (empty without a store); NULL with RUV_ERROR_STORAGE if the store fails. */
+GPtrArray          *ruv_download_manager_restore  (RuvDownloadManager *self,
                                                    GError            **error);
 /* Forgets downloads that are done, failed or cancelled. */
 void                ruv_download_manager_clear_finished (RuvDownloadManager *self);

@@ -190,7 +190,15 @@ static const char migration_2[] =
   "  content_rowid='id', tokenize='unicode61 remove_diacritics 2');"
   "INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');";
 
-static const char *const migrations[] = { migration_1, migration_2 };
+/* Version 3: what the downloads need to resume after a restart, and the
+ * registry's metadata (a JSON object). */
+static const char migration_3[] =
+  "ALTER TABLE models ADD COLUMN revision TEXT;"
+  "ALTER TABLE models ADD COLUMN url TEXT;"
+  "ALTER TABLE models ADD COLUMN etag TEXT;"
+  "ALTER TABLE models ADD COLUMN metadata_json TEXT;";
+
+static const char *const migrations[] = { migration_1, migration_2, migration_3 };
 G_STATIC_ASSERT (G_N_ELEMENTS (migrations) == RUV_STORE_SCHEMA_VERSION);
 
 /* Columns of a message row, as read by message_from_row (). */
@@ -264,6 +272,10 @@ ruv_store_model_free (RuvStoreModel *m)
   g_free (m->sha256);
   g_free (m->state);
   g_free (m->error);
+  g_free (m->revision);
+  g_free (m->url);
+  g_free (m->etag);
+  g_free (m->metadata_json);
   g_free (m);
 }
 
@@ -2767,7 +2779,12 @@ ruv_store_upsert_model (RuvStore             *self,
       (model->state != NULL && !model_state_ok (model->state)) ||
       !text_ok (model->repo, MAX_SHORT_TEXT, "repo", error) ||
       !text_ok (model->file, MAX_SHORT_TEXT, "file", error) ||
-      !text_ok (model->path, MAX_SHORT_TEXT, "path", error))
+      !text_ok (model->path, MAX_SHORT_TEXT, "path", error) ||
+      !text_ok (model->sha256, MAX_SHORT_TEXT, "sha256", error) ||
+      !text_ok (model->revision, MAX_SHORT_TEXT, "revision", error) ||
+      !text_ok (model->url, MAX_SHORT_TEXT, "url", error) ||
+      !text_ok (model->etag, MAX_SHORT_TEXT, "etag", error) ||
+      (model->metadata_json != NULL && !json_text_ok (model->metadata_json, error)))
     {
       if (error != NULL && *error == NULL)
         g_set_error (error, RUV_ERROR, RUV_ERROR_INVALID_OPERATION,
@@ -2780,11 +2797,15 @@ ruv_store_upsert_model (RuvStore             *self,
     if (!begin_write (self, error))
       return 0;
     st = prepare (self,
-      "INSERT INTO models (repo, file, path, size, sha256, state, bytes_done, added_us)"
-      " VALUES (?1, ?2, ?3, ?4, ?5, COALESCE(?6, 'absent'), COALESCE(?7, 0), ?8)"
+      "INSERT INTO models (repo, file, path, size, sha256, state, bytes_done, added_us,"
+      " revision, url, etag, metadata_json)"
+      " VALUES (?1, ?2, ?3, ?4, ?5, COALESCE(?6, 'absent'), COALESCE(?7, 0), ?8,"
+      " ?9, ?10, ?11, ?12)"
       " ON CONFLICT (repo, file) DO UPDATE SET path = COALESCE(excluded.path, path),"
       " size = COALESCE(?4, size), sha256 = COALESCE(excluded.sha256, sha256),"
-      " state = COALESCE(?6, state), bytes_done = COALESCE(?7, bytes_done)"
+      " state = COALESCE(?6, state), bytes_done = COALESCE(?7, bytes_done),"
+      " revision = COALESCE(?9, revision), url = COALESCE(?10, url),"
+      " etag = COALESCE(?11, etag), metadata_json = COALESCE(?12, metadata_json)"
       " RETURNING id", error);
     ok = st != NULL;
     if (ok)
@@ -2799,6 +2820,10 @@ ruv_store_upsert_model (RuvStore             *self,
         if (model->bytes_done > 0)
           sqlite3_bind_int64 (st, 7, model->bytes_done);
         sqlite3_bind_int64 (st, 8, g_get_real_time ());
+        bind_text (st, 9, model->revision);
+        bind_text (st, 10, model->url);
+        bind_text (st, 11, model->etag);
+        bind_text (st, 12, model->metadata_json);
         rc = sqlite3_step (st);
         if (rc == SQLITE_ROW)
           id = sqlite3_column_int64 (st, 0);
@@ -2881,6 +2906,33 @@ ruv_store_touch_model (RuvStore  *self,
                        g_get_real_time (), NULL, error);
 }
 
+#define MODEL_COLS \
+  "id, repo, file, path, size, sha256, state, bytes_done, last_used_us, error," \
+  " revision, url, etag, metadata_json, added_us"
+
+static RuvStoreModel *
+model_from_row (sqlite3_stmt *st)
+{
+  RuvStoreModel *m = g_new0 (RuvStoreModel, 1);
+
+  m->id = sqlite3_column_int64 (st, 0);
+  m->repo = col_strdup (st, 1);
+  m->file = col_strdup (st, 2);
+  m->path = col_strdup (st, 3);
+  m->size = sqlite3_column_type (st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64 (st, 4);
+  m->sha256 = col_strdup (st, 5);
+  m->state = col_strdup (st, 6);
+  m->bytes_done = sqlite3_column_int64 (st, 7);
+  m->last_used_us = sqlite3_column_int64 (st, 8);
+  m->error = col_strdup (st, 9);
+  m->revision = col_strdup (st, 10);
+  m->url = col_strdup (st, 11);
+  m->etag = col_strdup (st, 12);
+  m->metadata_json = col_strdup (st, 13);
+  m->added_us = sqlite3_column_int64 (st, 14);
+  return m;
+}
+
 GPtrArray *
 ruv_store_list_models (RuvStore  *self,
                        GError   **error)
@@ -2893,27 +2945,12 @@ ruv_store_list_models (RuvStore  *self,
   {
     LOCK ();
 
-    st = prepare (self, "SELECT id, repo, file, path, size, sha256, state, bytes_done,"
-                  " last_used_us, error FROM models"
+    st = prepare (self, "SELECT " MODEL_COLS " FROM models"
                   " ORDER BY COALESCE(last_used_us, 0) DESC, id", error);
     if (st == NULL)
       return NULL;
     while ((rc = sqlite3_step (st)) == SQLITE_ROW)
-      {
-        RuvStoreModel *m = g_new0 (RuvStoreModel, 1);
-
-        m->id = sqlite3_column_int64 (st, 0);
-        m->repo = col_strdup (st, 1);
-        m->file = col_strdup (st, 2);
-        m->path = col_strdup (st, 3);
-        m->size = sqlite3_column_type (st, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64 (st, 4);
-        m->sha256 = col_strdup (st, 5);
-        m->state = col_strdup (st, 6);
-        m->bytes_done = sqlite3_column_int64 (st, 7);
-        m->last_used_us = sqlite3_column_int64 (st, 8);
-        m->error = col_strdup (st, 9);
-        g_ptr_array_add (out, m);
-      }
+      g_ptr_array_add (out, model_from_row (st));
     if (rc != SQLITE_DONE)
       {
         store_error (self, error, rc, _("Could not read the model list"));
@@ -2921,6 +2958,50 @@ ruv_store_list_models (RuvStore  *self,
       }
   }
   return g_steal_pointer (&out);
+}
+
+RuvStoreModel *
+ruv_store_get_model (RuvStore    *self,
+                     const char  *repo,
+                     const char  *file,
+                     GError     **error)
+{
+  g_autoptr(sqlite3_stmt) st = NULL;
+  RuvStoreModel *m = NULL;
+  int rc;
+
+  g_return_val_if_fail (RUV_IS_STORE (self), NULL);
+  g_return_val_if_fail (repo != NULL && file != NULL, NULL);
+  {
+    LOCK ();
+
+    st = prepare (self, "SELECT " MODEL_COLS " FROM models WHERE repo = ?1 AND file = ?2",
+                  error);
+    if (st == NULL)
+      return NULL;
+    bind_text (st, 1, repo);
+    bind_text (st, 2, file);
+    rc = sqlite3_step (st);
+    if (rc == SQLITE_ROW)
+      m = model_from_row (st);
+    else if (rc == SQLITE_DONE)
+      g_set_error (error, RUV_ERROR, RUV_ERROR_NOT_FOUND, _("No model %s in %s"), file, repo);
+    else
+      store_error (self, error, rc, _("Could not read the model list"));
+  }
+  return m;
+}
+
+gboolean
+ruv_store_delete_model (RuvStore  *self,
+                        gint64     model_id,
+                        GError   **error)
+{
+  g_return_val_if_fail (RUV_IS_STORE (self), FALSE);
+  /* update_model's extra bindings (?2..?4) do not exist here: SQLITE_RANGE,
+   * ignored. */
+  return update_model (self, model_id, "DELETE FROM models WHERE id = ?1", NULL, 0, NULL,
+                       error);
 }
 
 /* ------------------------------------------------------------------------ */

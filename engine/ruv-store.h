@@ -19,7 +19,7 @@
 G_BEGIN_DECLS
 
 /* The schema version this code writes (PRAGMA user_version). */
-#define RUV_STORE_SCHEMA_VERSION 2
+#define RUV_STORE_SCHEMA_VERSION 3
 
 typedef enum
 {
@@ -119,6 +119,12 @@ typedef struct
   gint64  bytes_done;
   gint64  last_used_us;       /* 0 when never */
   char   *error;              /* nullable: the last download error */
+  /* Since schema 3: what a download resumes against, and what the registry knows. */
+  char   *revision;           /* nullable: the Hub revision downloaded ("main") */
+  char   *url;                /* nullable: the /resolve URL of the download */
+  char   *etag;               /* nullable: the Hub's git blob id (non-LFS files) */
+  char   *metadata_json;      /* nullable: a JSON object (name, architecture, ...) */
+  gint64  added_us;           /* read only: when the row was made */
 } RuvStoreModel;
 
 typedef struct
@@ -274,7 +280,8 @@ GPtrArray  *ruv_store_list_snapshots      (RuvStore *self, const char *model,
 RuvStoreSnapshot *ruv_store_get_snapshot  (RuvStore *self, gint64 snapshot_id,
                                            GError **error);
 
-/* Model registry: upsert by (repo, file); NULL/negative fields keep what is there. */
+/* Model registry: upsert by (repo, file); NULL/negative fields keep what is there
+ * (bytes_done: only a value > 0 is written; set_model_progress sets any). */
 gint64      ruv_store_upsert_model        (RuvStore *self, const RuvStoreModel *model,
                                            GError **error);
 gboolean    ruv_store_set_model_progress  (RuvStore *self, gint64 model_id,
@@ -282,6 +289,11 @@ gboolean    ruv_store_set_model_progress  (RuvStore *self, gint64 model_id,
                                            const char *error_text, GError **error);
 gboolean    ruv_store_touch_model         (RuvStore *self, gint64 model_id, GError **error);
 GPtrArray  *ruv_store_list_models         (RuvStore *self, GError **error);
+/* The row of (repo, file), or NULL with RUV_ERROR_NOT_FOUND. */
+RuvStoreModel *ruv_store_get_model        (RuvStore *self, const char *repo,
+                                           const char *file, GError **error);
+/* Forgets a row (the caller deletes the file). RUV_ERROR_NOT_FOUND if absent. */
+gboolean    ruv_store_delete_model        (RuvStore *self, gint64 model_id, GError **error);
 
 /* Full-text search, newest match first (FTS5 query syntax is escaped: every
  * word must match, as a prefix). */

@@ -1,19 +1,12 @@
-/* cli-files.c — `ruvllm-cli files REPO`: a repository's files, sizes and sha256.
+/* cli-files.c — `ruvllm-cli files REPO`: a repository's files, sizes and
+ * sha256, and for each GGUF whether it fits in this machine's memory (from its
+ * remote header, read with Range requests).
  * SPDX-License-Identifier: MIT
  */
 #include <stdio.h>
 
 #include "ruv-hub.h"
 #include "ruvllm-cli.h"
-
-static void
-got (GObject      *source,
-     GAsyncResult *result,
-     gpointer      user_data)
-{
-  (void) source;
-  *(GAsyncResult **) user_data = g_object_ref (result);
-}
 
 int
 ruv_cli_files (int    argc,
@@ -23,10 +16,13 @@ ruv_cli_files (int    argc,
   g_autoptr(RuvHub) hub = NULL;
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(GPtrArray) files = NULL;
+  g_autoptr(GPtrArray) fits = NULL;
   g_autoptr(GError) error = NULL;
-  char *revision = NULL;
+  g_autofree char *revision = NULL;
+  gboolean no_fit = FALSE;
   GOptionEntry entries[] = {
     { "revision", 'r', 0, G_OPTION_ARG_STRING, &revision, "Branch, tag or commit", "REV" },
+    { "no-fit", 0, 0, G_OPTION_ARG_NONE, &no_fit, "Do not read the GGUF headers", NULL },
     { NULL }
   };
   guint i;
@@ -36,24 +32,25 @@ ruv_cli_files (int    argc,
     return RUV_CLI_EXIT_USAGE;
   if (argc != 2)
     {
-      fprintf (stderr, "Usage: ruvllm-cli files REPO [-r REVISION]\n");
-      g_free (revision);
+      fprintf (stderr, "Usage: ruvllm-cli files REPO [-r REVISION] [--no-fit]\n");
       return RUV_CLI_EXIT_USAGE;
     }
   hub = ruv_hub_new (NULL, g_getenv ("HF_TOKEN"));
-  ruv_hub_list_files_async (hub, argv[1], revision, NULL, got, &res);
-  while (res == NULL)
-    g_main_context_iteration (NULL, TRUE);
-  g_free (revision);
+  ruv_hub_list_files_async (hub, argv[1], revision, NULL, ruv_cli_got_result, &res);
+  ruv_cli_wait (&res);
   files = ruv_hub_list_files_finish (hub, res, &error);
   if (files == NULL)
     return ruv_cli_fail (error);
+  if (!no_fit)
+    fits = ruv_cli_remote_fits (hub, argv[1], revision, files, files);
   for (i = 0; i < files->len; i++)
     {
       RuvHubFile *f = files->pdata[i];
       g_autofree char *size = g_format_size (f->size);
 
       printf ("%-64s %10s  %s\n", f->path, size, f->sha256 != NULL ? f->sha256 : "-");
+      if (fits != NULL && fits->pdata[i] != NULL)
+        printf ("    RAM fit: %s\n", (const char *) fits->pdata[i]);
     }
   return RUV_CLI_EXIT_OK;
 }

@@ -118,6 +118,13 @@ print_text (RuvModel *model)
   printf ("memory:          mapped %.1f MiB, RSS %.1f MiB\n",
           ruv_model_get_mapped_bytes (model) / 1048576.0,
           ruv_process_rss_bytes () / 1048576.0);
+  {
+    g_autoptr(GError) error = NULL;
+    g_autofree char *fit = ruv_cli_fit_text (ruv_model_get_gguf (model),
+                                             ruv_model_get_file_size (model), 0, &error);
+
+    printf ("RAM fit:         %s\n", fit != NULL ? fit : error->message);
+  }
 }
 
 int

@@ -3,7 +3,10 @@
  * SPDX-License-Identifier: MIT
  *
  * QUANT: Q4_K_M (default) / Q4K, Q8_0 / Q8, F16, BF16, Q4_0 / Q4, F32. The
- * token comes from $HF_TOKEN only (no libsecret in this build).
+ * token comes from $HF_TOKEN only (no libsecret in this build). Before the
+ * download each file's RAM fit is printed from its remote header; the model
+ * is registered in the store (ruv-registry.h), which also keeps the resume
+ * state, so an interrupted pull continues where it stopped when run again.
  */
 #include <stdio.h>
 #include <string.h>
@@ -13,15 +16,6 @@
 #include "ruv-error.h"
 #include "ruv-registry.h"
 #include "ruvllm-cli.h"
-
-static void
-got (GObject      *source,
-     GAsyncResult *result,
-     gpointer      user_data)
-{
-  (void) source;
-  *(GAsyncResult **) user_data = g_object_ref (result);
-}
 
 static gboolean
 parse_quant (const char   *q,
@@ -84,6 +78,7 @@ ruv_cli_pull (int    argc,
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(GPtrArray) files = NULL;
   g_autoptr(GPtrArray) picked = NULL;
+  g_autoptr(GPtrArray) fits = NULL;
   g_autoptr(GPtrArray) downloads = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr(GError) error = NULL;
   g_autofree char *dir = NULL;
@@ -119,14 +114,15 @@ ruv_cli_pull (int    argc,
   if (reg == NULL)
     return ruv_cli_fail (error);
   hub = ruv_hub_new (NULL, g_getenv ("HF_TOKEN"));
-  manager = ruv_download_manager_new (hub, dir);
+  manager = ruv_download_manager_new_with_store (hub, ruv_registry_get_dir (reg),
+                                                 ruv_registry_get_store (reg));
 
-  ruv_hub_list_files_async (hub, repo, NULL, NULL, got, &res);
-  while (res == NULL)
-    g_main_context_iteration (NULL, TRUE);
+  ruv_hub_list_files_async (hub, repo, NULL, NULL, ruv_cli_got_result, &res);
+  ruv_cli_wait (&res);
   files = ruv_hub_list_files_finish (hub, res, &error);
   if (files == NULL || (picked = ruv_hub_pick_files (files, precision, &error)) == NULL)
     return ruv_cli_fail (error);
+  fits = ruv_cli_remote_fits (hub, repo, NULL, files, picked);
 
   for (i = 0; i < picked->len; i++)
     {
@@ -137,6 +133,8 @@ ruv_cli_pull (int    argc,
       if (d == NULL)
         return ruv_cli_fail (error);
       printf ("%s/%s (%s)\n", repo, f->path, size);
+      if (fits->pdata[i] != NULL)
+        printf ("    RAM fit: %s\n", (const char *) fits->pdata[i]);
       g_ptr_array_add (downloads, d);
     }
   /* Poll at 5 Hz for the bar; the loop itself wakes on I/O. */

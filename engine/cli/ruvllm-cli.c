@@ -21,7 +21,7 @@ static const SubCommand *
 sub_commands (gsize *n)
 {
   /* Weak symbols: run is NULL when that sub-command's file is not built. */
-  static SubCommand table[16];
+  static SubCommand table[18];
 
   table[0] = (SubCommand) { "info", ruv_cli_info, "MODEL [--json]: describe a GGUF model" };
   table[1] = (SubCommand) { "tokenize", ruv_cli_tokenize,
@@ -38,7 +38,7 @@ sub_commands (gsize *n)
   table[7] = (SubCommand) { "search", ruv_cli_search, "QUERY [-n N]: GGUF models on the Hub" };
   table[8] = (SubCommand) { "files", ruv_cli_files, "REPO: a Hub repository's files" };
   table[9] = (SubCommand) { "pull", ruv_cli_pull, "REPO[:QUANT]: download and verify" };
-  table[10] = (SubCommand) { "models", ruv_cli_models, "[--import FILE]: local models" };
+  table[10] = (SubCommand) { "models", ruv_cli_models, "[--import FILE] [--json]: local models" };
   table[11] = (SubCommand) { "rm", ruv_cli_rm, "ID: delete a local model" };
   table[12] = (SubCommand) { "chats", ruv_cli_chats, "[--all] [--json]: stored chats" };
   table[13] = (SubCommand) { "export", ruv_cli_export,
@@ -46,6 +46,12 @@ sub_commands (gsize *n)
   table[14] = (SubCommand) { "import", ruv_cli_import, "FILE: import chats exported as JSON" };
   table[15] = (SubCommand) { "store-bench", ruv_cli_store_bench,
                              "[-n 5000] [--search 100000] [--dir DIR]: chat store timings" };
+  table[16] = (SubCommand) { "adapt", ruv_cli_adapt,
+                             "-m MODEL --ratings FILE.jsonl --lora-out B.gguf [--lora-in A.gguf] "
+                             "[--strategy S] [--deep]: learn from ratings" };
+  table[17] = (SubCommand) { "score", ruv_cli_score,
+                             "-m MODEL --pairs FILE.jsonl [--lora A.gguf] [--json]: "
+                             "log p(response | prompt)" };
   *n = G_N_ELEMENTS (table);
   return table;
 }

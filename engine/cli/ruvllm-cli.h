@@ -9,7 +9,10 @@
  */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
+
+#include "ruv-gguf.h"
+#include "ruv-hub.h"
 
 G_BEGIN_DECLS
 
@@ -31,6 +34,8 @@ int      ruv_cli_chats    (int argc, char **argv) RUV_CLI_WEAK;
 int      ruv_cli_export   (int argc, char **argv) RUV_CLI_WEAK;
 int      ruv_cli_import   (int argc, char **argv) RUV_CLI_WEAK;
 int      ruv_cli_store_bench (int argc, char **argv) RUV_CLI_WEAK;
+int      ruv_cli_adapt    (int argc, char **argv) RUV_CLI_WEAK;
+int      ruv_cli_score    (int argc, char **argv) RUV_CLI_WEAK;
 
 /* Exit statuses. */
 #define RUV_CLI_EXIT_OK     0
@@ -49,5 +54,30 @@ int      ruv_cli_fail           (const GError *error);
 gboolean ruv_cli_parse_options  (GOptionContext *context,
                                  int            *argc,
                                  char         ***argv);
+
+/* cli-hub-common.c. A GAsyncReadyCallback storing a new reference to the
+ * result in *(GAsyncResult **) user_data; ruv_cli_wait iterates the default
+ * main context until it is set. */
+void     ruv_cli_got_result     (GObject       *source,
+                                 GAsyncResult  *result,
+                                 gpointer       user_data);
+void     ruv_cli_wait           (GAsyncResult **result);
+/* $RUVLLM_MEM_AVAILABLE (bytes) if set, else MemAvailable. */
+guint64  ruv_cli_available_memory (void);
+/* "fits: needs … of … available (weights …, KV cache … at N tokens, …)" for a
+ * model with `meta` and weights_bytes at n_ctx (0: its context, capped). */
+char    *ruv_cli_fit_text       (const RuvGguf *meta,
+                                 guint64        weights_bytes,
+                                 guint32        n_ctx,
+                                 GError       **error);
+/* The fit line of each of `files` (RuvHubFile) from its remote header, read
+ * concurrently: NULL for a non-GGUF file, a note for a split model's later
+ * parts (the first part counts all parts of all_files), "unknown (why)" when
+ * the header cannot be read. Result: GPtrArray of char*, parallel to files. */
+GPtrArray *ruv_cli_remote_fits  (RuvHub        *hub,
+                                 const char    *repo,
+                                 const char    *revision,
+                                 GPtrArray     *all_files,
+                                 GPtrArray     *files);
 
 G_END_DECLS

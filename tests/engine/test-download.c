@@ -1,6 +1,8 @@
 /* test-download.c — the Hub client and the download manager against two real
  * SoupServers on 127.0.0.1: a fake Hub (API routes, /resolve with a 302) and
- * a fake CDN on another port (Range, faults), both on a server thread.
+ * a fake CDN on another port (Range, faults), both on a server thread
+ * (ruv-fake-hub.c). The store (registry, download state) lives in a temporary
+ * XDG_DATA_HOME made in main ().
  * SPDX-License-Identifier: MIT
  *
  * The CDN records every Authorization header it sees; each test asserts it
@@ -18,476 +20,12 @@
 #include "ruv-gguf-writer.h"
 #include "ruv-hub.h"
 #include "ruv-catalog.h"
+#include "ruv-fake-hub.h"
 #include "ruv-ram-fit.h"
 #include "ruv-registry.h"
+#include "ruv-store.h"
 
 #define WAIT_US (20 * G_USEC_PER_SEC)
-#define TOKEN "hf_goodtoken"
-
-typedef enum
-{
-  FAULT_NONE,
-  FAULT_DROP,          /* half the body, then the connection closes */
-  FAULT_HANG,          /* half the body, then nothing for HANG_MS, then close */
-  FAULT_429,           /* 429 with Retry-After: 1 */
-  FAULT_500,
-  FAULT_CORRUPT,       /* one byte flipped */
-  FAULT_IGNORE_RANGE,  /* 200 with the whole file to a Range request */
-  FAULT_SHORT_LENGTH,  /* 200 whose Content-Length (and body) is 100 bytes short */
-  FAULT_416,
-  FAULT_EXTRA_BYTES,   /* 200 with 100 bytes more than the listing says */
-} Fault;
-
-#define HANG_MS 1500
-
-typedef struct
-{
-  char   *path;
-  GBytes *data;
-  char   *sha256;     /* NULL: listed without LFS */
-  guint64 listed_size;
-} RepoFile;
-
-typedef struct
-{
-  char      *id;
-  GPtrArray *files;   /* RepoFile */
-  gboolean   gated;
-  const char *raw_tree;   /* served instead of a generated listing */
-} Repo;
-
-static struct
-{
-  GThread      *thread;
-  GMainContext *ctx;
-  GMainLoop    *loop;
-  SoupServer   *hub;
-  SoupServer   *cdn;
-  char         *hub_url;
-  char         *cdn_url;
-  GMutex        lock;
-  GCond         cond;
-  gboolean      ready;
-
-  /* guarded by lock */
-  GPtrArray    *repos;
-  GQueue        faults;       /* GINT_TO_POINTER (Fault), one per CDN request */
-  gboolean      redirect_loop;
-  guint         n_cdn;
-  guint         n_auth_on_cdn;
-  guint         n_auth_on_hub;
-  GArray       *range_starts; /* gint64, -1 for no Range */
-} srv;
-
-/* ---- GGUF fixtures -------------------------------------------------------- */
-
-static GBytes *
-make_gguf (guint n_floats,
-           guint n_vocab)
-{
-  g_autoptr(RuvGgufWriter) w = ruv_gguf_writer_new ();
-  g_autoptr(GPtrArray) vocab = g_ptr_array_new_with_free_func (g_free);
-  g_autofree float *data = g_new (float, n_floats);
-  gint64 ne[1] = { n_floats };
-  guint i;
-
-  ruv_gguf_writer_set_string (w, "general.architecture", "llama");
-  ruv_gguf_writer_set_string (w, "general.name", "download-test");
-  ruv_gguf_writer_set_uint32 (w, "llama.block_count", 2);
-  ruv_gguf_writer_set_uint32 (w, "llama.context_length", 2048);
-  ruv_gguf_writer_set_uint32 (w, "llama.embedding_length", 64);
-  ruv_gguf_writer_set_uint32 (w, "llama.attention.head_count", 4);
-  ruv_gguf_writer_set_uint32 (w, "llama.attention.head_count_kv", 2);
-  for (i = 0; i < n_vocab; i++)
-    g_ptr_array_add (vocab, g_strdup_printf ("token-%05u", i));
-  ruv_gguf_writer_set_array_string (w, "tokenizer.ggml.tokens",
-                                    (const char *const *) vocab->pdata, vocab->len);
-  for (i = 0; i < n_floats; i++)
-    data[i] = (float) ((i * 2654435761u) % 1000) / 7.0f;
-  g_assert_true (ruv_gguf_writer_add_tensor (w, "blob", RK_TYPE_F32, 1, ne, data,
-                                             n_floats * sizeof (float), NULL));
-  return ruv_gguf_writer_to_bytes (w, NULL);
-}
-
-static char *
-sha256_of (GBytes *b)
-{
-  return g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, b);
-}
-
-static RepoFile *
-repo_file_new (const char *path,
-               GBytes     *data,
-               gboolean    lfs)
-{
-  RepoFile *f = g_new0 (RepoFile, 1);
-
-  f->path = g_strdup (path);
-  f->data = g_bytes_ref (data);
-  f->sha256 = lfs ? sha256_of (data) : NULL;
-  f->listed_size = g_bytes_get_size (data);
-  return f;
-}
-
-static void
-repo_file_free (RepoFile *f)
-{
-  g_free (f->path);
-  g_bytes_unref (f->data);
-  g_free (f->sha256);
-  g_free (f);
-}
-
-static Repo *
-repo_new (const char *id)
-{
-  Repo *r = g_new0 (Repo, 1);
-
-  r->id = g_strdup (id);
-  r->files = g_ptr_array_new_with_free_func ((GDestroyNotify) repo_file_free);
-  return r;
-}
-
-static void
-repo_free (Repo *r)
-{
-  g_free (r->id);
-  g_ptr_array_unref (r->files);
-  g_free (r);
-}
-
-static Repo *
-find_repo (const char *id)
-{
-  guint i;
-
-  for (i = 0; i < srv.repos->len; i++)
-    if (strcmp (((Repo *) srv.repos->pdata[i])->id, id) == 0)
-      return srv.repos->pdata[i];
-  return NULL;
-}
-
-static RepoFile *
-find_file (Repo       *r,
-           const char *path)
-{
-  guint i;
-
-  for (i = 0; r != NULL && i < r->files->len; i++)
-    if (strcmp (((RepoFile *) r->files->pdata[i])->path, path) == 0)
-      return r->files->pdata[i];
-  return NULL;
-}
-
-/* ---- the fake Hub -------------------------------------------------------- */
-
-static void
-set_json (SoupServerMessage *msg,
-          const char        *json)
-{
-  soup_server_message_set_status (msg, 200, NULL);
-  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, json,
-                                    strlen (json));
-}
-
-static gboolean
-check_gate (SoupServerMessage *msg,
-            Repo              *r)
-{
-  const char *auth = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
-                                                   "Authorization");
-
-  if (!r->gated || g_strcmp0 (auth, "Bearer " TOKEN) == 0)
-    return TRUE;
-  if (auth == NULL)
-    soup_server_message_set_status (msg, 401, NULL);
-  else
-    {
-      soup_server_message_set_status (msg, 403, NULL);
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                    "X-Error-Code", "GatedRepo");
-    }
-  return FALSE;
-}
-
-static void
-hub_handler (SoupServer        *server,
-             SoupServerMessage *msg,
-             const char        *path,
-             GHashTable        *query,
-             gpointer           user_data)
-{
-  g_auto(GStrv) parts = g_strsplit (path, "/", -1);
-  guint n = g_strv_length (parts);
-  Repo *r;
-
-  g_mutex_lock (&srv.lock);
-  if (soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
-                                    "Authorization") != NULL)
-    srv.n_auth_on_hub++;
-
-  if (strcmp (path, "/api/models") == 0)
-    {
-      g_assert_cmpstr (g_hash_table_lookup (query, "filter"), ==, "gguf");
-      set_json (msg, "[{\"id\":\"test/model-GGUF\",\"downloads\":1200,\"likes\":3,"
-                "\"pipeline_tag\":\"text-generation\",\"gated\":false},"
-                "{\"id\":\"../../etc\",\"downloads\":5},"
-                "{\"id\":\"test/gated-GGUF\",\"downloads\":7,\"gated\":\"manual\"},"
-                "{\"nonsense\":true}, 42]");
-    }
-  else if (n == 7 && strcmp (parts[1], "api") == 0 && strcmp (parts[5], "tree") == 0)
-    {
-      g_autofree char *id = g_strdup_printf ("%s/%s", parts[3], parts[4]);
-
-      r = find_repo (id);
-      if (r == NULL)
-        soup_server_message_set_status (msg, 401, NULL);
-      else if (check_gate (msg, r))
-        {
-          GString *json = g_string_new ("[{\"type\":\"directory\",\"path\":\"sub\",\"oid\":\"x\"}");
-          guint i;
-
-          for (i = 0; r->raw_tree == NULL && i < r->files->len; i++)
-            {
-              RepoFile *f = r->files->pdata[i];
-
-              g_string_append_printf (json, ",{\"type\":\"file\",\"path\":\"%s\",\"size\":%"
-                                      G_GUINT64_FORMAT ",\"oid\":\"%040u\"", f->path,
-                                      f->sha256 != NULL ? (guint64) 135 : f->listed_size, i);
-              if (f->sha256 != NULL)
-                g_string_append_printf (json, ",\"lfs\":{\"oid\":\"%s\",\"size\":%"
-                                        G_GUINT64_FORMAT ",\"pointerSize\":135}", f->sha256,
-                                        f->listed_size);
-              g_string_append (json, "}");
-            }
-          g_string_append (json, "]");
-          set_json (msg, r->raw_tree != NULL ? r->raw_tree : json->str);
-          g_string_free (json, TRUE);
-        }
-    }
-  else if (n >= 6 && strcmp (parts[3], "resolve") == 0)
-    {
-      g_autofree char *id = g_strdup_printf ("%s/%s", parts[1], parts[2]);
-      g_autofree char *file = g_strjoinv ("/", parts + 5);
-
-      r = find_repo (id);
-      if (srv.redirect_loop)
-        soup_server_message_set_redirect (msg, 302, path);
-      else if (r == NULL || find_file (r, file) == NULL)
-        soup_server_message_set_status (msg, 404, NULL);
-      else if (check_gate (msg, r))
-        {
-          g_autofree char *to = g_strdup_printf ("%s/cdn/%s/%s?Expires=1&Signature=abc",
-                                                 srv.cdn_url, id, file);
-
-          soup_server_message_set_redirect (msg, 302, to);
-        }
-    }
-  else
-    soup_server_message_set_status (msg, 404, NULL);
-  g_mutex_unlock (&srv.lock);
-}
-
-/* ---- the fake CDN --------------------------------------------------------- */
-
-typedef struct
-{
-  SoupServerMessage *msg;
-} Closer;
-
-static gboolean
-close_connection (gpointer user_data)
-{
-  SoupServerMessage *msg = user_data;
-  GSocket *sock = soup_server_message_get_socket (msg);
-
-  if (sock != NULL)
-    g_socket_shutdown (sock, TRUE, TRUE, NULL);
-  return G_SOURCE_REMOVE;
-}
-
-/* Declares `declared` body bytes, sends `send` of them, and closes the
- * connection after ms milliseconds. */
-static void
-send_partial (SoupServerMessage *msg,
-              const guint8      *data,
-              gsize              send,
-              goffset            declared,
-              guint              ms)
-{
-  SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
-  GSource *src;
-
-  soup_message_headers_set_encoding (h, SOUP_ENCODING_CONTENT_LENGTH);
-  soup_message_headers_set_content_length (h, declared);
-  soup_message_body_append (soup_server_message_get_response_body (msg), SOUP_MEMORY_COPY,
-                            data, send);
-  src = g_timeout_source_new (ms);
-  g_source_set_callback (src, close_connection, g_object_ref (msg), g_object_unref);
-  g_source_attach (src, srv.ctx);
-  g_source_unref (src);
-}
-
-static void
-cdn_handler (SoupServer        *server,
-             SoupServerMessage *msg,
-             const char        *path,
-             GHashTable        *query,
-             gpointer           user_data)
-{
-  SoupMessageHeaders *req = soup_server_message_get_request_headers (msg);
-  SoupMessageHeaders *resp = soup_server_message_get_response_headers (msg);
-  g_auto(GStrv) parts = g_strsplit (path, "/", 5);
-  g_autofree char *id = NULL;
-  g_autofree guint8 *copy = NULL;
-  SoupRange *ranges = NULL;
-  int n_ranges = 0;
-  const guint8 *data;
-  gsize size;
-  goffset start = 0;
-  RepoFile *f;
-  Fault fault;
-
-  g_mutex_lock (&srv.lock);
-  srv.n_cdn++;
-  if (soup_message_headers_get_one (req, "Authorization") != NULL)
-    srv.n_auth_on_cdn++;
-  g_assert_nonnull (query);
-  g_assert_cmpstr (g_hash_table_lookup (query, "Signature"), ==, "abc");
-  fault = GPOINTER_TO_INT (g_queue_pop_head (&srv.faults));
-  if (g_strv_length (parts) != 5)
-    {
-      soup_server_message_set_status (msg, 404, NULL);
-      goto out;
-    }
-  id = g_strdup_printf ("%s/%s", parts[2], parts[3]);
-  f = find_file (find_repo (id), parts[4]);
-  if (f == NULL)
-    {
-      soup_server_message_set_status (msg, 404, NULL);
-      goto out;
-    }
-  data = g_bytes_get_data (f->data, &size);
-  copy = g_memdup2 (data, size);
-  data = copy;
-  if (soup_message_headers_get_ranges (req, (goffset) size, &ranges, &n_ranges))
-    {
-      start = ranges[0].start;
-      soup_message_headers_free_ranges (req, ranges);
-    }
-  g_array_append_val (srv.range_starts, (gint64) { n_ranges > 0 ? start : -1 });
-  g_assert_cmpstr (soup_message_headers_get_one (req, "Accept-Encoding"), ==, "identity");
-
-  switch (fault)
-    {
-    case FAULT_429:
-      soup_server_message_set_status (msg, 429, NULL);
-      soup_message_headers_replace (resp, "Retry-After", "1");
-      goto out;
-    case FAULT_500:
-      soup_server_message_set_status (msg, 500, NULL);
-      goto out;
-    case FAULT_416:
-      if (n_ranges > 0)
-        {
-          soup_server_message_set_status (msg, 416, NULL);
-          goto out;
-        }
-      break;
-    case FAULT_CORRUPT:
-      copy[size / 2] ^= 0x40;
-      break;
-    case FAULT_IGNORE_RANGE:
-      start = 0;
-      n_ranges = 0;
-      break;
-    case FAULT_NONE:
-    case FAULT_DROP:
-    case FAULT_HANG:
-    case FAULT_SHORT_LENGTH:
-    case FAULT_EXTRA_BYTES:
-    default:
-      break;
-    }
-  if (start > 0 && (gsize) start >= size)
-    {
-      soup_server_message_set_status (msg, 416, NULL);
-      goto out;
-    }
-  if (n_ranges > 0)
-    {
-      soup_server_message_set_status (msg, 206, NULL);
-      soup_message_headers_set_content_range (resp, start, (goffset) size - 1, (goffset) size);
-    }
-  else
-    {
-      start = 0;
-      soup_server_message_set_status (msg, 200, NULL);
-    }
-  soup_message_headers_replace (resp, "Content-Type", "application/octet-stream");
-  if (fault == FAULT_DROP || fault == FAULT_HANG)
-    send_partial (msg, data + start, (size - (gsize) start) / 2, (goffset) (size - (gsize) start),
-                  fault == FAULT_DROP ? 20 : HANG_MS);
-  else if (fault == FAULT_SHORT_LENGTH)
-    soup_server_message_set_response (msg, "application/octet-stream", SOUP_MEMORY_COPY, (const char *) data + start,
-                                      size - (gsize) start - 100);
-  else if (fault == FAULT_EXTRA_BYTES)
-    {
-      g_autofree guint8 *more = g_malloc0 (size + 100);
-
-      memcpy (more, data, size);
-      soup_server_message_set_response (msg, "application/octet-stream", SOUP_MEMORY_COPY, (const char *) more,
-                                        size + 100);
-    }
-  else
-    soup_server_message_set_response (msg, "application/octet-stream", SOUP_MEMORY_COPY, (const char *) data + start,
-                                      size - (gsize) start);
-out:
-  g_mutex_unlock (&srv.lock);
-}
-
-static char *
-listen_url (SoupServer *server)
-{
-  GSList *uris;
-  char *url;
-
-  g_assert_true (soup_server_listen_local (server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, NULL));
-  uris = soup_server_get_uris (server);
-  g_assert_nonnull (uris);
-  url = g_strdup_printf ("http://127.0.0.1:%d", g_uri_get_port (uris->data));
-  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
-  return url;
-}
-
-static gpointer
-server_thread (gpointer data)
-{
-  (void) data;
-  g_main_context_push_thread_default (srv.ctx);
-  srv.hub = soup_server_new (NULL, NULL);
-  srv.cdn = soup_server_new (NULL, NULL);
-  soup_server_add_handler (srv.hub, NULL, hub_handler, NULL, NULL);
-  soup_server_add_handler (srv.cdn, "/cdn", cdn_handler, NULL, NULL);
-  srv.hub_url = listen_url (srv.hub);
-  srv.cdn_url = listen_url (srv.cdn);
-  g_mutex_lock (&srv.lock);
-  srv.ready = TRUE;
-  g_cond_signal (&srv.cond);
-  g_mutex_unlock (&srv.lock);
-  g_main_loop_run (srv.loop);
-  g_clear_object (&srv.hub);
-  g_clear_object (&srv.cdn);
-  g_main_context_pop_thread_default (srv.ctx);
-  return NULL;
-}
-
-static gboolean
-quit_loop (gpointer data)
-{
-  g_main_loop_quit (data);
-  return G_SOURCE_REMOVE;
-}
 
 /* ---- per-test fixture ------------------------------------------------------ */
 
@@ -500,31 +38,6 @@ typedef struct
   GBytes             *model;    /* the Q4_K_M file */
 } Fixture;
 
-static void
-reset_server (void)
-{
-  g_mutex_lock (&srv.lock);
-  g_queue_clear (&srv.faults);
-  srv.redirect_loop = FALSE;
-  srv.n_cdn = srv.n_auth_on_cdn = srv.n_auth_on_hub = 0;
-  g_array_set_size (srv.range_starts, 0);
-  g_mutex_unlock (&srv.lock);
-}
-
-static void
-push_faults (Fault first,
-             ...)
-{
-  va_list ap;
-  int f;
-
-  g_mutex_lock (&srv.lock);
-  va_start (ap, first);
-  for (f = first; f >= 0; f = va_arg (ap, int))
-    g_queue_push_tail (&srv.faults, GINT_TO_POINTER (f));
-  va_end (ap);
-  g_mutex_unlock (&srv.lock);
-}
 
 static RuvDownloadManager *
 new_manager (Fixture *fx)
@@ -545,10 +58,11 @@ fixture_setup (Fixture       *fx,
   g_assert_nonnull (fx->tmp);
   fx->dir = g_build_filename (fx->tmp, "models", NULL);
   g_assert_cmpint (g_mkdir (fx->dir, 0755), ==, 0);
-  fx->hub = ruv_hub_new (srv.hub_url, TOKEN);
+  fx->hub = ruv_hub_new (ruv_fake_hub.hub_url, RUV_FAKE_HUB_TOKEN);
   fx->manager = new_manager (fx);
-  fx->model = g_bytes_ref (((RepoFile *) find_repo ("test/model-GGUF")->files->pdata[0])->data);
-  reset_server ();
+  fx->model = g_bytes_ref (((RuvFakeFile *) ruv_fake_hub_find_repo ("test/model-GGUF")
+                            ->files->pdata[0])->data);
+  ruv_fake_hub_reset ();
 }
 
 static void
@@ -578,9 +92,9 @@ fixture_teardown (Fixture       *fx,
 {
   (void) data;
   /* The token never reached the CDN, whatever the test did. */
-  g_mutex_lock (&srv.lock);
-  g_assert_cmpuint (srv.n_auth_on_cdn, ==, 0);
-  g_mutex_unlock (&srv.lock);
+  g_mutex_lock (&ruv_fake_hub.lock);
+  g_assert_cmpuint (ruv_fake_hub.n_auth_on_cdn, ==, 0);
+  g_mutex_unlock (&ruv_fake_hub.lock);
   g_clear_object (&fx->manager);
   g_clear_object (&fx->hub);
   g_bytes_unref (fx->model);
@@ -836,7 +350,7 @@ test_list_files (Fixture       *fx,
 {
   g_autoptr(GPtrArray) files = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *sha = sha256_of (fx->model);
+  g_autofree char *sha = ruv_fake_hub_sha256 (fx->model);
   RuvHubFile *f;
 
   (void) data;
@@ -886,8 +400,8 @@ static void
 test_gated (Fixture       *fx,
             gconstpointer  data)
 {
-  g_autoptr(RuvHub) anon = ruv_hub_new (srv.hub_url, NULL);
-  g_autoptr(RuvHub) wrong = ruv_hub_new (srv.hub_url, "hf_wrong");
+  g_autoptr(RuvHub) anon = ruv_hub_new (ruv_fake_hub.hub_url, NULL);
+  g_autoptr(RuvHub) wrong = ruv_hub_new (ruv_fake_hub.hub_url, "hf_wrong");
   g_autoptr(RuvDownloadManager) m2 = NULL;
   g_autoptr(RuvDownload) d = NULL;
   g_autoptr(GError) error = NULL;
@@ -909,11 +423,11 @@ test_gated (Fixture       *fx,
   g_assert_no_error (error);
   g_assert_true (wait_download (d, &error));
   g_assert_no_error (error);
-  g_mutex_lock (&srv.lock);
-  g_assert_cmpuint (srv.n_auth_on_hub, >, 0);
-  g_assert_cmpuint (srv.n_cdn, ==, 1);
-  g_assert_cmpuint (srv.n_auth_on_cdn, ==, 0);
-  g_mutex_unlock (&srv.lock);
+  g_mutex_lock (&ruv_fake_hub.lock);
+  g_assert_cmpuint (ruv_fake_hub.n_auth_on_hub, >, 0);
+  g_assert_cmpuint (ruv_fake_hub.n_cdn, ==, 1);
+  g_assert_cmpuint (ruv_fake_hub.n_auth_on_cdn, ==, 0);
+  g_mutex_unlock (&ruv_fake_hub.lock);
   g_clear_object (&d);
 
   /* Without it, the download fails with the Hub's meaning. */
@@ -964,9 +478,9 @@ test_clean (Fixture       *fx,
   f = listed (fx, "test/model-GGUF", "model-Q4_K_M.gguf");
   again = ruv_download_manager_add (fx->manager, "test/model-GGUF", NULL, f, NULL, &error);
   g_assert_cmpint (ruv_download_get_state (again), ==, RUV_DOWNLOAD_STATE_DONE);
-  g_mutex_lock (&srv.lock);
-  g_assert_cmpuint (srv.n_cdn, ==, 1);
-  g_mutex_unlock (&srv.lock);
+  g_mutex_lock (&ruv_fake_hub.lock);
+  g_assert_cmpuint (ruv_fake_hub.n_cdn, ==, 1);
+  g_mutex_unlock (&ruv_fake_hub.lock);
 }
 
 static void
@@ -974,16 +488,16 @@ test_drop (Fixture       *fx,
            gconstpointer  data)
 {
   (void) data;
-  push_faults (FAULT_DROP, FAULT_DROP, -1);
+  ruv_fake_hub_push_faults (FAULT_DROP, FAULT_DROP, -1);
   run_fault (fx, TRUE);
-  g_mutex_lock (&srv.lock);
+  g_mutex_lock (&ruv_fake_hub.lock);
   /* Each retry resumed where the last one stopped. */
-  g_assert_cmpuint (srv.range_starts->len, ==, 3);
-  g_assert_cmpint (g_array_index (srv.range_starts, gint64, 0), ==, -1);
-  g_assert_cmpint (g_array_index (srv.range_starts, gint64, 1), >, 0);
-  g_assert_cmpint (g_array_index (srv.range_starts, gint64, 2), >,
-                   g_array_index (srv.range_starts, gint64, 1));
-  g_mutex_unlock (&srv.lock);
+  g_assert_cmpuint (ruv_fake_hub.range_starts->len, ==, 3);
+  g_assert_cmpint (g_array_index (ruv_fake_hub.range_starts, gint64, 0), ==, -1);
+  g_assert_cmpint (g_array_index (ruv_fake_hub.range_starts, gint64, 1), >, 0);
+  g_assert_cmpint (g_array_index (ruv_fake_hub.range_starts, gint64, 2), >,
+                   g_array_index (ruv_fake_hub.range_starts, gint64, 1));
+  g_mutex_unlock (&ruv_fake_hub.lock);
 }
 
 static void
@@ -991,12 +505,12 @@ test_stall (Fixture       *fx,
             gconstpointer  data)
 {
   (void) data;
-  push_faults (FAULT_HANG, -1);
+  ruv_fake_hub_push_faults (FAULT_HANG, -1);
   run_fault (fx, TRUE);
-  g_mutex_lock (&srv.lock);
-  g_assert_cmpuint (srv.range_starts->len, ==, 2);
-  g_assert_cmpint (g_array_index (srv.range_starts, gint64, 1), >, 0);
-  g_mutex_unlock (&srv.lock);
+  g_mutex_lock (&ruv_fake_hub.lock);
+  g_assert_cmpuint (ruv_fake_hub.range_starts->len, ==, 2);
+  g_assert_cmpint (g_array_index (ruv_fake_hub.range_starts, gint64, 1), >, 0);
+  g_mutex_unlock (&ruv_fake_hub.lock);
 }
 
 static void
@@ -1004,11 +518,11 @@ test_rate_limit_and_5xx (Fixture       *fx,
                          gconstpointer  data)
 {
   (void) data;
-  push_faults (FAULT_429, FAULT_500, FAULT_500, -1);
+  ruv_fake_hub_push_faults (FAULT_429, FAULT_500, FAULT_500, -1);
   run_fault (fx, TRUE);
-  g_mutex_lock (&srv.lock);
-  g_assert_cmpuint (srv.n_cdn, ==, 4);
-  g_mutex_unlock (&srv.lock);
+  g_mutex_lock (&ruv_fake_hub.lock);
+  g_assert_cmpuint (ruv_fake_hub.n_cdn, ==, 4);
+  g_mutex_unlock (&ruv_fake_hub.lock);
 }
 
 static void
@@ -1016,11 +530,11 @@ test_always_500 (Fixture       *fx,
                  gconstpointer  data)
 {
   (void) data;
-  push_faults (FAULT_500, FAULT_500, FAULT_500, FAULT_500, FAULT_500, FAULT_500, -1);
+  ruv_fake_hub_push_faults (FAULT_500, FAULT_500, FAULT_500, FAULT_500, FAULT_500, FAULT_500, -1);
   run_fault (fx, FALSE);
-  g_mutex_lock (&srv.lock);
-  g_assert_cmpuint (srv.n_cdn, ==, 4);   /* max-attempts */
-  g_mutex_unlock (&srv.lock);
+  g_mutex_lock (&ruv_fake_hub.lock);
+  g_assert_cmpuint (ruv_fake_hub.n_cdn, ==, 4);   /* max-attempts */
+  g_mutex_unlock (&ruv_fake_hub.lock);
 }
 
 static void
@@ -1033,7 +547,7 @@ test_corrupt (Fixture       *fx,
   gboolean ok;
 
   (void) data;
-  push_faults (FAULT_CORRUPT, -1);
+  ruv_fake_hub_push_faults (FAULT_CORRUPT, -1);
   d = download_model_file (fx, &error, &ok);
   g_assert_false (ok);
   g_assert_error (error, RUV_ERROR, RUV_ERROR_IO);
@@ -1050,11 +564,11 @@ test_ignore_range (Fixture       *fx,
 {
   (void) data;
   /* A partial from the drop, then a 200 to the Range request: restart at 0. */
-  push_faults (FAULT_DROP, FAULT_IGNORE_RANGE, -1);
+  ruv_fake_hub_push_faults (FAULT_DROP, FAULT_IGNORE_RANGE, -1);
   run_fault (fx, TRUE);
-  g_mutex_lock (&srv.lock);
-  g_assert_cmpint (g_array_index (srv.range_starts, gint64, 1), >, 0);
-  g_mutex_unlock (&srv.lock);
+  g_mutex_lock (&ruv_fake_hub.lock);
+  g_assert_cmpint (g_array_index (ruv_fake_hub.range_starts, gint64, 1), >, 0);
+  g_mutex_unlock (&ruv_fake_hub.lock);
 }
 
 static void
@@ -1063,11 +577,11 @@ test_short_length (Fixture       *fx,
 {
   (void) data;
   /* Content-Length disagrees with the listing: start over once. */
-  push_faults (FAULT_SHORT_LENGTH, -1);
+  ruv_fake_hub_push_faults (FAULT_SHORT_LENGTH, -1);
   run_fault (fx, TRUE);
-  g_mutex_lock (&srv.lock);
+  g_mutex_lock (&ruv_fake_hub.lock);
   /* and twice is an error */
-  g_mutex_unlock (&srv.lock);
+  g_mutex_unlock (&ruv_fake_hub.lock);
 }
 
 static void
@@ -1075,7 +589,7 @@ test_short_length_twice (Fixture       *fx,
                          gconstpointer  data)
 {
   (void) data;
-  push_faults (FAULT_SHORT_LENGTH, FAULT_SHORT_LENGTH, -1);
+  ruv_fake_hub_push_faults (FAULT_SHORT_LENGTH, FAULT_SHORT_LENGTH, -1);
   run_fault (fx, FALSE);
 }
 
@@ -1084,7 +598,7 @@ test_extra_bytes (Fixture       *fx,
                   gconstpointer  data)
 {
   (void) data;
-  push_faults (FAULT_EXTRA_BYTES, FAULT_EXTRA_BYTES, -1);
+  ruv_fake_hub_push_faults (FAULT_EXTRA_BYTES, FAULT_EXTRA_BYTES, -1);
   run_fault (fx, FALSE);
 }
 
@@ -1094,12 +608,12 @@ test_416 (Fixture       *fx,
 {
   (void) data;
   /* A partial, then 416 to its Range: discard and restart from 0 once. */
-  push_faults (FAULT_DROP, FAULT_416, -1);
+  ruv_fake_hub_push_faults (FAULT_DROP, FAULT_416, -1);
   run_fault (fx, TRUE);
-  g_mutex_lock (&srv.lock);
-  g_assert_cmpuint (srv.range_starts->len, ==, 3);
-  g_assert_cmpint (g_array_index (srv.range_starts, gint64, 2), ==, -1);
-  g_mutex_unlock (&srv.lock);
+  g_mutex_lock (&ruv_fake_hub.lock);
+  g_assert_cmpuint (ruv_fake_hub.range_starts->len, ==, 3);
+  g_assert_cmpint (g_array_index (ruv_fake_hub.range_starts, gint64, 2), ==, -1);
+  g_mutex_unlock (&ruv_fake_hub.lock);
 }
 
 static void
@@ -1111,9 +625,9 @@ test_redirect_loop (Fixture       *fx,
   gboolean ok;
 
   (void) data;
-  g_mutex_lock (&srv.lock);
-  srv.redirect_loop = TRUE;
-  g_mutex_unlock (&srv.lock);
+  g_mutex_lock (&ruv_fake_hub.lock);
+  ruv_fake_hub.redirect_loop = TRUE;
+  g_mutex_unlock (&ruv_fake_hub.lock);
   d = download_model_file (fx, &error, &ok);
   g_assert_false (ok);
   g_assert_error (error, RUV_ERROR, RUV_ERROR_IO);
@@ -1135,7 +649,7 @@ test_restart (Fixture       *fx,
   GStatBuf st;
 
   (void) data;
-  push_faults (FAULT_HANG, -1);
+  ruv_fake_hub_push_faults (FAULT_HANG, -1);
   g_object_set (fx->manager, "stall-timeout-ms", 60000, NULL);
   d = ruv_download_manager_add (fx->manager, "test/model-GGUF", NULL, f, NULL, &error);
   g_assert_no_error (error);
@@ -1160,10 +674,10 @@ test_restart (Fixture       *fx,
   g_assert_true (wait_download (d, &error));
   g_assert_no_error (error);
   assert_file_is (ruv_download_get_path (d), fx->model);
-  g_mutex_lock (&srv.lock);
-  g_assert_cmpuint (srv.range_starts->len, ==, 2);
-  g_assert_cmpint (g_array_index (srv.range_starts, gint64, 1), ==, (gint64) half);
-  g_mutex_unlock (&srv.lock);
+  g_mutex_lock (&ruv_fake_hub.lock);
+  g_assert_cmpuint (ruv_fake_hub.range_starts->len, ==, 2);
+  g_assert_cmpint (g_array_index (ruv_fake_hub.range_starts, gint64, 1), ==, (gint64) half);
+  g_mutex_unlock (&ruv_fake_hub.lock);
 }
 
 static void
@@ -1181,7 +695,7 @@ test_pause_cancel (Fixture       *fx,
 
   (void) data;
   g_object_set (fx->manager, "stall-timeout-ms", 60000, NULL);
-  push_faults (FAULT_HANG, FAULT_HANG, -1);
+  ruv_fake_hub_push_faults (FAULT_HANG, FAULT_HANG, -1);
   d = ruv_download_manager_add (fx->manager, "test/model-GGUF", NULL, f, NULL, &error);
   d8 = ruv_download_manager_add (fx->manager, "test/model-GGUF", NULL, f8, NULL, &error);
   g_assert_no_error (error);
@@ -1222,7 +736,7 @@ test_cancel_keep (Fixture       *fx,
 
   (void) data;
   g_object_set (fx->manager, "stall-timeout-ms", 60000, NULL);
-  push_faults (FAULT_HANG, -1);
+  ruv_fake_hub_push_faults (FAULT_HANG, -1);
   d = ruv_download_manager_add (fx->manager, "test/model-GGUF", NULL, f, NULL, &error);
   while (ruv_download_get_bytes_done (d) == 0)
     {
@@ -1252,9 +766,9 @@ test_disk_full (Fixture       *fx,
   g_assert_false (wait_download (d, &error));
   g_assert_error (error, RUV_ERROR, RUV_ERROR_IO);
   g_assert_nonnull (strstr (error->message, "not enough disk space"));
-  g_mutex_lock (&srv.lock);
-  g_assert_cmpuint (srv.n_cdn, ==, 0);
-  g_mutex_unlock (&srv.lock);
+  g_mutex_lock (&ruv_fake_hub.lock);
+  g_assert_cmpuint (ruv_fake_hub.n_cdn, ==, 0);
+  g_mutex_unlock (&ruv_fake_hub.lock);
 }
 
 static void
@@ -1324,7 +838,7 @@ test_download_model (Fixture       *fx,
   g_autofree char *path = NULL;
   g_autofree char *part2 = NULL;
   g_autofree char *outside = g_build_filename (fx->tmp, "x", NULL);
-  Repo *split;
+  RuvFakeRepo *split;
 
   (void) data;
   path = download_model (fx, "test/model-GGUF", RUV_PRECISION_Q4K, &error);
@@ -1336,11 +850,11 @@ test_download_model (Fixture       *fx,
   path = download_model (fx, "test/split-GGUF", RUV_PRECISION_Q8, &error);
   g_assert_no_error (error);
   g_assert_true (g_str_has_suffix (path, "split-Q8_0-00001-of-00002.gguf"));
-  split = find_repo ("test/split-GGUF");
-  assert_file_is (path, ((RepoFile *) split->files->pdata[0])->data);
+  split = ruv_fake_hub_find_repo ("test/split-GGUF");
+  assert_file_is (path, ((RuvFakeFile *) split->files->pdata[0])->data);
   part2 = g_build_filename (fx->dir, "test", "split-GGUF", "split-Q8_0-00002-of-00002.gguf",
                             NULL);
-  assert_file_is (part2, ((RepoFile *) split->files->pdata[1])->data);
+  assert_file_is (part2, ((RuvFakeFile *) split->files->pdata[1])->data);
   g_clear_pointer (&path, g_free);
 
   path = download_model (fx, "test/model-GGUF", RUV_PRECISION_BF16, &error);
@@ -1384,9 +898,9 @@ test_read_header (Fixture       *fx,
                                     &ctx, NULL));
   g_assert_cmpuint (ctx, ==, 2048);
   g_assert_cmpuint (ruv_gguf_header_get_n_tensors (header), ==, 1);
-  g_mutex_lock (&srv.lock);
-  g_assert_cmpuint (srv.n_cdn, >, 1);
-  g_mutex_unlock (&srv.lock);
+  g_mutex_lock (&ruv_fake_hub.lock);
+  g_assert_cmpuint (ruv_fake_hub.n_cdn, >, 1);
+  g_mutex_unlock (&ruv_fake_hub.lock);
   g_clear_object (&res);
   g_clear_pointer (&header, ruv_gguf_header_free);
 
@@ -1402,7 +916,7 @@ test_read_header (Fixture       *fx,
 static void
 test_ram_fit (void)
 {
-  g_autoptr(GBytes) b = make_gguf (1000, 100);
+  g_autoptr(GBytes) b = ruv_fake_hub_make_gguf (1000, 100);
   g_autoptr(RuvGgufHeader) h = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *text = NULL;
@@ -1438,7 +952,7 @@ test_ram_fit (void)
 static void
 test_header_prefix (void)
 {
-  g_autoptr(GBytes) b = make_gguf (1000, 3000);
+  g_autoptr(GBytes) b = ruv_fake_hub_make_gguf (1000, 3000);
   gsize len;
   const guint8 *data = g_bytes_get_data (b, &len);
   g_autoptr(GError) error = NULL;
@@ -1512,7 +1026,7 @@ test_registry (Fixture       *fx,
   g_autoptr(GPtrArray) list = NULL;
   g_autofree char *outside = g_build_filename (fx->tmp, "own.gguf", NULL);
   g_autofree char *junk = g_build_filename (fx->tmp, "junk.gguf", NULL);
-  g_autofree char *sha = sha256_of (fx->model);
+  g_autofree char *sha = ruv_fake_hub_sha256 (fx->model);
   const RuvRegistryModel *m;
   gboolean ok;
 
@@ -1558,78 +1072,257 @@ test_registry (Fixture       *fx,
   g_assert_error (error, RUV_ERROR, RUV_ERROR_NOT_FOUND);
 }
 
-static void
-add_repos (void)
+static const RuvStoreModel *
+find_row (GPtrArray  *rows,
+          const char *repo,
+          const char *file)
 {
-  g_autoptr(GBytes) model = make_gguf (40000, 6000);
-  g_autoptr(GBytes) model8 = make_gguf (30000, 100);
-  g_autoptr(GBytes) part1 = make_gguf (9000, 50);
-  g_autoptr(GBytes) part2 = make_gguf (7000, 10);
-  g_autoptr(GBytes) readme = g_bytes_new_static ("# readme\n", 9);
-  g_autofree char *junk = g_strnfill (200000, 'z');
-  g_autoptr(GBytes) fake_bytes = g_bytes_new (junk, 200000);
-  Repo *r;
+  guint i;
 
-  srv.repos = g_ptr_array_new_with_free_func ((GDestroyNotify) repo_free);
-  r = repo_new ("test/model-GGUF");
-  g_ptr_array_add (r->files, repo_file_new ("model-Q4_K_M.gguf", model, TRUE));
-  g_ptr_array_add (r->files, repo_file_new ("model-Q8_0.gguf", model8, TRUE));
-  g_ptr_array_add (r->files, repo_file_new ("README.md", readme, FALSE));
-  g_ptr_array_add (srv.repos, r);
-  r = repo_new ("test/gated-GGUF");
-  r->gated = TRUE;
-  g_ptr_array_add (r->files, repo_file_new ("gated-Q4_K_M.gguf", model8, TRUE));
-  g_ptr_array_add (srv.repos, r);
-  r = repo_new ("test/split-GGUF");
-  g_ptr_array_add (r->files, repo_file_new ("split-Q8_0-00001-of-00002.gguf", part1, TRUE));
-  g_ptr_array_add (r->files, repo_file_new ("split-Q8_0-00002-of-00002.gguf", part2, TRUE));
-  g_ptr_array_add (srv.repos, r);
-  r = repo_new ("test/fake-GGUF");
-  g_ptr_array_add (r->files, repo_file_new ("fake-Q4_K_M.gguf", fake_bytes, TRUE));
-  g_ptr_array_add (srv.repos, r);
-  r = repo_new ("test/nogguf");
-  g_ptr_array_add (r->files, repo_file_new ("README.md", readme, FALSE));
-  g_ptr_array_add (srv.repos, r);
-  r = repo_new ("test/evil");
-  g_ptr_array_add (r->files, repo_file_new ("../../x", model8, TRUE));
-  g_ptr_array_add (srv.repos, r);
-  r = repo_new ("test/badjson");
-  r->raw_tree = "[{\"type\":\"file\",\"path\":";
-  g_ptr_array_add (srv.repos, r);
-  r = repo_new ("test/notarray");
-  r->raw_tree = "{\"error\":\"nope\"}";
-  g_ptr_array_add (srv.repos, r);
-  r = repo_new ("test/absurd");
-  r->raw_tree = "[{\"type\":\"file\",\"path\":\"a-Q4_K_M.gguf\",\"size\":135,\"lfs\":{\"oid\":"
-                "\"0000000000000000000000000000000000000000000000000000000000000000\","
-                "\"size\":1152921504606846976}}]";
-  g_ptr_array_add (srv.repos, r);
+  for (i = 0; i < rows->len; i++)
+    {
+      const RuvStoreModel *r = rows->pdata[i];
+
+      if (g_strcmp0 (r->repo, repo) == 0 && g_strcmp0 (r->file, file) == 0)
+        return r;
+    }
+  return NULL;
+}
+
+/* The registry's truth is the store (in the temporary XDG_DATA_HOME): rows
+ * with metadata, removed with the file; a legacy registry.json is migrated
+ * once. */
+static void
+test_registry_store (Fixture       *fx,
+                     gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RuvDownload) d = NULL;
+  g_autoptr(RuvRegistry) reg = NULL;
+  g_autoptr(RuvStore) store = NULL;
+  g_autoptr(GPtrArray) rows = NULL;
+  g_autoptr(GPtrArray) list = NULL;
+  g_autofree char *db = g_build_filename (fx->tmp, "store.db", NULL);
+  g_autofree char *legacy = g_build_filename (fx->dir, "registry.json", NULL);
+  g_autofree char *migrated = g_strconcat (legacy, ".migrated", NULL);
+  g_autofree char *own = g_build_filename (fx->tmp, "own.gguf", NULL);
+  g_autofree char *json = NULL;
+  g_autofree char *sha = ruv_fake_hub_sha256 (fx->model);
+  const RuvRegistryModel *m;
+  const RuvStoreModel *row;
+  gboolean ok;
+
+  (void) data;
+  /* The default store is the one under XDG_DATA_HOME. */
+  store = ruv_store_new (&error);
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (ruv_store_get_path (store), g_get_user_data_dir ()));
+  g_clear_object (&store);
+
+  store = ruv_store_new_for_path (db, &error);
+  g_assert_no_error (error);
+  d = download_model_file (fx, &error, &ok);
+  g_assert_true (ok);
+  g_assert_true (g_file_set_contents (own, g_bytes_get_data (fx->model, NULL),
+                                      (gssize) g_bytes_get_size (fx->model), NULL));
+  /* A version 1 index from before the store, naming the download and an import. */
+  json = g_strdup_printf ("{\"version\":1,\"models\":["
+                          "{\"id\":\"test/model-GGUF/model-Q4_K_M.gguf\",\"path\":\"%s\","
+                          "\"repository\":\"test/model-GGUF\",\"name\":\"legacy-name\","
+                          "\"architecture\":\"llama\",\"sha256\":\"%s\",\"size\":1,"
+                          "\"added\":1700000000,\"last_used\":0,\"imported\":false},"
+                          "{\"id\":\"local/abc-own.gguf\",\"path\":\"%s\",\"imported\":true},"
+                          "{\"id\":\"gone\",\"path\":\"/nonexistent/x.gguf\"}, 7]}",
+                          ruv_download_get_path (d), sha, own);
+  g_assert_true (g_file_set_contents (legacy, json, -1, NULL));
+  reg = ruv_registry_open_with_store (store, fx->dir, &error);
+  g_assert_no_error (error);
+  g_assert_false (g_file_test (legacy, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (migrated, G_FILE_TEST_EXISTS));
+  list = ruv_registry_list (reg);
+  g_assert_cmpuint (list->len, ==, 2);
+  m = ruv_registry_find (reg, "test/model-GGUF/model-Q4_K_M.gguf");
+  g_assert_nonnull (m);
+  g_assert_cmpstr (m->name, ==, "legacy-name");
+  g_assert_cmpstr (m->sha256, ==, sha);
+  g_assert_cmpuint (m->size, ==, g_bytes_get_size (fx->model));
+  g_assert_cmpint (m->added, ==, 1700000000);
+  m = ruv_registry_find (reg, "local/abc-own.gguf");
+  g_assert_nonnull (m);
+  g_assert_true (m->imported);
+  g_clear_pointer (&list, g_ptr_array_unref);
+
+  /* Registering the download again updates the same row with its metadata. */
+  m = ruv_registry_add_download (reg, ruv_download_get_path (d), "test/model-GGUF", sha, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (m->name, ==, "download-test");
+  rows = ruv_store_list_models (store, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (rows->len, ==, 2);
+  row = find_row (rows, "test/model-GGUF", "model-Q4_K_M.gguf");
+  g_assert_nonnull (row);
+  g_assert_cmpstr (row->state, ==, "ready");
+  g_assert_cmpstr (row->path, ==, ruv_download_get_path (d));
+  g_assert_cmpstr (row->sha256, ==, sha);
+  g_assert_cmpint (row->size, ==, (gint64) g_bytes_get_size (fx->model));
+  g_assert_nonnull (strstr (row->metadata_json, "\"architecture\":\"llama\""));
+  g_clear_pointer (&rows, g_ptr_array_unref);
+  g_assert_true (ruv_registry_touch (reg, "test/model-GGUF/model-Q4_K_M.gguf", &error));
+  g_clear_pointer (&reg, ruv_registry_free);
+
+  /* Reopened: from the store alone (the legacy file is not read again). */
+  reg = ruv_registry_open_with_store (store, fx->dir, &error);
+  g_assert_no_error (error);
+  m = ruv_registry_find (reg, "test/model-GGUF/model-Q4_K_M.gguf");
+  g_assert_nonnull (m);
+  g_assert_cmpint (m->last_used, >, 0);
+  g_assert_cmpstr (m->name, ==, "download-test");
+  /* rm: the file and the row go; the import is only forgotten. */
+  g_assert_true (ruv_registry_remove (reg, "test/model-GGUF/model-Q4_K_M.gguf", &error));
+  g_assert_no_error (error);
+  g_assert_false (g_file_test (ruv_download_get_path (d), G_FILE_TEST_EXISTS));
+  g_assert_true (ruv_registry_remove (reg, "local/abc-own.gguf", &error));
+  g_assert_true (g_file_test (own, G_FILE_TEST_EXISTS));
+  rows = ruv_store_list_models (store, &error);
+  g_assert_cmpuint (rows->len, ==, 0);
+  g_clear_pointer (&rows, g_ptr_array_unref);
+
+  /* A row whose file vanished behind our back is dropped at open. */
+  m = ruv_registry_import (reg, own, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&reg, ruv_registry_free);
+  g_assert_cmpint (g_unlink (own), ==, 0);
+  reg = ruv_registry_open_with_store (store, fx->dir, &error);
+  g_assert_no_error (error);
+  list = ruv_registry_list (reg);
+  g_assert_cmpuint (list->len, ==, 0);
+  rows = ruv_store_list_models (store, &error);
+  g_assert_cmpuint (rows->len, ==, 0);
+}
+
+/* Restart with the store: the unfinished download is listed from the store
+ * (state, offset, URL), no sidecar is written, and a new manager resumes it
+ * from the recorded offset to a verified file. */
+static void
+test_restart_store (Fixture       *fx,
+                    gconstpointer  data)
+{
+  g_autoptr(RuvHubFile) f = listed (fx, "test/model-GGUF", "model-Q4_K_M.gguf");
+  g_autoptr(RuvDownload) d = NULL;
+  g_autoptr(RuvStore) store = NULL;
+  g_autoptr(GPtrArray) rows = NULL;
+  g_autoptr(GPtrArray) restored = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *db = g_build_filename (fx->tmp, "store.db", NULL);
+  g_autofree char *url = NULL;
+  g_autofree char *sidecar = NULL;
+  gint64 deadline = g_get_monotonic_time () + WAIT_US;
+  guint64 half = g_bytes_get_size (fx->model) / 2;
+  const RuvStoreModel *row;
+
+  (void) data;
+  store = ruv_store_new_for_path (db, &error);
+  g_assert_no_error (error);
+  g_clear_object (&fx->manager);
+  fx->manager = ruv_download_manager_new_with_store (fx->hub, fx->dir, store);
+  g_object_set (fx->manager, "stall-timeout-ms", 60000, "backoff-base-ms", 10, NULL);
+  g_assert_true (ruv_download_manager_get_store (fx->manager) == store);
+  ruv_fake_hub_push_faults (FAULT_HANG, -1);
+  d = ruv_download_manager_add (fx->manager, "test/model-GGUF", NULL, f, NULL, &error);
+  g_assert_no_error (error);
+  url = g_strdup (ruv_download_get_url (d));
+  sidecar = g_strconcat (ruv_download_get_path (d), ".incomplete.json", NULL);
+  while (ruv_download_get_bytes_done (d) < half)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, TRUE);
+    }
+  g_assert_false (g_file_test (sidecar, G_FILE_TEST_EXISTS));
+  g_assert_finalize_object (g_steal_pointer (&fx->manager));
+  g_clear_object (&d);
+  g_clear_object (&store);
+
+  /* "The app restarts": a new store connection lists the download. */
+  store = ruv_store_new_for_path (db, &error);
+  g_assert_no_error (error);
+  rows = ruv_store_list_models (store, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (rows->len, ==, 1);
+  row = rows->pdata[0];
+  g_assert_cmpstr (row->state, ==, "paused");
+  g_assert_cmpint (row->bytes_done, ==, (gint64) half);
+  g_assert_cmpstr (row->url, ==, url);
+  g_assert_cmpstr (row->revision, ==, "main");
+  g_assert_cmpstr (row->sha256, ==, f->sha256);
+  g_assert_cmpint (row->size, ==, (gint64) f->size);
+  g_clear_pointer (&rows, g_ptr_array_unref);
+
+  fx->manager = ruv_download_manager_new_with_store (fx->hub, fx->dir, store);
+  g_object_set (fx->manager, "stall-timeout-ms", 60000, NULL);
+  restored = ruv_download_manager_restore (fx->manager, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (restored->len, ==, 1);
+  d = g_object_ref (restored->pdata[0]);
+  g_assert_cmpint (ruv_download_get_state (d), ==, RUV_DOWNLOAD_STATE_PAUSED);
+  g_assert_cmpuint (ruv_download_get_bytes_done (d), ==, half);
+  g_assert_cmpstr (ruv_download_get_url (d), ==, url);
+  ruv_download_resume (d);
+  g_assert_true (wait_download (d, &error));
+  g_assert_no_error (error);
+  assert_file_is (ruv_download_get_path (d), fx->model);
+  g_mutex_lock (&ruv_fake_hub.lock);
+  g_assert_cmpuint (ruv_fake_hub.range_starts->len, ==, 2);
+  g_assert_cmpint (g_array_index (ruv_fake_hub.range_starts, gint64, 1), ==, (gint64) half);
+  g_mutex_unlock (&ruv_fake_hub.lock);
+  rows = ruv_store_list_models (store, &error);
+  g_assert_cmpuint (rows->len, ==, 1);
+  row = rows->pdata[0];
+  g_assert_cmpstr (row->state, ==, "ready");
+  g_assert_cmpint (row->bytes_done, ==, (gint64) f->size);
+  g_clear_pointer (&rows, g_ptr_array_unref);
+
+  /* Nothing unfinished is left to restore; a cancel that deletes the
+   * partial file forgets its row. */
+  g_clear_pointer (&restored, g_ptr_array_unref);
+  restored = ruv_download_manager_restore (fx->manager, &error);
+  g_assert_cmpuint (restored->len, ==, 0);
+  {
+    g_autoptr(RuvDownload) d8 = NULL;
+    g_autoptr(RuvHubFile) f8 = listed (fx, "test/model-GGUF", "model-Q8_0.gguf");
+
+    ruv_fake_hub_push_faults (FAULT_HANG, -1);
+    d8 = ruv_download_manager_add (fx->manager, "test/model-GGUF", NULL, f8, NULL, &error);
+    g_assert_no_error (error);
+    while (ruv_download_get_bytes_done (d8) == 0)
+      {
+        g_assert_cmpint (g_get_monotonic_time (), <, deadline + WAIT_US);
+        g_main_context_iteration (NULL, TRUE);
+      }
+    ruv_download_cancel (d8, TRUE);
+    rows = ruv_store_list_models (store, &error);
+    g_assert_cmpuint (rows->len, ==, 1);
+    g_assert_cmpstr (((RuvStoreModel *) rows->pdata[0])->file, ==, "model-Q4_K_M.gguf");
+  }
 }
 
 int
 main (int    argc,
       char **argv)
 {
+  g_autofree char *data_home = g_dir_make_tmp ("ruv-download-data-XXXXXX", NULL);
   int ret;
 
+  /* Before anything asks GLib for the user data dir (it is cached). */
+  g_assert_nonnull (data_home);
+  g_setenv ("XDG_DATA_HOME", data_home, TRUE);
+  g_unsetenv ("RUVLLM_MODELS_DIR");
   g_test_init (&argc, &argv, NULL);
   /* Never a proxy, even if the environment has one. */
   g_setenv ("no_proxy", "*", TRUE);
   g_unsetenv ("http_proxy");
   g_unsetenv ("HTTP_PROXY");
 
-  g_mutex_init (&srv.lock);
-  g_cond_init (&srv.cond);
-  g_queue_init (&srv.faults);
-  srv.range_starts = g_array_new (FALSE, FALSE, sizeof (gint64));
-  add_repos ();
-  srv.ctx = g_main_context_new ();
-  srv.loop = g_main_loop_new (srv.ctx, FALSE);
-  srv.thread = g_thread_new ("test-servers", server_thread, NULL);
-  g_mutex_lock (&srv.lock);
-  while (!srv.ready)
-    g_cond_wait (&srv.cond, &srv.lock);
-  g_mutex_unlock (&srv.lock);
+  ruv_fake_hub_start ();
 
   g_test_add_func ("/engine/download/check-path", test_check_path);
   g_test_add_func ("/engine/download/pick-files", test_pick_files);
@@ -1663,17 +1356,12 @@ main (int    argc,
   ADD ("cancel-keep", test_cancel_keep);
   ADD ("download-model", test_download_model);
   ADD ("registry", test_registry);
+  ADD ("registry-store", test_registry_store);
+  ADD ("restart-store", test_restart_store);
 #undef ADD
   ret = g_test_run ();
 
-  g_main_context_invoke (srv.ctx, quit_loop, srv.loop);
-  g_thread_join (srv.thread);
-  g_main_loop_unref (srv.loop);
-  g_main_context_unref (srv.ctx);
-  g_ptr_array_unref (srv.repos);
-  g_array_unref (srv.range_starts);
-  g_queue_clear (&srv.faults);
-  g_free (srv.hub_url);
-  g_free (srv.cdn_url);
+  ruv_fake_hub_stop ();
+  rm_rf (data_home);
   return ret;
 }
