@@ -12,6 +12,8 @@
  * absolute position j. Memory is O(head_dim) per query: keys are visited in
  * tiles with a running max and sum (online softmax), never an n x n matrix.
  * Every kernel has `_ref`, `_avx2`, `_neon` variants and a dispatched name.
+ * out must not overlap q, k or v. A query that sees no key (kv_len 0) gets a
+ * zero row; a config whose kv heads do not divide its heads gives zeros.
  */
 #pragma once
 
@@ -56,7 +58,8 @@ RK_DECLARE_ATTN (void, rk_grouped_query_attention,
                   const float *k, const float *v, int64_t kv_len, int64_t kv_stride,
                   float *out))
 
-/* MQA: one KV head shared by all query heads; same as GQA with num_kv_heads 1. */
+/* MQA: one KV head shared by all query heads; same as GQA with num_kv_heads 1
+ * (cfg->num_kv_heads is not read) and k, v packed as (kv_len, head_dim). */
 void rk_multi_query_attention (rk_pool *pool, const rk_attention_config *cfg,
                                const float *q, int n_q, int64_t q_pos0,
                                const float *k, const float *v, int64_t kv_len,
@@ -66,7 +69,9 @@ void rk_multi_query_attention (rk_pool *pool, const rk_attention_config *cfg,
  * Block b of the pool holds K at k_pool + b * block_stride and V at
  * v_pool + b * block_stride, each (block_size, n_kv_heads, head_dim) floats.
  * block_table[i] is the pool block holding tokens i*block_size .. +block_size-1
- * of this sequence; kv_len tokens are valid. */
+ * of this sequence; kv_len tokens are valid. Only the first n_blocks entries
+ * are read, and an entry < 0 ends the sequence there: kv_len is cut to the
+ * tokens the table actually names. */
 typedef struct
 {
   const float   *k_pool;

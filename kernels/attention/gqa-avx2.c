@@ -1,1 +1,23 @@
-/* gqa-avx2.c — (being written) */
+/* gqa-avx2.c — grouped-query attention on the AVX2 + FMA flash kernel.
+ * SPDX-License-Identifier: MIT
+ *
+ * The head-to-KV-head mapping and the pool split live in gqa.c; this variant
+ * only supplies its flash kernel (flash-avx2.c) for each (query, head) item.
+ */
+#include "attention-private.h"
+
+void
+rk_grouped_query_attention_avx2 (rk_pool                   *pool,
+                                 const rk_attention_config *cfg,
+                                 const float               *q,
+                                 int                        n_q,
+                                 int64_t                    q_pos0,
+                                 const float               *k,
+                                 const float               *v,
+                                 int64_t                    kv_len,
+                                 int64_t                    kv_stride,
+                                 float                     *out)
+{
+  rk_attn_gqa_run (rk_flash_attention_avx2, pool, cfg, q, n_q, q_pos0,
+                   k, v, kv_len, kv_stride, out);
+}
