@@ -15,10 +15,13 @@
 #include "ruv-forward.h"
 #include "ruv-model.h"
 #include "ruv-sampler.h"
+#include "ruv-sona.h"
 #include "ruv-stop-matcher.h"
 
 /* Prompt tokens per forward call: the cancellable is checked between them. */
 #define PREFILL_CHUNK 512
+/* Response tokens a generation keeps activations of, for rating (learning). */
+#define TRACE_MAX_TOKENS 256
 
 struct _RuvCpuBackend
 {
@@ -35,6 +38,8 @@ struct _RuvCpuBackend
   float         *logits;        /* n_vocab */
   float         *raw_logits;    /* n_vocab: a copy before sampling, for RuvTokenInfo */
   gint64         n_vocab;
+  RuvSonaLlm    *sona;          /* learning: adapters + generation capture, or NULL */
+  RuvSonaTrace  *last_trace;    /* the last generation's response trace */
 
   /* Properties: written by the thread driving the API (see the header). */
   guint          n_active;
@@ -158,6 +163,8 @@ ruv_cpu_backend_finalize (GObject *object)
   RuvCpuBackend *self = RUV_CPU_BACKEND (object);
 
   drop_model (self);
+  g_clear_object (&self->sona);
+  g_clear_pointer (&self->last_trace, ruv_sona_trace_free);
   g_array_unref (self->kv_tokens);
   g_mutex_clear (&self->lock);
   g_mutex_clear (&self->info_lock);
@@ -309,6 +316,19 @@ ruv_cpu_backend_get_tokenizer (RuvCpuBackend *self)
   tok = self->tokenizer;
   g_mutex_unlock (&self->info_lock);
   return tok;
+}
+
+RuvModel *
+ruv_cpu_backend_get_model (RuvCpuBackend *self)
+{
+  RuvModel *model;
+
+  g_return_val_if_fail (RUV_IS_CPU_BACKEND (self), NULL);
+
+  g_mutex_lock (&self->info_lock);
+  model = self->model;
+  g_mutex_unlock (&self->info_lock);
+  return model;
 }
 
 gint64
@@ -541,6 +561,35 @@ ruv_cpu_backend_load_model_finish (RuvCpuBackend  *self,
   g_return_val_if_fail (g_async_result_is_tagged (result, ruv_cpu_backend_load_model_async),
                         FALSE);
   return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+void
+ruv_cpu_backend_set_learning (RuvCpuBackend *self,
+                              RuvSonaLlm    *sona)
+{
+  g_return_if_fail (RUV_IS_CPU_BACKEND (self));
+  g_mutex_lock (&self->lock);
+  if (self->sona != NULL)
+    ruv_sona_llm_generation_abort (self->sona);
+  g_set_object (&self->sona, sona);
+  g_clear_pointer (&self->last_trace, ruv_sona_trace_free);
+  if (self->ctx != NULL)
+    ruv_context_set_lora (self->ctx, sona != NULL &&
+                          ruv_sona_llm_get_model (sona) == self->model
+                          ? ruv_sona_llm_get_lora (sona) : NULL);
+  g_mutex_unlock (&self->lock);
+}
+
+RuvSonaTrace *
+ruv_cpu_backend_steal_trace (RuvCpuBackend *self)
+{
+  RuvSonaTrace *tr;
+
+  g_return_val_if_fail (RUV_IS_CPU_BACKEND (self), NULL);
+  g_mutex_lock (&self->lock);
+  tr = g_steal_pointer (&self->last_trace);
+  g_mutex_unlock (&self->lock);
+  return tr;
 }
 
 void
@@ -863,6 +912,10 @@ generate_locked (RuvCpuBackend            *self,
     common--;
   res->n_cached = common;
 
+  g_clear_pointer (&self->last_trace, ruv_sona_trace_free);
+  if (self->sona != NULL)
+    ruv_sona_llm_generation_begin (self->sona, self->ctx, n_prompt - 1,
+                                   MIN ((gint64) params->max_tokens, TRACE_MAX_TOKENS));
   t0 = g_get_monotonic_time ();
   if (!eval_tokens (self, &g_array_index (prompt, gint32, common), n_prompt - common, common,
                     TRUE, cancellable, &cancelled, error))
@@ -902,7 +955,7 @@ generate_locked (RuvCpuBackend            *self,
           g_array_set_size (self->kv_tokens, 0);
           return NULL;
         }
-      if (sink->info_func != NULL)
+      if (sink->info_func != NULL || self->sona != NULL)
         memcpy (self->raw_logits, self->logits, (gsize) self->n_vocab * sizeof (float));
       id = ruv_sampler_sample (sampler, self->logits);
       if (res->n_gen == 0)
@@ -914,6 +967,8 @@ generate_locked (RuvCpuBackend            *self,
         }
       ruv_sampler_accept (sampler, id);
       res->n_gen++;
+      if (self->sona != NULL)
+        ruv_sona_llm_generation_token (self->sona, self->raw_logits, id);
 
       piece = ruv_token_stream_push (stream, id);
       stopped = ruv_stop_matcher_push (matcher, piece, strlen (piece), &emit, &emit_len);
@@ -938,6 +993,8 @@ generate_locked (RuvCpuBackend            *self,
       if (res->n_gen >= (gint64) params->max_tokens)
         break;
 
+      if ((gint64) self->kv_tokens->len >= n_ctx && self->sona != NULL)
+        ruv_sona_llm_generation_abort (self->sona);   /* positions move */
       if ((gint64) self->kv_tokens->len >= n_ctx &&
           !shift_context (self, n_keep, cancellable, &cancelled, error))
         {
@@ -967,6 +1024,8 @@ generate_locked (RuvCpuBackend            *self,
       emit_text (sink, emit, emit_len, &user_stop);
     }
   res->text = g_strdup (ruv_stop_matcher_get_text (matcher, NULL));
+  if (self->sona != NULL)
+    self->last_trace = ruv_sona_llm_generation_end (self->sona, NULL);
   res->gen_tps = t_dec > 0.0 ? n_dec / t_dec : 0.0;
   if (sink->stats_func != NULL)
     sink->stats_func (sink->stats_data, res->gen_tps, self->kv_tokens->len);

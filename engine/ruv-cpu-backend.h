@@ -22,6 +22,7 @@
 #include "ruv-backend.h"
 #include "ruv-chat-template.h"
 #include "ruv-kv-cache.h"
+#include "ruv-model.h"
 
 G_BEGIN_DECLS
 
@@ -74,9 +75,24 @@ gboolean           ruv_cpu_backend_load_model_finish (RuvCpuBackend        *self
                                                       GError              **error);
 /* Drops the model (waits for a running request). */
 void               ruv_cpu_backend_unload           (RuvCpuBackend  *self);
+/* Learning from ratings (ruv-sona.h): with a SONA for the loaded model, its
+ * adapters are applied to every request and each generation keeps the
+ * activations of its response (at most 256 tokens), so a rating needs no
+ * re-run; NULL detaches. Waits for a running request. */
+struct _RuvSonaLlm;
+struct _RuvSonaTrace;
+void               ruv_cpu_backend_set_learning     (RuvCpuBackend       *self,
+                                                     struct _RuvSonaLlm  *sona);
+/* The trace of the last completed generation (transfer full; NULL if none):
+ * hand it to ruv_sona_llm_instant_adapt / ruv_learner_rate when the user
+ * rates that answer. */
+struct _RuvSonaTrace *ruv_cpu_backend_steal_trace   (RuvCpuBackend       *self);
 gboolean           ruv_cpu_backend_is_loaded        (RuvCpuBackend  *self);
 /* Transfer none; valid while the model stays loaded. */
 RuvTokenizer      *ruv_cpu_backend_get_tokenizer    (RuvCpuBackend  *self);
+/* Transfer none; valid while the model stays loaded (for a RuvSonaLlm /
+ * RuvLearner on the same model object, as ruv_cpu_backend_set_learning needs). */
+RuvModel          *ruv_cpu_backend_get_model        (RuvCpuBackend  *self);
 RuvModelInfo      *ruv_cpu_backend_get_model_info   (RuvCpuBackend  *self);
 gint64             ruv_cpu_backend_get_n_ctx        (RuvCpuBackend  *self);
 gboolean           ruv_cpu_backend_get_busy         (RuvCpuBackend  *self);

@@ -8,6 +8,7 @@
 #include "ruv-ewc.h"
 #include "ruv-lora.h"
 #include "ruv-model-private.h"
+#include "rk.h"
 
 #define MAX_RANK   256
 #define MAX_DIM    (1 << 20)
@@ -22,6 +23,9 @@ struct _RuvMicroLora
   guint64             rng;          /* dropout masks */
   float              *drop;         /* dropout scratch (max n_in) */
   gsize               drop_len;
+  float              *upd_w;        /* apply_gradient scratch (n_params each) */
+  float              *upd_g;
+  gsize               upd_len;
   /* stats */
   guint64             n_accum;      /* samples since the last update */
   guint64             samples;
@@ -199,6 +203,8 @@ ruv_micro_lora_finalize (GObject *object)
   ruv_micro_lora_capture_end (self);
   g_array_unref (self->adapters);
   g_free (self->drop);
+  g_free (self->upd_w);
+  g_free (self->upd_g);
   g_mutex_clear (&self->lock);
   G_OBJECT_CLASS (ruv_micro_lora_parent_class)->finalize (object);
 }
@@ -624,45 +630,56 @@ ruv_micro_lora_forward_add (RuvMicroLora    *self,
  *   dL/dB[o][r] = s g[o] (A xd)[r]
  *   dL/dA[r][i] = s (B^T g)[r] xd[i]                                        */
 gboolean
-ruv_micro_lora_accumulate (RuvMicroLora *self,
-                           gsize         index,
-                           const float  *x,
-                           const float  *dl_dy,
-                           gint64        m,
-                           float         weight,
-                           gboolean      train)
+ruv_micro_lora_accumulate_rows (RuvMicroLora       *self,
+                                gsize               index,
+                                const float *const *x_rows,
+                                const float        *dl_dy,
+                                gint64              m,
+                                float               weight,
+                                gboolean            train)
 {
+  return ruv_micro_lora_accumulate_checked (self, index, x_rows, dl_dy, m, weight, train, TRUE);
+}
+
+gboolean
+ruv_micro_lora_accumulate_checked (RuvMicroLora       *self,
+                                   gsize               index,
+                                   const float *const *x_rows,
+                                   const float        *dl_dy,
+                                   gint64              m,
+                                   float               weight,
+                                   gboolean            train,
+                                   gboolean            check)
+{
+  rk_vec_dot_fn dotf = rk_get_traits (RK_TYPE_F32)->vec_dot;
   RuvLoraAdapter *ad;
   float u[MAX_RANK], v[MAX_RANK];
   float keep = 1.0f - self->config.dropout;
   gint64 t, r, i, o;
 
-  if (index >= self->adapters->len || !isfinite (weight))
+  if (index >= self->adapters->len || !isfinite (weight) || m < 0)
     return FALSE;
   ad = &g_array_index (self->adapters, RuvLoraAdapter, index);
-  if (!all_finite (x, (gsize) (m * ad->n_in)) || !all_finite (dl_dy, (gsize) (m * ad->n_out)))
+  for (t = 0; check && t < m; t++)
+    if (!all_finite (x_rows[t], (gsize) ad->n_in))
+      return FALSE;
+  if (check && !all_finite (dl_dy, (gsize) (m * ad->n_out)))
     return FALSE;
 
   for (t = 0; t < m; t++)
     {
-      const float *xt = x + t * ad->n_in;
       const float *gt = dl_dy + t * ad->n_out;
-      const float *xd = xt;
+      const float *xd = x_rows[t];
 
       if (train && self->config.dropout > 0.0f)
         {
           for (i = 0; i < ad->n_in; i++)
-            self->drop[i] = rng_uniform (&self->rng) < keep ? xt[i] / keep : 0.0f;
+            self->drop[i] = rng_uniform (&self->rng) < keep ? x_rows[t][i] / keep : 0.0f;
           xd = self->drop;
         }
       for (r = 0; r < ad->rank; r++)
         {
-          const float *ar = ad->a + r * ad->n_in;
-          float s = 0.0f;
-
-          for (i = 0; i < ad->n_in; i++)
-            s += ar[i] * xd[i];
-          u[r] = s * ad->scale * weight;
+          u[r] = dotf ((int) ad->n_in, ad->a + r * ad->n_in, xd) * ad->scale * weight;
           v[r] = 0.0f;
         }
       for (o = 0; o < ad->n_out; o++)
@@ -677,15 +694,30 @@ ruv_micro_lora_accumulate (RuvMicroLora *self,
             }
         }
       for (r = 0; r < ad->rank; r++)
-        {
-          float *gar = ad->ga + r * ad->n_in;
-          float c = v[r] * ad->scale * weight;
-
-          for (i = 0; i < ad->n_in; i++)
-            gar[i] += c * xd[i];
-        }
+        rk_axpy (ad->ga + r * ad->n_in, v[r] * ad->scale * weight, xd, (int) ad->n_in);
     }
   return TRUE;
+}
+
+gboolean
+ruv_micro_lora_accumulate (RuvMicroLora *self,
+                           gsize         index,
+                           const float  *x,
+                           const float  *dl_dy,
+                           gint64        m,
+                           float         weight,
+                           gboolean      train)
+{
+  g_autofree const float **rows = NULL;
+  gint64 t, n_in;
+
+  if (index >= self->adapters->len || m < 0)
+    return FALSE;
+  n_in = g_array_index (self->adapters, RuvLoraAdapter, index).n_in;
+  rows = g_new (const float *, MAX (m, 1));
+  for (t = 0; t < m; t++)
+    rows[t] = x + t * n_in;
+  return ruv_micro_lora_accumulate_rows (self, index, rows, dl_dy, m, weight, train);
 }
 
 void
@@ -874,8 +906,7 @@ ruv_micro_lora_apply_gradient (RuvMicroLora *self,
                                double       *grad_norm)
 {
   gsize n = ruv_micro_lora_get_n_params (self), i;
-  g_autofree float *w = NULL;
-  g_autofree float *g = NULL;
+  float *w, *g;
   float lim = self->config.max_weight_abs;
   double norm = 0.0;
 
@@ -889,8 +920,17 @@ ruv_micro_lora_apply_gradient (RuvMicroLora *self,
       self->skipped++;
       return FALSE;
     }
-  w = g_new (float, n);
-  g = g_new (float, n);
+  if (self->upd_len < n)
+    {
+      /* once per adapter layout: a rating allocates nothing */
+      g_free (self->upd_w);
+      g_free (self->upd_g);
+      self->upd_w = g_new (float, n);
+      self->upd_g = g_new (float, n);
+      self->upd_len = n;
+    }
+  w = self->upd_w;
+  g = self->upd_g;
   flat_io (self, w, 0);
   for (i = 0; i < n; i++)
     g[i] = grad[i] + self->config.weight_decay * w[i];

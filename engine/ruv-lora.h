@@ -244,6 +244,25 @@ gboolean ruv_micro_lora_accumulate    (RuvMicroLora    *self,
                                        gint64           m,
                                        float            weight,
                                        gboolean         train);
+/* The same with the m input rows given by pointers (x_rows[t], n_in floats
+ * each), so a caller can train on rows scattered through a trace. */
+gboolean ruv_micro_lora_accumulate_rows (RuvMicroLora       *self,
+                                         gsize               index,
+                                         const float *const *x_rows,
+                                         const float        *dl_dy,
+                                         gint64              m,
+                                         float               weight,
+                                         gboolean            train);
+/* check FALSE: the caller vouches that x_rows and dl_dy are finite (e.g.
+ * trace inputs, validated when the trace was filled). */
+gboolean ruv_micro_lora_accumulate_checked (RuvMicroLora       *self,
+                                            gsize               index,
+                                            const float *const *x_rows,
+                                            const float        *dl_dy,
+                                            gint64              m,
+                                            float               weight,
+                                            gboolean            train,
+                                            gboolean            check);
 /* Counts one sample of the given quality towards the averaging in
  * apply_updates() and the stats. */
 void     ruv_micro_lora_count_sample  (RuvMicroLora    *self,

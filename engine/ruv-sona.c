@@ -13,6 +13,28 @@
 
 #define HEAD_CHUNK 256
 
+/* Scratch slots of the backward pass. */
+enum
+{
+  SC_POS,       /* gint64 (nsel): the positions used */
+  SC_X,         /* (nsel, n_embd): residuals with the adapters' deltas */
+  SC_DJ,        /* (nsel, n_embd): dJ/dx */
+  SC_ROWP,      /* const float * (nsel): one adapter's input rows */
+  SC_HALF,      /* (nsel, n_in): f16 inputs converted */
+  SC_IDS,       /* gint32 (nsel, k + 1): candidate ids per position */
+  SC_SLOT,      /* gint32 (nsel, k + 1): their rows in SC_ROWS */
+  SC_UNIQ,      /* gint32: the distinct candidate ids */
+  SC_HASH,      /* gint32: open-addressing table id -> SC_UNIQ index */
+  SC_ROWS,      /* (n_uniq, n_embd): dequantized LM-head rows */
+  SC_Z,         /* logits of one position (k + 1 or n_vocab) */
+  SC_H,         /* (n_embd): normed residual */
+  SC_GH,        /* (n_embd): dJ/dh */
+  SC_MATMUL,    /* rk_matmul scratch (full-vocabulary head) */
+  SC_GRAD,      /* (n_params): a combined gradient */
+  SC_NS,        /* gint64 (nsel): candidates per position */
+  N_SCRATCH
+};
+
 /* ---- traces --------------------------------------------------------------- */
 
 struct _RuvSonaTrace
@@ -305,13 +327,18 @@ ruv_sona_llm_config_init (RuvSonaLlmConfig *c,
   c->training.epochs = 3;
   c->training.ewc_lambda = 100.0f;
   c->sona.ewc_decay = RUV_EWC_DEFAULT_DECAY;
-  c->sona.ewc_lambda = RUV_EWC_DEFAULT_LAMBDA;
+  /* The instant / background pull must be comparable to 1 / lr for EWC++
+   * to hold anything: per-sample gradients of the per-token objective are
+   * ~1e-2, so F ~ 1e-4 and lambda 1e4 gives lambda F ~ 1 (measured by
+   * /engine/lora/engine/learns: lambda 100 changed nothing, 1e4 cut the
+   * drift of neutral text's likelihood by a sixth to a third). */
+  c->sona.ewc_lambda = RUV_SONA_DEFAULT_EWC_LAMBDA;
   c->sona.instant_max_tokens = 16;
   c->sona.instant_candidates = 16;
   c->sona.background_candidates = 0;
-  c->sona.background_lr = 0.02f;
+  c->sona.background_lr = 0.05f;
   c->sona.ensemble_size = 4;
-  c->instant_lr = 0.02f;
+  c->instant_lr = 0.05f;
   c->background_interval_ms = 100;
   c->background_min_samples = 1;
   c->deep_trigger_threshold = 50.0f;
@@ -396,6 +423,15 @@ struct _RuvSonaLlm
   GMutex            lock;           /* everything below and weight writes */
   GPtrArray        *samples;        /* Sample, oldest first */
   GPtrArray        *ensemble;       /* float[n_params] snapshots, oldest first */
+  RuvSonaUpdatedFunc updated_func;
+  gpointer          updated_data;
+  GArray           *gen_targets;    /* generation capture: gint32 per token */
+  GArray           *gen_cands;      /* gint32, gen_k per token */
+  gint64            gen_k;
+  gint64            gen_max;        /* 0: not capturing */
+  GThreadPool      *reaper;         /* frees traces the instant loop replaced or
+                                     * dropped (a few MB each: unmapping them on
+                                     * the rating's path cost ~0.2 ms) */
   gint64            last_background_us;
   double            deep_accum;
   RuvLearningLoopStats stats;
@@ -404,27 +440,45 @@ struct _RuvSonaLlm
   GMutex            wlock;
   GCond             wcond;
   gboolean          wstop;
-  /* backward-pass scratch (under lock), reused so the instant loop does not
-   * fault in fresh pages on every rating */
-  float            *scratch[3];
-  gsize             scratch_len[3];
+  /* backward-pass scratch (under lock), grown on demand and reused, so a
+   * rating allocates nothing once the buffers have reached their size */
+  gpointer          scratch[N_SCRATCH];
+  gsize             scratch_len[N_SCRATCH];
 };
+
+static gpointer
+scratch_bytes (RuvSonaLlm *self,
+               int         slot,
+               gsize       nbytes)
+{
+  if (self->scratch_len[slot] < nbytes)
+    {
+      g_free (self->scratch[slot]);
+      /* grow by half again, so slowly rising sizes settle quickly */
+      nbytes = MAX (nbytes, self->scratch_len[slot] + self->scratch_len[slot] / 2);
+      self->scratch[slot] = g_malloc (nbytes);
+      self->scratch_len[slot] = nbytes;
+    }
+  return self->scratch[slot];
+}
 
 static float *
 scratch (RuvSonaLlm *self,
          int         slot,
          gsize       n)
 {
-  if (self->scratch_len[slot] < n)
-    {
-      g_free (self->scratch[slot]);
-      self->scratch[slot] = g_new (float, n);
-      self->scratch_len[slot] = n;
-    }
-  return self->scratch[slot];
+  return scratch_bytes (self, slot, n * sizeof (float));
 }
 
 G_DEFINE_FINAL_TYPE (RuvSonaLlm, ruv_sona_llm, G_TYPE_OBJECT)
+
+static void
+reap_trace (gpointer data,
+            gpointer user_data)
+{
+  (void) user_data;
+  ruv_sona_trace_free (data);
+}
 
 static void
 ruv_sona_llm_dispose (GObject *object)
@@ -441,13 +495,16 @@ static void
 ruv_sona_llm_finalize (GObject *object)
 {
   RuvSonaLlm *self = RUV_SONA_LLM (object);
+  int i;
 
   g_ptr_array_unref (self->samples);
   g_ptr_array_unref (self->ensemble);
+  g_thread_pool_free (self->reaper, FALSE, TRUE);   /* frees what is queued */
+  g_array_unref (self->gen_targets);
+  g_array_unref (self->gen_cands);
   ruv_ewc_free (self->ewc);
-  g_free (self->scratch[0]);
-  g_free (self->scratch[1]);
-  g_free (self->scratch[2]);
+  for (i = 0; i < N_SCRATCH; i++)
+    g_free (self->scratch[i]);
   g_mutex_clear (&self->lock);
   g_mutex_clear (&self->wlock);
   g_cond_clear (&self->wcond);
@@ -469,6 +526,9 @@ ruv_sona_llm_init (RuvSonaLlm *self)
   g_cond_init (&self->wcond);
   self->samples = g_ptr_array_new_with_free_func (sample_free);
   self->ensemble = g_ptr_array_new_with_free_func (g_free);
+  self->reaper = g_thread_pool_new (reap_trace, NULL, 1, FALSE, NULL);
+  self->gen_targets = g_array_new (FALSE, FALSE, sizeof (gint32));
+  self->gen_cands = g_array_new (FALSE, FALSE, sizeof (gint32));
 }
 
 RuvSonaLlm *
@@ -545,133 +605,245 @@ dot (const float *a,
      const float *b,
      gint64       n)
 {
-  float s = 0.0f;
-  gint64 i;
-
-  for (i = 0; i < n; i++)
-    s += a[i] * b[i];
-  return s;
+  return rk_get_traits (RK_TYPE_F32)->vec_dot ((int) n, a, b);
 }
 
-/* J_t = log softmax_S (W_out h)[y], h = rmsnorm (x) * output_norm, S the
- * candidates plus y (k 0: the whole vocabulary). With dj_dx != NULL also
- * writes dJ_t/dx (n_embd). */
+/* h = rmsnorm (x) * output_norm; returns 1 / rms. */
 static double
-head_logprob (RuvSonaLlm   *self,
-              const float  *x,
-              gint32        y,
-              const gint32 *cand,
-              gint64        k,
-              float        *dj_dx)
+head_norm (const RuvWeights *w,
+           const float      *x,
+           float            *h)
+{
+  gint64 n = w->hp.n_embd, i;
+  double ms = 0.0, inv;
+
+  for (i = 0; i < n; i++)
+    ms += (double) x[i] * x[i];
+  inv = 1.0 / sqrt (ms / (double) n + w->hp.rms_eps);
+  for (i = 0; i < n; i++)
+    h[i] = (float) (x[i] * inv) * (w->output_norm != NULL ? w->output_norm[i] : 1.0f);
+  return inv;
+}
+
+/* Back through h = w * x / rms given gh = dJ/dh (scaled by w in place):
+ * dJ/dx = (g - xh * mean (g * xh)) / rms, g = dJ/dh * w, xh = x / rms. */
+static void
+head_norm_backward (const RuvWeights *w,
+                    const float      *x,
+                    double            inv,
+                    float            *gh,
+                    float            *dj_dx)
+{
+  gint64 n = w->hp.n_embd, i;
+  double mg = 0.0;
+
+  for (i = 0; i < n; i++)
+    {
+      gh[i] *= w->output_norm != NULL ? w->output_norm[i] : 1.0f;
+      mg += (double) gh[i] * (x[i] * inv);
+    }
+  mg /= (double) n;
+  for (i = 0; i < n; i++)
+    dj_dx[i] = (float) ((gh[i] - (x[i] * inv) * mg) * inv);
+}
+
+/* Full vocabulary: J_t = log softmax (W_out h)[y]; the logits come from the
+ * same matmul kernel as the forward pass (so J is the engine's own log p),
+ * dJ/dh = W[y] - sum_c p_c W[c] from dequantized row chunks. */
+static double
+head_full (RuvSonaLlm  *self,
+           const float *x,
+           gint32       y,
+           float       *dj_dx)
 {
   const RuvWeights *w = self->w;
   const RuvWeight *wo = &w->output;
-  gint64 n = w->hp.n_embd, nv = w->hp.n_vocab, ns, i, c, c0;
-  g_autofree float *h = g_new (float, n);
-  g_autofree float *gh = g_new0 (float, n);
-  g_autofree gint32 *ids = NULL;
-  g_autofree float *z = NULL;
-  g_autofree float *rows = NULL;
-  double ms = 0.0, rms, zmax, sum = 0.0, jt;
-  gboolean has_y = FALSE;
+  gint64 n = w->hp.n_embd, nv = w->hp.n_vocab, c, c0;
+  float *h = scratch (self, SC_H, n);
+  float *z = scratch (self, SC_Z, nv);
+  double inv, zmax = -INFINITY, sum = 0.0, jt;
 
   if (y < 0 || y >= nv)
     return NAN;
-  for (i = 0; i < n; i++)
-    ms += (double) x[i] * x[i];
-  rms = sqrt (ms / (double) n + w->hp.rms_eps);
-  for (i = 0; i < n; i++)
-    h[i] = (float) (x[i] / rms) * (w->output_norm != NULL ? w->output_norm[i] : 1.0f);
-
-  /* the candidate ids */
-  if (k > 0)
-    {
-      ids = g_new (gint32, k + 1);
-      ns = 0;
-      for (i = 0; i < k; i++)
-        {
-          gint64 j;
-          gboolean dup = FALSE;
-
-          if (cand[i] < 0 || cand[i] >= nv)
-            continue;
-          for (j = 0; j < ns && !dup; j++)
-            dup = ids[j] == cand[i];
-          if (!dup)
-            ids[ns++] = cand[i];
-          has_y |= cand[i] == y;
-        }
-      if (!has_y)
-        ids[ns++] = y;
-    }
-  else
-    ns = nv;
-
-  z = g_new (float, ns);
-  rows = g_new (float, MIN (ns, HEAD_CHUNK) * n);
-  for (c0 = 0; c0 < ns; c0 += HEAD_CHUNK)
-    {
-      gint64 m = MIN (HEAD_CHUNK, ns - c0);
-      gint32 seq[HEAD_CHUNK];
-
-      if (ids == NULL)
-        for (c = 0; c < m; c++)
-          seq[c] = (gint32) (c0 + c);
-      rk_get_rows (wo->type, wo->data, wo->row_stride, n, ids != NULL ? ids + c0 : seq, m, rows);
-      for (c = 0; c < m; c++)
-        z[c0 + c] = dot (rows + c * n, h, n);
-    }
-  zmax = -INFINITY;
-  for (c = 0; c < ns; c++)
+  inv = head_norm (w, x, h);
+  rk_matmul (NULL, wo->type, wo->data, wo->row_stride, nv, n, h, n, 1, z, nv,
+             scratch_bytes (self, SC_MATMUL, MAX (rk_matmul_scratch_size (wo->type, n, 1), 1)));
+  for (c = 0; c < nv; c++)
     zmax = MAX (zmax, z[c]);
-  for (c = 0; c < ns; c++)
+  for (c = 0; c < nv; c++)
     sum += exp (z[c] - zmax);
-  jt = NAN;
-  for (c = 0; c < ns; c++)
-    if ((ids != NULL ? ids[c] : c) == y)
-      jt = z[c] - zmax - log (sum);
+  jt = z[y] - zmax - log (sum);
   if (dj_dx == NULL || !isfinite (jt))
     return jt;
+  {
+    float *gh = scratch (self, SC_GH, n);
+    float *rows = scratch (self, SC_ROWS, HEAD_CHUNK * n);
 
-  /* dJ/dh = W[y] - sum_c p_c W[c] */
-  for (c0 = 0; c0 < ns; c0 += HEAD_CHUNK)
-    {
-      gint64 m = MIN (HEAD_CHUNK, ns - c0);
-      gint32 seq[HEAD_CHUNK];
+    memset (gh, 0, n * sizeof (float));
+    for (c0 = 0; c0 < nv; c0 += HEAD_CHUNK)
+      {
+        gint64 m = MIN (HEAD_CHUNK, nv - c0);
+        gint32 seq[HEAD_CHUNK];
 
-      if (ids == NULL)
         for (c = 0; c < m; c++)
           seq[c] = (gint32) (c0 + c);
-      rk_get_rows (wo->type, wo->data, wo->row_stride, n, ids != NULL ? ids + c0 : seq, m, rows);
-      for (c = 0; c < m; c++)
-        {
-          gint32 id = ids != NULL ? ids[c0 + c] : (gint32) (c0 + c);
-          float coef = (id == y ? 1.0f : 0.0f) - (float) (exp (z[c0 + c] - zmax) / sum);
+        rk_get_rows (wo->type, wo->data, wo->row_stride, n, seq, m, rows);
+        for (c = 0; c < m; c++)
+          {
+            float coef = (c0 + c == y ? 1.0f : 0.0f) - (float) (exp (z[c0 + c] - zmax) / sum);
 
-          if (coef != 0.0f)
-            for (i = 0; i < n; i++)
-              gh[i] += coef * rows[c * n + i];
-        }
-    }
-  /* back through h = w * x / rms:  dJ/dx = (g - xh * mean (g * xh)) / rms,
-   * g = dJ/dh * w, xh = x / rms. */
-  {
-    double mg = 0.0;
-
-    for (i = 0; i < n; i++)
-      {
-        gh[i] *= w->output_norm != NULL ? w->output_norm[i] : 1.0f;
-        mg += (double) gh[i] * (x[i] / rms);
+            if (coef != 0.0f)
+              rk_axpy (gh, coef, rows + c * n, (int) n);
+          }
       }
-    mg /= (double) n;
-    for (i = 0; i < n; i++)
-      dj_dx[i] = (float) ((gh[i] - (x[i] / rms) * mg) / rms);
+    head_norm_backward (w, x, inv, gh, dj_dx);
   }
   return jt;
 }
 
+/* Sampled softmax over the candidates of every selected position at once:
+ * the distinct candidate ids (top-K of each position plus its target) are
+ * collected, their LM-head rows dequantized once into SC_ROWS (shared by the
+ * positions, and by the logits and the gradient), then per position
+ *   J_t = log softmax_S (R h)[y],  dJ/dh = R[y] - sum_c p_c R[c].
+ * x: (nsel, n) residuals; dj: (nsel, n) or NULL. Returns sum_t J_t. */
+static double
+head_candidates (RuvSonaLlm         *self,
+                 const RuvSonaTrace *tr,
+                 const gint64       *pos,
+                 gint64              nsel,
+                 gint64              k,
+                 const float        *xs,
+                 float              *dj)
+{
+  const RuvWeights *w = self->w;
+  const RuvWeight *wo = &w->output;
+  gint64 n = w->hp.n_embd, nv = w->hp.n_vocab, kk = k + 1, j, c;
+  gint32 *ids = scratch_bytes (self, SC_IDS, nsel * kk * sizeof (gint32));
+  gint32 *slot = scratch_bytes (self, SC_SLOT, nsel * kk * sizeof (gint32));
+  gint32 *uniq = scratch_bytes (self, SC_UNIQ, nsel * kk * sizeof (gint32));
+  gint64 *ns = scratch_bytes (self, SC_NS, nsel * sizeof (gint64));
+  gint64 hsize = 64, n_uniq = 0;
+  gint32 *hash;
+  float *rows, *h, *z, *gh;
+  double jsum = 0.0;
+
+  while (hsize < 2 * nsel * kk)
+    hsize *= 2;
+  hash = scratch_bytes (self, SC_HASH, hsize * sizeof (gint32));
+  memset (hash, 0xff, hsize * sizeof (gint32));
+
+  /* per position: candidates (valid, distinct) plus the target */
+  for (j = 0; j < nsel; j++)
+    {
+      const gint32 *cand = tr->cand + pos[j] * tr->n_cand;
+      gint32 y = tr->target[pos[j]], *id = ids + j * kk;
+      gboolean has_y = FALSE;
+      gint64 m = 0, i, q;
+
+      if (y < 0 || y >= nv)
+        return NAN;
+      for (i = 0; i < k; i++)
+        {
+          gboolean dup = FALSE;
+
+          if (cand[i] < 0 || cand[i] >= nv)
+            continue;
+          for (q = 0; q < m && !dup; q++)
+            dup = id[q] == cand[i];
+          if (!dup)
+            id[m++] = cand[i];
+          has_y |= cand[i] == y;
+        }
+      if (!has_y)
+        id[m++] = y;
+      ns[j] = m;
+      for (i = 0; i < m; i++)
+        {
+          guint64 hk = ((guint64) (guint32) id[i] * G_GUINT64_CONSTANT (0x9E3779B97F4A7C15)) >> 40;
+          gint64 b = (gint64) (hk & (guint64) (hsize - 1));
+
+          while (hash[b] >= 0 && uniq[hash[b]] != id[i])
+            b = (b + 1) & (hsize - 1);
+          if (hash[b] < 0)
+            {
+              hash[b] = (gint32) n_uniq;
+              uniq[n_uniq++] = id[i];
+            }
+          slot[j * kk + i] = hash[b];
+        }
+    }
+
+  rows = scratch (self, SC_ROWS, n_uniq * n);
+  rk_get_rows (wo->type, wo->data, wo->row_stride, n, uniq, n_uniq, rows);
+  h = scratch (self, SC_H, n);
+  gh = scratch (self, SC_GH, n);
+  z = scratch (self, SC_Z, kk);
+  for (j = 0; j < nsel; j++)
+    {
+      const float *x = xs + j * n;
+      const gint32 *id = ids + j * kk, *sl = slot + j * kk;
+      gint32 y = tr->target[pos[j]];
+      double inv = head_norm (w, x, h), zmax = -INFINITY, sum = 0.0, jt = NAN;
+
+      for (c = 0; c < ns[j]; c++)
+        {
+          z[c] = dot (rows + (gint64) sl[c] * n, h, n);
+          zmax = MAX (zmax, z[c]);
+        }
+      for (c = 0; c < ns[j]; c++)
+        sum += exp (z[c] - zmax);
+      for (c = 0; c < ns[j]; c++)
+        if (id[c] == y)
+          jt = z[c] - zmax - log (sum);
+      if (!isfinite (jt))
+        return NAN;
+      jsum += jt;
+      if (dj == NULL)
+        continue;
+      memset (gh, 0, n * sizeof (float));
+      for (c = 0; c < ns[j]; c++)
+        {
+          float coef = (id[c] == y ? 1.0f : 0.0f) - (float) (exp (z[c] - zmax) / sum);
+
+          rk_axpy (gh, coef, rows + (gint64) sl[c] * n, (int) n);
+        }
+      head_norm_backward (w, x, inv, gh, dj + j * n);
+    }
+  return jsum;
+}
+
+/* Row pointers to adapter a's inputs at the selected positions (f16 traces
+ * are converted into SC_HALF). */
+static const float *const *
+trace_rows (RuvSonaLlm         *self,
+            const RuvSonaTrace *tr,
+            gsize               a,
+            const gint64       *pos,
+            gint64              nsel)
+{
+  const float **rp = scratch_bytes (self, SC_ROWP, nsel * sizeof (float *));
+  gint64 nin = tr->ad_n_in[a], j;
+
+  if (tr->half)
+    {
+      float *buf = scratch (self, SC_HALF, nsel * nin);
+
+      for (j = 0; j < nsel; j++)
+        {
+          trace_get_input (tr, a, pos[j], buf + j * nin);
+          rp[j] = buf + j * nin;
+        }
+    }
+  else
+    for (j = 0; j < nsel; j++)
+      rp[j] = (const float *) tr->inputs[a] + pos[j] * nin;
+  return rp;
+}
+
 /* Mean J over the chosen positions; with weight != 0 accumulates
- * weight * dJ/dtheta (all or nothing). Caller holds self->lock. */
+ * weight * dJ/dtheta (all or nothing). Caller holds self->lock. Allocates
+ * nothing once the scratch buffers have grown to the trace's size. */
 static double
 trace_pass (RuvSonaLlm         *self,
             const RuvSonaTrace *tr,
@@ -682,12 +854,9 @@ trace_pass (RuvSonaLlm         *self,
             gboolean            train)
 {
   RuvMicroLora *lora = self->lora;
-  gint64 n = tr->n_embd, T = tr->n_tok, nsel, j, k;
-  g_autofree gint64 *pos = NULL;
-  g_autofree float *x = NULL;
-  float *dj = NULL;
-  float *u;
-  gint64 max_in = 1;
+  gint64 n = tr->n_embd, T = tr->n_tok, nsel, j, k, i;
+  gint64 *pos;
+  float *xs, *dj = NULL;
   double jsum = 0.0;
   gsize a;
 
@@ -696,40 +865,58 @@ trace_pass (RuvSonaLlm         *self,
   for (j = 0; j < T; j++)
     if (!tr->is_set[j])
       return NAN;
-  for (a = 0; a < tr->n_adapters; a++)
-    max_in = MAX (max_in, tr->ad_n_in[a]);
 
   nsel = max_tokens > 0 && T > max_tokens ? max_tokens : T;
-  pos = g_new (gint64, nsel);
+  pos = scratch_bytes (self, SC_POS, nsel * sizeof (gint64));
   for (j = 0; j < nsel; j++)
     pos[j] = nsel == T ? j : (j * T) / nsel;
   k = n_cand > 0 && tr->n_cand > 0 ? MIN (n_cand, tr->n_cand) : 0;
 
-  x = g_new (float, n);
-  u = scratch (self, 0, max_in);
-  dj = backward ? scratch (self, 1, nsel * n) : NULL;
+  /* x_t = x_base_t + sum_a s B_a (A_a u_{a,t}) */
+  xs = scratch (self, SC_X, nsel * n);
   for (j = 0; j < nsel; j++)
-    {
-      gint64 t = pos[j];
-      double jt;
+    memcpy (xs + j * n, tr->x_base + pos[j] * n, n * sizeof (float));
+  for (a = 0; a < tr->n_adapters; a++)
+    if (tr->inputs[a] != NULL)
+      {
+        const RuvLoraAdapter *ad = ruv_micro_lora_get_adapter (lora, a);
+        const float *const *rp = trace_rows (self, tr, a, pos, nsel);
 
-      memcpy (x, tr->x_base + t * n, n * sizeof (float));
-      for (a = 0; a < tr->n_adapters; a++)
-        if (tr->inputs[a] != NULL)
+        for (j = 0; j < nsel; j++)
           {
-            trace_get_input (tr, a, t, u);
-            adapter_delta_add (ruv_micro_lora_get_adapter (lora, a), u, 1.0f, x);
+            float *x = xs + j * n;
+            gint r;
+
+            for (r = 0; r < ad->rank; r++)
+              {
+                float v = dot (ad->a + r * ad->n_in, rp[j], ad->n_in) * ad->scale;
+                const float *br = ad->b + r;
+
+                for (i = 0; i < ad->n_out; i++)
+                  x[i] += br[i * ad->rank] * v;
+              }
           }
-      jt = head_logprob (self, x, tr->target[t], tr->cand + t * tr->n_cand, k,
-                         backward ? dj + j * n : NULL);
-      if (!isfinite (jt))
+      }
+
+  dj = backward ? scratch (self, SC_DJ, nsel * n) : NULL;
+  if (k > 0)
+    {
+      jsum = head_candidates (self, tr, pos, nsel, k, xs, dj);
+      if (!isfinite (jsum))
         return NAN;
-      jsum += jt;
     }
+  else
+    for (j = 0; j < nsel; j++)
+      {
+        double jt = head_full (self, xs + j * n, tr->target[pos[j]],
+                               backward ? dj + j * n : NULL);
+
+        if (!isfinite (jt))
+          return NAN;
+        jsum += jt;
+      }
   if (backward)
     {
-      gint64 i;
-
       for (i = 0; i < nsel * n; i++)
         {
           dj[i] /= (float) nsel;
@@ -737,16 +924,10 @@ trace_pass (RuvSonaLlm         *self,
             return NAN;
         }
       for (a = 0; a < tr->n_adapters; a++)
-        {
-          float *ub;
-
-          if (tr->inputs[a] == NULL)
-            continue;
-          ub = scratch (self, 2, nsel * tr->ad_n_in[a]);
-          for (j = 0; j < nsel; j++)
-            trace_get_input (tr, a, pos[j], ub + j * tr->ad_n_in[a]);
-          ruv_micro_lora_accumulate (lora, a, ub, dj, nsel, weight, train);
-        }
+        if (tr->inputs[a] != NULL)
+          /* inputs were checked when the trace was filled, dj just above */
+          ruv_micro_lora_accumulate_checked (lora, a, trace_rows (self, tr, a, pos, nsel), dj,
+                                             nsel, weight, train, FALSE);
     }
   return jsum / (double) nsel;
 }
@@ -827,7 +1008,7 @@ ruv_sona_llm_instant_adapt (RuvSonaLlm          *self,
   RuvAdaptationResult res;
   gint64 t0 = g_get_monotonic_time ();
   gsize np;
-  g_autofree float *g = NULL;
+  float *g;
   Sample *old;
   float r, r_eff;
   double j;
@@ -835,6 +1016,7 @@ ruv_sona_llm_instant_adapt (RuvSonaLlm          *self,
   g_return_val_if_fail (RUV_IS_SONA_LLM (self), FALSE);
   g_return_val_if_fail (trace != NULL, FALSE);
   memset (&res, 0, sizeof res);
+  res.loss_after = NAN;
 
   r = isnan (reward) ? 2.0f * quality - 1.0f : reward;
   g_mutex_lock (&self->lock);
@@ -878,7 +1060,7 @@ ruv_sona_llm_instant_adapt (RuvSonaLlm          *self,
   if (r_eff != 0.0f)
     {
       np = ruv_micro_lora_get_n_params (self->lora);
-      g = g_new (float, np);
+      g = scratch (self, SC_GRAD, np);
       ruv_micro_lora_get_mean_gradients (self->lora, g);
       ruv_ewc_update_fisher (self->ewc, g);
       res.applied = ruv_micro_lora_apply_gradient (self->lora, g, self->config.instant_lr,
@@ -893,7 +1075,7 @@ ruv_sona_llm_instant_adapt (RuvSonaLlm          *self,
   if (old != NULL)
     {
       self->deep_accum += fabsf (r) - fabsf (old->reward);
-      ruv_sona_trace_free (old->trace);
+      g_thread_pool_push (self->reaper, old->trace, NULL);
       old->trace = trace;
       old->reward = r;
       old->quality = quality;
@@ -912,12 +1094,18 @@ ruv_sona_llm_instant_adapt (RuvSonaLlm          *self,
       self->deep_accum += fabsf (r);
       while (self->samples->len > self->config.max_pending_samples)
         {
-          g_ptr_array_remove_index (self->samples, 0);
+          Sample *d = g_ptr_array_steal_index (self->samples, 0);
+
+          g_thread_pool_push (self->reaper, g_steal_pointer (&d->trace), NULL);
+          sample_free (d);
           self->stats.dropped_samples++;
         }
     }
-  g_mutex_unlock (&self->lock);
   res.latency_us = (guint64) (g_get_monotonic_time () - t0);
+  j = trace_pass (self, trace, self->config.sona.instant_max_tokens,
+                  self->config.sona.instant_candidates, FALSE, 0.0f, FALSE);
+  res.loss_after = -r * j;
+  g_mutex_unlock (&self->lock);
   if (result != NULL)
     *result = res;
   return TRUE;
@@ -1044,6 +1232,7 @@ ruv_sona_llm_background_consolidate (RuvSonaLlm          *self,
 
   g_return_val_if_fail (RUV_IS_SONA_LLM (self), FALSE);
   memset (&res, 0, sizeof res);
+  res.loss_after = NAN;
   g_mutex_lock (&self->lock);
   ok = consolidate_locked (self, &res);
   self->last_background_us = g_get_monotonic_time ();
@@ -1051,7 +1240,21 @@ ruv_sona_llm_background_consolidate (RuvSonaLlm          *self,
   res.latency_us = (guint64) (g_get_monotonic_time () - t0);
   if (result != NULL)
     *result = res;
+  if (ok && self->updated_func != NULL)
+    self->updated_func (self, FALSE, &res, self->updated_data);
   return ok;
+}
+
+void
+ruv_sona_llm_set_updated_func (RuvSonaLlm         *self,
+                               RuvSonaUpdatedFunc  func,
+                               gpointer            user_data)
+{
+  g_return_if_fail (RUV_IS_SONA_LLM (self));
+  g_mutex_lock (&self->lock);
+  self->updated_func = func;
+  self->updated_data = user_data;
+  g_mutex_unlock (&self->lock);
 }
 
 gboolean
@@ -1166,6 +1369,7 @@ ruv_sona_llm_deep_optimize (RuvSonaLlm                  *self,
 
   g_return_val_if_fail (RUV_IS_SONA_LLM (self), FALSE);
   memset (&res, 0, sizeof res);
+  res.loss_after = NAN;
   g_mutex_lock (&self->lock);
   if (n == 0)
     {
@@ -1254,6 +1458,8 @@ ruv_sona_llm_deep_optimize (RuvSonaLlm                  *self,
   res.latency_us = (guint64) (g_get_monotonic_time () - t0);
   if (result != NULL)
     *result = res;
+  if (self->updated_func != NULL)
+    self->updated_func (self, TRUE, &res, self->updated_data);
   return TRUE;
 }
 
@@ -1449,5 +1655,98 @@ ruv_sona_llm_capture (RuvSonaLlm   *self,
   ruv_micro_lora_capture_end (lora);
   if (logp != NULL)
     *logp = s;
+  return tr;
+}
+
+/* ---- capture during generation --------------------------------------------------------- */
+
+void
+ruv_sona_llm_generation_begin (RuvSonaLlm *self,
+                               RuvContext *ctx,
+                               gint64      pos0,
+                               gint64      max_tokens)
+{
+  gint64 k = MAX (self->config.sona.instant_candidates, self->config.sona.background_candidates);
+
+  g_return_if_fail (RUV_IS_SONA_LLM (self));
+  g_return_if_fail (pos0 >= 0);
+  ruv_sona_llm_generation_abort (self);
+  if (max_tokens < 1 || ruv_context_get_model (ctx) != self->model)
+    return;
+  ruv_context_set_lora (ctx, self->lora);
+  self->gen_k = MIN (k, self->w->hp.n_vocab);
+  self->gen_max = MIN (max_tokens, 65536);
+  ruv_micro_lora_capture_begin (self->lora, pos0, self->gen_max, self->w->hp.n_embd);
+}
+
+void
+ruv_sona_llm_generation_token (RuvSonaLlm  *self,
+                               const float *logits,
+                               gint32       token)
+{
+  guint n;
+
+  g_return_if_fail (RUV_IS_SONA_LLM (self));
+  if (self->gen_max == 0 || (gint64) self->gen_targets->len >= self->gen_max)
+    return;
+  n = self->gen_cands->len;
+  g_array_set_size (self->gen_cands, n + (guint) self->gen_k);
+  rk_top_k (logits, (int) self->w->hp.n_vocab, (int) self->gen_k,
+            &g_array_index (self->gen_cands, gint32, n), NULL);
+  g_array_append_val (self->gen_targets, token);
+}
+
+void
+ruv_sona_llm_generation_abort (RuvSonaLlm *self)
+{
+  g_return_if_fail (RUV_IS_SONA_LLM (self));
+  if (self->gen_max > 0)
+    ruv_micro_lora_capture_end (self->lora);
+  self->gen_max = 0;
+  g_array_set_size (self->gen_targets, 0);
+  g_array_set_size (self->gen_cands, 0);
+}
+
+RuvSonaTrace *
+ruv_sona_llm_generation_end (RuvSonaLlm  *self,
+                             GError     **error)
+{
+  RuvMicroLora *lora = self->lora;
+  gsize na = ruv_micro_lora_get_n_adapters (lora), a;
+  gint64 n = self->gen_targets->len, t;
+  g_autofree const float **in = NULL;
+  RuvSonaTrace *tr;
+
+  g_return_val_if_fail (RUV_IS_SONA_LLM (self), NULL);
+  if (self->gen_max == 0 || n == 0)
+    {
+      ruv_sona_llm_generation_abort (self);
+      g_set_error (error, RUV_ERROR, RUV_ERROR_SONA, "no response tokens were captured");
+      return NULL;
+    }
+  tr = ruv_sona_trace_new (lora, n, self->w->hp.n_embd, self->gen_k);
+  in = g_new0 (const float *, MAX (na, 1));
+  for (t = 0; t < n; t++)
+    {
+      const float *xf = ruv_micro_lora_capture_final (lora, t);
+
+      for (a = 0; a < na; a++)
+        in[a] = ruv_micro_lora_capture_input (lora, a, t);
+      if (xf == NULL ||
+          !ruv_sona_trace_set_position (tr, lora, t, g_array_index (self->gen_targets, gint32, t),
+                                        xf, (const float *const *) in,
+                                        &g_array_index (self->gen_cands, gint32, t * self->gen_k),
+                                        error))
+        {
+          if (error != NULL && *error == NULL)
+            g_set_error (error, RUV_ERROR, RUV_ERROR_SONA,
+                         "activations of response token %" G_GINT64_FORMAT " were not captured",
+                         t);
+          ruv_sona_trace_free (tr);
+          ruv_sona_llm_generation_abort (self);
+          return NULL;
+        }
+    }
+  ruv_sona_llm_generation_abort (self);
   return tr;
 }

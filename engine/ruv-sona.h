@@ -104,6 +104,9 @@ gboolean      ruv_sona_score_response     (RuvContext          *ctx,
 
 /* ---- configuration ------------------------------------------------------- */
 
+/* EWC++ strength of the instant and background loops (see ruv-sona.c). */
+#define RUV_SONA_DEFAULT_EWC_LAMBDA 1e4f
+
 typedef enum
 {
   RUV_CONSOLIDATE_EWC_MERGE,
@@ -162,6 +165,9 @@ typedef struct
   guint64  latency_us;
   gsize    samples_used;
   double   loss;           /* mean L of the samples before the step */
+  double   loss_after;     /* instant loop: L of the rating after the step
+                            * (same truncation; computed after latency_us
+                            * was taken); NAN elsewhere */
   double   grad_norm;      /* of the combined gradient, before clipping */
 } RuvAdaptationResult;
 
@@ -227,6 +233,17 @@ gboolean      ruv_sona_llm_background_consolidate (RuvSonaLlm          *self,
  * samples are pending; FALSE otherwise. */
 gboolean      ruv_sona_llm_maybe_background (RuvSonaLlm          *self,
                                              RuvAdaptationResult *result);
+/* Called (on the thread that ran it: the worker, or the caller of
+ * background_consolidate / deep_optimize) after a consolidation or deep run
+ * changed the weights, outside SONA's lock; deep is TRUE for a deep run.
+ * One callback; NULL removes it. */
+typedef void (*RuvSonaUpdatedFunc) (RuvSonaLlm                *sona,
+                                    gboolean                   deep,
+                                    const RuvAdaptationResult *result,
+                                    gpointer                   user_data);
+void          ruv_sona_llm_set_updated_func (RuvSonaLlm          *self,
+                                             RuvSonaUpdatedFunc   func,
+                                             gpointer             user_data);
 /* Starts / stops the worker thread calling maybe_background about every
  * background_interval_ms. */
 void          ruv_sona_llm_start_background (RuvSonaLlm          *self);
@@ -259,6 +276,27 @@ RuvSonaTrace *ruv_sona_llm_capture        (RuvSonaLlm             *self,
                                            gint64                  n_tokens,
                                            double                 *logp,
                                            GError                **error);
+
+/* Capture during generation, so a rating needs no re-run. The generation
+ * loop calls begin before it evaluates position pos0 (the last prompt token:
+ * its logits give the first response token) with ctx already carrying this
+ * SONA's adapters (it attaches them); token() for every response token with
+ * the logits it was sampled from (before sampling changes them; candidates
+ * are their top-K); end() builds the trace of the response (NULL with
+ * RUV_ERROR_SONA when nothing was recorded or activations are missing);
+ * abort() drops the capture (e.g. after a context shift). At most
+ * max_tokens response tokens are kept (later ones are not traced). Tokens
+ * must be recorded in order, one per evaluated position. */
+void          ruv_sona_llm_generation_begin (RuvSonaLlm           *self,
+                                             RuvContext           *ctx,
+                                             gint64                pos0,
+                                             gint64                max_tokens);
+void          ruv_sona_llm_generation_token (RuvSonaLlm           *self,
+                                             const float          *logits,
+                                             gint32                token);
+RuvSonaTrace *ruv_sona_llm_generation_end   (RuvSonaLlm           *self,
+                                             GError              **error);
+void          ruv_sona_llm_generation_abort (RuvSonaLlm           *self);
 
 void          ruv_sona_llm_get_stats      (RuvSonaLlm             *self,
                                            RuvLearningLoopStats   *stats);

@@ -19,7 +19,7 @@
 G_BEGIN_DECLS
 
 /* The schema version this code writes (PRAGMA user_version). */
-#define RUV_STORE_SCHEMA_VERSION 3
+#define RUV_STORE_SCHEMA_VERSION 4
 
 typedef enum
 {
@@ -269,6 +269,12 @@ gboolean    ruv_store_record_adaptation   (RuvStore *self, gint64 message_id,
 /* Every message's current rating with what adaptation did, newest first, at
  * most `limit` (0: all). */
 GPtrArray  *ruv_store_rating_history      (RuvStore *self, guint limit, GError **error);
+/* Every adaptation recorded (each ruv_store_record_adaptation call appends
+ * one; re-rating keeps the earlier ones) for message_id (0: all), oldest
+ * first, as RuvStoreRatingRecord: rating = the rating it acted on, rated_us =
+ * when it was recorded. */
+GPtrArray  *ruv_store_list_adaptations    (RuvStore *self, gint64 message_id,
+                                           GError **error);
 
 /* Adapter snapshots: exactly one of data / path (with sha256 of the file). */
 gint64      ruv_store_add_snapshot        (RuvStore *self, const char *model,

@@ -15,7 +15,9 @@
 
 #include "rk.h"
 #include "ruv-forward.h"
+#include "ruv-lora-gguf.h"
 #include "ruv-model.h"
+#include "cli-kv.h"
 #include "ruvllm-cli.h"
 
 /* Positions per forward call: bounds the logits buffer (rows x n_vocab). */
@@ -86,11 +88,14 @@ ruv_cli_logits (int    argc,
   g_autofree char *model_path = NULL;
   g_autofree char *tokens_text = NULL;
   g_autofree char *dump_path = NULL;
+  g_autofree char *lora_path = NULL;
+  g_autoptr(RuvMicroLora) lora = NULL;
   FILE *dump = NULL;
   g_autofree float *logits = NULL;
   g_autofree gint32 *idx = NULL;
   g_autofree float *val = NULL;
   RuvContextParams params;
+  RuvCliKvOptions kv_opts;
   gboolean json = FALSE;
   int top = 5, threads = 0;
   gint64 n_ctx = 0, n, n_vocab, start, i;
@@ -103,6 +108,8 @@ ruv_cli_logits (int    argc,
     { "ctx-size", 'c', 0, G_OPTION_ARG_INT64, &n_ctx, "Context size (default: the tokens)",
       "CTX" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "One JSON object per position", NULL },
+    { "lora", 0, 0, G_OPTION_ARG_FILENAME, &lora_path, "Apply this GGUF LoRA adapter",
+      "A.gguf" },
     { "dump", 0, 0, G_OPTION_ARG_FILENAME, &dump_path,
       "Write all logits as raw float32 to FILE", "FILE" },
     { NULL }
@@ -111,8 +118,13 @@ ruv_cli_logits (int    argc,
   g_option_context_set_summary (context,
                                 "Teacher-forced raw logits at every position of a token list.");
   g_option_context_add_main_entries (context, entries, NULL);
+  ruv_cli_kv_options_init (&kv_opts);
+  ruv_cli_kv_options_add (context, &kv_opts);
   if (!ruv_cli_parse_options (context, &argc, &argv))
-    return RUV_CLI_EXIT_USAGE;
+    {
+      ruv_cli_kv_options_clear (&kv_opts);
+      return RUV_CLI_EXIT_USAGE;
+    }
   if (model_path == NULL || tokens_text == NULL || argc != 1)
     {
       fprintf (stderr, "ruvllm-cli logits: -m MODEL and --tokens are required\n");
@@ -138,9 +150,22 @@ ruv_cli_logits (int    argc,
   ruv_context_params_init (&params);
   params.n_ctx = n_ctx > 0 ? n_ctx : MIN (n, ruv_model_get_context_length (model));
   params.n_threads = threads;
+  if (!ruv_cli_kv_options_apply (&kv_opts, &params, &error))
+    {
+      ruv_cli_kv_options_clear (&kv_opts);
+      return ruv_cli_fail (error);
+    }
+  ruv_cli_kv_options_clear (&kv_opts);
   ctx = ruv_context_new (model, &params, &error);
   if (ctx == NULL)
     return ruv_cli_fail (error);
+  if (lora_path != NULL)
+    {
+      lora = ruv_lora_gguf_import (model, lora_path, NULL, &error);
+      if (lora == NULL)
+        return ruv_cli_fail (error);
+      ruv_context_set_lora (ctx, lora);
+    }
 
   logits = g_try_new (float, (gsize) MIN (n, CHUNK) * n_vocab);
   idx = g_new (gint32, top);
@@ -176,6 +201,15 @@ ruv_cli_logits (int    argc,
     {
       fprintf (stderr, "ruvllm-cli logits: error writing %s\n", dump_path);
       return RUV_CLI_EXIT_ERROR;
+    }
+  if (json)
+    {
+      /* a summary line after the positions */
+      g_autoptr(GString) line = g_string_new ("{\"positions\":");
+
+      g_string_append_printf (line, "%" G_GINT64_FORMAT ",", n);
+      ruv_cli_kv_json (line, ctx);
+      printf ("%s}\n", line->str);
     }
   return RUV_CLI_EXIT_OK;
 }

@@ -31,7 +31,8 @@ sub_commands (gsize *n)
   table[3] = (SubCommand) { "logits", ruv_cli_logits,
                             "-m MODEL --tokens 1,2,3 [--top K] [-t N] [--json]: "
                             "teacher-forced raw logits" };
-  table[4] = (SubCommand) { "chat", ruv_cli_chat, "-m MODEL [--system TEXT]" };
+  table[4] = (SubCommand) { "chat", ruv_cli_chat,
+                            "-m MODEL [--system TEXT] [--chat ID] [--no-store]: stored chat" };
   table[5] = (SubCommand) { "bench", ruv_cli_bench,
                             "-m MODEL [-p 512] [-n 128] [-t 2] [-r 3] [--json]" };
   table[6] = (SubCommand) { "quantize", ruv_cli_quantize, "IN.gguf OUT.gguf TYPE" };

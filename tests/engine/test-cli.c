@@ -308,9 +308,10 @@ static void
 test_chat (void)
 {
   /* Scripted: one message, then /exit. The ChatML prompt ends with a
-   * newline, whose successor is h; the answer runs to z, then <|im_end|>. */
+   * newline, whose successor is h; the answer runs to z, then <|im_end|>.
+   * --no-store: the stored chat is test-chat-session.c's subject. */
   g_autofree char *out = run_cli (0, "hi\n/exit\nnot read\n", "chat", "-m", model_path, "--temp",
-                                  "0", "--system", "x", NULL);
+                                  "0", "--system", "x", "--no-store", NULL);
 
   g_assert_cmpstr (out, ==, "hijklmnopqrstuvwxyz\n");
 }

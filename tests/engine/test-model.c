@@ -331,7 +331,8 @@ static float *
 run_all_logits (RuvModel     *model,
                 const gint32 *tokens,
                 gint64        n,
-                int           n_threads)
+                int           n_threads,
+                gboolean      f32_kv)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(RuvContext) ctx = NULL;
@@ -341,6 +342,10 @@ run_all_logits (RuvModel     *model,
   ruv_context_params_init (&params);
   params.n_ctx = n;
   params.n_threads = n_threads;
+  /* f32_kv: the simple f32 cache, so that only the kernels differ (the
+   * default FP16 tail would round a key differing by 1e-7 to another half) */
+  if (f32_kv)
+    params.kv_cache.store_precision = RUV_PRECISION_FP32;
   ctx = ruv_context_new (model, &params, &error);
   g_assert_no_error (error);
   g_assert_true (ruv_context_decode (ctx, tokens, n, 0, logits, TRUE, &error));
@@ -385,7 +390,7 @@ test_llamacpp (void)
         tokens[i] = (gint32) json_array_get_int_element (toks, i);
       g_assert_cmpuint (json_array_get_length (top5), ==, n);
 
-      logits = run_all_logits (model, tokens, n, 2);
+      logits = run_all_logits (model, tokens, n, 2, FALSE);
       for (i = 0; i < n; i++)
         {
           JsonArray *top = json_array_get_array_element (top5, i);
@@ -456,7 +461,7 @@ test_ref_kernels_child (void)
       gint64 n = G_N_ELEMENTS (ref_tokens);
 
       g_assert_no_error (error);
-      logits = run_all_logits (model, ref_tokens, n, 1);
+      logits = run_all_logits (model, ref_tokens, n, 1, TRUE);
       g_assert_cmpuint (fwrite (logits, sizeof (float), n * ruv_model_get_vocab_size (model), f),
                         ==, n * ruv_model_get_vocab_size (model));
     }
@@ -503,7 +508,7 @@ test_ref_kernels (void)
 
       g_assert_no_error (error);
       n_vocab = ruv_model_get_vocab_size (model);
-      logits = run_all_logits (model, ref_tokens, n, 2);
+      logits = run_all_logits (model, ref_tokens, n, 2, TRUE);
       g_assert_cmpuint (ref_len, >=, off + n * n_vocab * sizeof (float));
       for (i = 0; i < n * n_vocab; i++)
         {
@@ -562,11 +567,38 @@ test_info (void)
   g_assert_no_error (error);
   ruv_context_get_memory_stats (ctx, &stats);
   g_assert_cmpuint (stats.mapped_bytes, ==, ruv_model_get_file_size (model));
-  /* min (2048, 4096) tokens x 2 layers x (K + V) x 32 floats */
-  g_assert_cmpuint (stats.kv_bytes, ==, 2048 * 2 * 2 * 32 * 4);
+  /* the two-tier cache takes blocks as tokens come: none yet, then one
+   * block of 64 tokens per layer: 2 layers x (K + V) x 64 x 32 halves */
+  g_assert_cmpuint (stats.kv_bytes, ==, 0);
   g_assert_cmpuint (stats.scratch_bytes, >, 0);
   g_assert_cmpuint (stats.rss_bytes, >, 0);
   g_assert_cmpint (ruv_context_get_n_ctx (ctx), ==, 2048);
+  {
+    const gint32 toks[3] = { 1, 2, 3 };
+    RuvKvCacheStats kst;
+
+    g_assert_true (ruv_context_decode (ctx, toks, 3, 0, NULL, FALSE, &error));
+    ruv_context_get_memory_stats (ctx, &stats);
+    g_assert_cmpuint (stats.kv_bytes, ==, 2 * 2 * 64 * 32 * 2);
+    ruv_context_get_kv_stats (ctx, &kst);
+    g_assert_cmpint (kst.total_tokens, ==, 3);
+    g_assert_cmpint (kst.tail_tokens, ==, 3);
+    g_assert_cmpuint (kst.tail_bytes, ==, 3 * 2 * 2 * 32 * 2);
+  }
+  g_clear_pointer (&ctx, ruv_context_free);
+
+  /* the simple f32 cache holds min (2048, 4096) tokens x 2 layers x (K + V)
+   * x 32 floats from the start */
+  {
+    RuvContextParams params;
+
+    ruv_context_params_init (&params);
+    params.kv_cache.store_precision = RUV_PRECISION_FP32;
+    ctx = ruv_context_new (model, &params, &error);
+    g_assert_no_error (error);
+    ruv_context_get_memory_stats (ctx, &stats);
+    g_assert_cmpuint (stats.kv_bytes, ==, 2048 * 2 * 2 * 32 * 4);
+  }
 }
 
 /* ---- errors -------------------------------------------------------------- */

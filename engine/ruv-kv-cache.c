@@ -1,0 +1,1887 @@
+/* ruv-kv-cache.c — the two-tier KV cache (FP16 tail + packed Q8/Q4 store) in
+ * paged, reference-counted blocks. SPDX-License-Identifier: MIT
+ *
+ * A layer of a sequence has two block tables. Store block i holds store
+ * tokens i*bs .. i*bs + bs - 1 (the last block may be partly filled); tail
+ * block i holds tail slots i*bs.., where tail token j sits in slot
+ * tail_off + j: migrating tokens advances tail_off, and a tail block is given
+ * back once every slot in it has migrated. Absolute position p of a layer is
+ * store token p when p < n_store, else tail token p - n_store.
+ *
+ * Block layouts (bs tokens, H = num_kv_heads, D = head_dim, row = (slot, head)):
+ *   tail block:  K [bs][H][D] elements, then V [bs][H][D]   (FP16/BF16/FP32)
+ *   store block: for K, then for V: codes [bs*H][codes_bytes] padded to 8
+ *                bytes, then scales d [bs*H][n_groups] halves, then (Q4)
+ *                minima m [bs*H][n_groups] halves. FP16 stores keep halves in
+ *                the codes area and have no scales.
+ *
+ * Blocks are written only by a cache that holds them alone: before writing
+ * into a block another cache also holds (after a fork), the block is copied.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "rk-fp16.h"
+#include "rk-kvquant.h"
+#include "rk-ops.h"
+#include "ruv-error.h"
+#include "ruv-kv-cache.h"
+
+#define MAX_BLOCK_SIZE 256
+
+/* ---- config -------------------------------------------------------------- */
+
+/* The cache's working copy of its config: signed, flat, resolved. */
+typedef struct
+{
+  gint64       tail_length;
+  RuvPrecision tail_precision;
+  RuvPrecision store_precision;
+  gint64       max_tokens;
+  gint         num_kv_heads;
+  gint         head_dim;
+  gint64       migration_batch;
+  gint         num_layers;
+  gint         block_size;
+} KvCfg;
+
+void
+ruv_two_tier_kv_cache_config_init (RuvTwoTierKvCacheConfig *config)
+{
+  ruv_kv_cache_config_init (&config->kv);
+  config->kv.num_kv_heads = 8;
+  config->kv.head_dim = 128;
+  config->num_layers = 1;
+  config->block_size = 32;
+}
+
+gint
+ruv_kv_cache_group_size (gint head_dim)
+{
+  if (head_dim % 64 == 0)
+    return 64;
+  if (head_dim % 32 == 0)
+    return 32;
+  return head_dim;
+}
+
+static gboolean
+store_precision_ok (RuvPrecision p)
+{
+  return p == RUV_PRECISION_Q8 || p == RUV_PRECISION_Q4 || p == RUV_PRECISION_FP16;
+}
+
+static gboolean
+kv_cfg_validate (const KvCfg *config,
+                 GError     **error)
+{
+  const char *what = NULL;
+
+  if (config->num_kv_heads <= 0)
+    what = "num_kv_heads must be at least 1";
+  else if (config->head_dim <= 0 || config->head_dim > 65536)
+    what = "head_dim must be 1 .. 65536";
+  else if (config->num_layers <= 0)
+    what = "num_layers must be at least 1";
+  else if (config->block_size <= 0 || config->block_size > MAX_BLOCK_SIZE)
+    what = "block_size must be 1 .. 256";
+  else if (config->max_tokens <= 0 || config->max_tokens > (G_GINT64_CONSTANT (1) << 40))
+    what = "max_tokens must be at least 1";
+  else if (config->migration_batch <= 0)
+    what = "migration_batch must be at least 1";
+  else if (config->tail_length < 0 || config->tail_length > config->max_tokens)
+    what = "tail_length must be 0 .. max_tokens";
+  else if (config->tail_precision != RUV_PRECISION_FP16 &&
+           config->tail_precision != RUV_PRECISION_BF16 &&
+           config->tail_precision != RUV_PRECISION_FP32)
+    what = "tail_precision must be FP16, BF16 or FP32";
+  else if (!store_precision_ok (config->store_precision))
+    what = "store_precision must be Q8, Q4 or FP16";
+  else if (config->store_precision == RUV_PRECISION_Q4 && config->head_dim % 2 != 0)
+    what = "a Q4 store needs an even head_dim";
+  else if ((gint64) config->num_kv_heads * config->head_dim > (1 << 24))
+    what = "num_kv_heads * head_dim is too large";
+  if (what != NULL)
+    {
+      g_set_error (error, RUV_ERROR, RUV_ERROR_CONFIG, "KV cache config: %s", what);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+kv_cfg_from_public (KvCfg *k, const RuvTwoTierKvCacheConfig *c)
+{
+  k->tail_length = c->kv.tail_length;
+  k->tail_precision = c->kv.tail_precision;
+  k->store_precision = c->kv.store_precision;
+  k->max_tokens = c->kv.max_tokens;
+  k->num_kv_heads = (gint) MIN (c->kv.num_kv_heads, (guint) G_MAXINT);
+  k->head_dim = (gint) MIN (c->kv.head_dim, (guint) G_MAXINT);
+  k->migration_batch = c->kv.migration_batch;
+  k->num_layers = c->num_layers;
+  k->block_size = c->block_size;
+}
+
+gboolean
+ruv_two_tier_kv_cache_config_validate (const RuvTwoTierKvCacheConfig *config,
+                                       GError                       **error)
+{
+  KvCfg k;
+
+  kv_cfg_from_public (&k, config);
+  return kv_cfg_validate (&k, error);
+}
+
+/* ---- the pool ------------------------------------------------------------ */
+
+typedef struct
+{
+  gint    refs;
+  gsize   bytes;
+  guint8 *data;
+} KvBlock;
+
+struct _RuvKvPool
+{
+  gint       ref_count;
+  GMutex     lock;
+  guint64    max_bytes;
+  guint64    used_bytes;
+  GPtrArray *blocks;      /* KvBlock*, NULL for a free id */
+  GArray    *free_ids;    /* gint32 */
+};
+
+RuvKvPool *
+ruv_kv_pool_new (guint64 max_bytes)
+{
+  RuvKvPool *pool = g_new0 (RuvKvPool, 1);
+
+  pool->ref_count = 1;
+  g_mutex_init (&pool->lock);
+  pool->max_bytes = max_bytes;
+  pool->blocks = g_ptr_array_new ();
+  pool->free_ids = g_array_new (FALSE, FALSE, sizeof (gint32));
+  return pool;
+}
+
+RuvKvPool *
+ruv_kv_pool_ref (RuvKvPool *pool)
+{
+  g_atomic_int_inc (&pool->ref_count);
+  return pool;
+}
+
+void
+ruv_kv_pool_unref (RuvKvPool *pool)
+{
+  guint i;
+
+  if (pool == NULL || !g_atomic_int_dec_and_test (&pool->ref_count))
+    return;
+  for (i = 0; i < pool->blocks->len; i++)
+    {
+      KvBlock *b = g_ptr_array_index (pool->blocks, i);
+
+      if (b != NULL)
+        {
+          g_free (b->data);
+          g_free (b);
+        }
+    }
+  g_ptr_array_free (pool->blocks, TRUE);
+  g_array_free (pool->free_ids, TRUE);
+  g_mutex_clear (&pool->lock);
+  g_free (pool);
+}
+
+guint64
+ruv_kv_pool_get_max_bytes (RuvKvPool *pool)
+{
+  return pool->max_bytes;
+}
+
+guint64
+ruv_kv_pool_get_used_bytes (RuvKvPool *pool)
+{
+  guint64 v;
+
+  g_mutex_lock (&pool->lock);
+  v = pool->used_bytes;
+  g_mutex_unlock (&pool->lock);
+  return v;
+}
+
+gint64
+ruv_kv_pool_get_n_blocks (RuvKvPool *pool)
+{
+  gint64 v;
+
+  g_mutex_lock (&pool->lock);
+  v = (gint64) pool->blocks->len - (gint64) pool->free_ids->len;
+  g_mutex_unlock (&pool->lock);
+  return v;
+}
+
+static guint64
+pool_free_bytes_locked (RuvKvPool *pool)
+{
+  if (pool->max_bytes == 0)
+    return G_MAXUINT64;
+  return pool->max_bytes > pool->used_bytes ? pool->max_bytes - pool->used_bytes : 0;
+}
+
+static void
+pool_unref_block_locked (RuvKvPool *pool,
+                         gint32     id)
+{
+  KvBlock *b = g_ptr_array_index (pool->blocks, id);
+
+  if (--b->refs > 0)
+    return;
+  pool->used_bytes -= b->bytes;
+  g_free (b->data);
+  g_free (b);
+  g_ptr_array_index (pool->blocks, id) = NULL;
+  g_array_append_val (pool->free_ids, id);
+}
+
+static void
+pool_unref_block (RuvKvPool *pool,
+                  gint32     id)
+{
+  g_mutex_lock (&pool->lock);
+  pool_unref_block_locked (pool, id);
+  g_mutex_unlock (&pool->lock);
+}
+
+static void
+pool_ref_block (RuvKvPool *pool,
+                gint32     id)
+{
+  g_mutex_lock (&pool->lock);
+  ((KvBlock *) g_ptr_array_index (pool->blocks, id))->refs++;
+  g_mutex_unlock (&pool->lock);
+}
+
+static gboolean
+pool_block_shared (RuvKvPool *pool,
+                   gint32     id)
+{
+  gboolean shared;
+
+  g_mutex_lock (&pool->lock);
+  shared = ((KvBlock *) g_ptr_array_index (pool->blocks, id))->refs > 1;
+  g_mutex_unlock (&pool->lock);
+  return shared;
+}
+
+/* Takes n blocks of `bytes` each, all or none. */
+static gboolean
+pool_alloc (RuvKvPool *pool,
+            gsize      bytes,
+            guint      n,
+            gint32    *ids,
+            guint8   **ptrs,
+            GError   **error)
+{
+  guint64 need, left;
+  guint i;
+
+  if (n == 0)
+    return TRUE;
+  g_mutex_lock (&pool->lock);
+  left = pool_free_bytes_locked (pool);
+  need = (guint64) bytes * n;
+  if (need / n != bytes || need > left)
+    {
+      g_set_error (error, RUV_ERROR, RUV_ERROR_OUT_OF_MEMORY,
+                   "KV cache pool exhausted: asked for %u blocks (%" G_GUINT64_FORMAT
+                   " bytes), %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " bytes left",
+                   n, need, left, pool->max_bytes);
+      g_mutex_unlock (&pool->lock);
+      return FALSE;
+    }
+  for (i = 0; i < n; i++)
+    {
+      KvBlock *b;
+      gint32 id;
+      guint8 *data = g_try_malloc (bytes);
+
+      if (data == NULL || (pool->free_ids->len == 0 && pool->blocks->len >= G_MAXINT32))
+        {
+          g_free (data);
+          while (i-- > 0)
+            pool_unref_block_locked (pool, ids[i]);
+          g_set_error (error, RUV_ERROR, RUV_ERROR_OUT_OF_MEMORY,
+                       "KV cache: cannot allocate %u blocks of %" G_GSIZE_FORMAT " bytes",
+                       n, bytes);
+          g_mutex_unlock (&pool->lock);
+          return FALSE;
+        }
+      b = g_new (KvBlock, 1);
+      b->refs = 1;
+      b->bytes = bytes;
+      b->data = data;
+      if (pool->free_ids->len > 0)
+        {
+          id = g_array_index (pool->free_ids, gint32, pool->free_ids->len - 1);
+          g_array_set_size (pool->free_ids, pool->free_ids->len - 1);
+          g_ptr_array_index (pool->blocks, id) = b;
+        }
+      else
+        {
+          id = (gint32) pool->blocks->len;
+          g_ptr_array_add (pool->blocks, b);
+        }
+      pool->used_bytes += bytes;
+      ids[i] = id;
+      ptrs[i] = data;
+    }
+  g_mutex_unlock (&pool->lock);
+  return TRUE;
+}
+
+/* ---- formats --------------------------------------------------------------- */
+
+typedef struct
+{
+  RuvPrecision prec;
+  gint         group;
+  gint         n_groups;
+  gsize        codes_bytes;   /* per row */
+  gsize        scale_bytes;   /* per row: d (and m) */
+  gsize        codes_area;    /* bs*H rows of codes, padded to 8 */
+  gsize        region;        /* K (or V) part of a block */
+  gsize        block;
+} StoreFmt;
+
+static void
+store_fmt_init (StoreFmt               *f,
+                const KvCfg *c,
+                RuvPrecision            prec)
+{
+  gsize rows = (gsize) c->block_size * c->num_kv_heads;
+
+  f->prec = prec;
+  f->group = ruv_kv_cache_group_size (c->head_dim);
+  f->n_groups = c->head_dim / f->group;
+  switch ((int) prec)
+    {
+    case RUV_PRECISION_Q8:
+      f->codes_bytes = (gsize) c->head_dim;
+      f->scale_bytes = 2 * (gsize) f->n_groups;
+      break;
+    case RUV_PRECISION_Q4:
+      f->codes_bytes = (gsize) c->head_dim / 2;
+      f->scale_bytes = 4 * (gsize) f->n_groups;
+      break;
+    case RUV_PRECISION_FP16:
+    default:
+      f->codes_bytes = 2 * (gsize) c->head_dim;
+      f->scale_bytes = 0;
+      break;
+    }
+  f->codes_area = (rows * f->codes_bytes + 7) & ~(gsize) 7;
+  f->region = f->codes_area + rows * f->scale_bytes;
+  f->block = 2 * f->region;
+}
+
+static inline guint8 *
+st_codes (const StoreFmt *f, guint8 *blk, int kv, gsize row)
+{
+  return blk + kv * f->region + row * f->codes_bytes;
+}
+
+static inline rk_fp16 *
+st_d (const StoreFmt *f, guint8 *blk, int kv, gsize row)
+{
+  return (rk_fp16 *) (void *) (blk + kv * f->region + f->codes_area +
+                               row * (gsize) f->n_groups * 2);
+}
+
+static inline rk_fp16 *
+st_m (const StoreFmt *f, guint8 *blk, int kv, gsize row, gsize rows)
+{
+  return (rk_fp16 *) (void *) (blk + kv * f->region + f->codes_area +
+                               (rows + row) * (gsize) f->n_groups * 2);
+}
+
+/* ---- the cache ----------------------------------------------------------- */
+
+typedef struct
+{
+  GArray    *ids;    /* gint32 pool block ids */
+  GPtrArray *ptrs;   /* their data */
+} Table;
+
+typedef struct
+{
+  Table  store;
+  Table  tail;
+  gint64 n_store;
+  gint64 n_tail;
+  gint64 tail_off;
+} KvLayer;
+
+struct _RuvTwoTierKvCache
+{
+  KvCfg            cfg;
+  RuvTwoTierKvCacheConfig pub;
+  RuvKvPool       *pool;
+  rk_pool         *threads;
+  KvLayer         *layers;
+  StoreFmt         sf;
+  gsize            tail_es;       /* bytes per tail element */
+  gsize            tail_region;   /* K (or V) part of a tail block */
+  gsize            tail_block;
+  gsize            rows;          /* bs * H */
+  rk_kvq_kernels   kk;
+  GMutex           lock;          /* counts, for stats from other threads */
+};
+
+static void
+table_init (Table *t)
+{
+  t->ids = g_array_new (FALSE, FALSE, sizeof (gint32));
+  t->ptrs = g_ptr_array_new ();
+}
+
+static void
+table_push (Table *t, gint32 id, guint8 *p)
+{
+  g_array_append_val (t->ids, id);
+  g_ptr_array_add (t->ptrs, p);
+}
+
+static inline gint32
+table_id (const Table *t, gint64 i)
+{
+  return g_array_index (t->ids, gint32, i);
+}
+
+static inline guint8 *
+table_ptr (const Table *t, gint64 i)
+{
+  return g_ptr_array_index (t->ptrs, i);
+}
+
+/* Gives back blocks from index `keep` on. */
+static void
+table_cut (RuvKvPool *pool, Table *t, gint64 keep)
+{
+  gint64 i;
+
+  if (keep >= (gint64) t->ids->len)
+    return;
+  for (i = keep; i < (gint64) t->ids->len; i++)
+    pool_unref_block (pool, table_id (t, i));
+  g_array_set_size (t->ids, (guint) keep);
+  g_ptr_array_set_size (t->ptrs, (guint) keep);
+}
+
+/* Gives back the first n blocks. */
+static void
+table_drop_front (RuvKvPool *pool, Table *t, gint64 n)
+{
+  gint64 i;
+
+  for (i = 0; i < n; i++)
+    pool_unref_block (pool, table_id (t, i));
+  g_array_remove_range (t->ids, 0, (guint) n);
+  g_ptr_array_remove_range (t->ptrs, 0, (guint) n);
+}
+
+static void
+table_free (RuvKvPool *pool, Table *t)
+{
+  if (t->ids == NULL)
+    return;
+  table_cut (pool, t, 0);
+  g_array_free (t->ids, TRUE);
+  g_ptr_array_free (t->ptrs, TRUE);
+  t->ids = NULL;
+  t->ptrs = NULL;
+}
+
+static void
+cache_set_formats (RuvTwoTierKvCache *c)
+{
+  c->rows = (gsize) c->cfg.block_size * c->cfg.num_kv_heads;
+  store_fmt_init (&c->sf, &c->cfg, c->cfg.store_precision);
+  c->tail_es = c->cfg.tail_precision == RUV_PRECISION_FP32 ? 4 : 2;
+  c->tail_region = c->rows * c->cfg.head_dim * c->tail_es;
+  c->tail_block = 2 * c->tail_region;
+}
+
+RuvTwoTierKvCache *
+ruv_two_tier_kv_cache_new_with_pool (const RuvTwoTierKvCacheConfig *config,
+                                     RuvKvPool                     *pool,
+                                     GError                       **error)
+{
+  RuvTwoTierKvCache *c;
+  KvCfg k;
+  gint l;
+
+  kv_cfg_from_public (&k, config);
+  if (!kv_cfg_validate (&k, error))
+    return NULL;
+  c = g_new0 (RuvTwoTierKvCache, 1);
+  c->cfg = k;
+  c->pub = *config;
+  c->pool = pool != NULL ? ruv_kv_pool_ref (pool) : ruv_kv_pool_new (0);
+  g_mutex_init (&c->lock);
+  cache_set_formats (c);
+  c->kk = rk_kvq_kernels_get ();
+  c->layers = g_new0 (KvLayer, config->num_layers);
+  for (l = 0; l < config->num_layers; l++)
+    {
+      table_init (&c->layers[l].store);
+      table_init (&c->layers[l].tail);
+    }
+  return c;
+}
+
+RuvTwoTierKvCache *
+ruv_two_tier_kv_cache_new (const RuvTwoTierKvCacheConfig *config,
+                           GError                       **error)
+{
+  return ruv_two_tier_kv_cache_new_with_pool (config, NULL, error);
+}
+
+void
+ruv_two_tier_kv_cache_free (RuvTwoTierKvCache *c)
+{
+  gint l;
+
+  if (c == NULL)
+    return;
+  for (l = 0; l < c->cfg.num_layers; l++)
+    {
+      table_free (c->pool, &c->layers[l].store);
+      table_free (c->pool, &c->layers[l].tail);
+    }
+  g_free (c->layers);
+  ruv_kv_pool_unref (c->pool);
+  g_mutex_clear (&c->lock);
+  g_free (c);
+}
+
+const RuvTwoTierKvCacheConfig *
+ruv_two_tier_kv_cache_get_config (RuvTwoTierKvCache *c)
+{
+  return &c->pub;
+}
+
+RuvKvPool *
+ruv_two_tier_kv_cache_get_pool (RuvTwoTierKvCache *c)
+{
+  return c->pool;
+}
+
+void
+ruv_two_tier_kv_cache_set_threads (RuvTwoTierKvCache *c,
+                                   rk_pool           *threads)
+{
+  c->threads = threads;
+}
+
+gint64
+ruv_two_tier_kv_cache_get_n_tokens (RuvTwoTierKvCache *c,
+                                    gint               layer)
+{
+  if (layer < 0 || layer >= c->cfg.num_layers)
+    return 0;
+  return c->layers[layer].n_store + c->layers[layer].n_tail;
+}
+
+/* ---- rows ------------------------------------------------------------------ */
+
+/* Tail element pointer of (slot, head) in a tail block, K (kv 0) or V (1). */
+static inline guint8 *
+tail_row (const RuvTwoTierKvCache *c, guint8 *blk, int kv, gsize row)
+{
+  return blk + kv * c->tail_region + row * c->cfg.head_dim * c->tail_es;
+}
+
+static void
+tail_write (const RuvTwoTierKvCache *c, guint8 *dst, const float *x)
+{
+  gint i, n = c->cfg.head_dim;
+
+  switch ((int) c->cfg.tail_precision)
+    {
+    case RUV_PRECISION_FP32:
+      memcpy (dst, x, (gsize) n * 4);
+      break;
+    case RUV_PRECISION_BF16:
+      for (i = 0; i < n; i++)
+        {
+          rk_bf16 h = rk_fp32_to_bf16 (x[i]);
+          memcpy (dst + 2 * i, &h, 2);
+        }
+      break;
+    case RUV_PRECISION_FP16:
+    default:
+      for (i = 0; i < n; i++)
+        ((rk_fp16 *) (void *) dst)[i] = rk_fp32_to_fp16 (x[i]);
+      break;
+    }
+}
+
+static void
+tail_read (const RuvTwoTierKvCache *c, const guint8 *src, float *x)
+{
+  gint i, n = c->cfg.head_dim;
+
+  switch ((int) c->cfg.tail_precision)
+    {
+    case RUV_PRECISION_FP32:
+      memcpy (x, src, (gsize) n * 4);
+      break;
+    case RUV_PRECISION_BF16:
+      for (i = 0; i < n; i++)
+        x[i] = rk_bf16_to_fp32 (((const rk_bf16 *) (const void *) src)[i]);
+      break;
+    case RUV_PRECISION_FP16:
+    default:
+      for (i = 0; i < n; i++)
+        x[i] = rk_fp16_to_fp32 (((const rk_fp16 *) (const void *) src)[i]);
+      break;
+    }
+}
+
+static void
+store_write (const RuvTwoTierKvCache *c, const StoreFmt *f, guint8 *blk, int kv, gsize row,
+             const float *x)
+{
+  gint i, n = c->cfg.head_dim;
+  guint8 *codes = st_codes (f, blk, kv, row);
+
+  switch ((int) f->prec)
+    {
+    case RUV_PRECISION_Q8:
+      rk_kvq8_quantize (n, f->group, x, (int8_t *) codes, st_d (f, blk, kv, row));
+      break;
+    case RUV_PRECISION_Q4:
+      rk_kvq4_quantize (n, f->group, x, codes, st_d (f, blk, kv, row),
+                        st_m (f, blk, kv, row, c->rows));
+      break;
+    case RUV_PRECISION_FP16:
+    default:
+      for (i = 0; i < n; i++)
+        ((rk_fp16 *) (void *) codes)[i] = rk_fp32_to_fp16 (x[i]);
+      break;
+    }
+}
+
+static void
+store_read (const RuvTwoTierKvCache *c, const StoreFmt *f, guint8 *blk, int kv, gsize row,
+            float *x)
+{
+  gint i, n = c->cfg.head_dim;
+  guint8 *codes = st_codes (f, blk, kv, row);
+
+  switch ((int) f->prec)
+    {
+    case RUV_PRECISION_Q8:
+      rk_kvq8_dequantize (n, f->group, (const int8_t *) codes, st_d (f, blk, kv, row), x);
+      break;
+    case RUV_PRECISION_Q4:
+      rk_kvq4_dequantize (n, f->group, codes, st_d (f, blk, kv, row),
+                          st_m (f, blk, kv, row, c->rows), x);
+      break;
+    case RUV_PRECISION_FP16:
+    default:
+      for (i = 0; i < n; i++)
+        x[i] = rk_fp16_to_fp32 (((const rk_fp16 *) (const void *) codes)[i]);
+      break;
+    }
+}
+
+/* Dequantized K and V of absolute position p of a layer, (H, D) each. */
+static void
+read_token (const RuvTwoTierKvCache *c, const KvLayer *L, gint64 p, float *k, float *v)
+{
+  gint64 bs = c->cfg.block_size;
+  gint H = c->cfg.num_kv_heads, D = c->cfg.head_dim, h;
+
+  if (p < L->n_store)
+    {
+      guint8 *blk = table_ptr (&L->store, p / bs);
+      gsize r0 = (gsize) (p % bs) * H;
+
+      for (h = 0; h < H; h++)
+        {
+          store_read (c, &c->sf, blk, 0, r0 + h, k + (gsize) h * D);
+          store_read (c, &c->sf, blk, 1, r0 + h, v + (gsize) h * D);
+        }
+    }
+  else
+    {
+      gint64 j = p - L->n_store + L->tail_off;
+      guint8 *blk = table_ptr (&L->tail, j / bs);
+      gsize r0 = (gsize) (j % bs) * H;
+
+      for (h = 0; h < H; h++)
+        {
+          tail_read (c, tail_row (c, blk, 0, r0 + h), k + (gsize) h * D);
+          tail_read (c, tail_row (c, blk, 1, r0 + h), v + (gsize) h * D);
+        }
+    }
+}
+
+/* ---- append and migration -------------------------------------------------- */
+
+/* Tokens that migrate when the tail holds n_tail: whole batches of the
+ * oldest, while at least tail_length would be left. */
+static gint64
+plan_migration (const KvCfg *cfg, gint64 n_tail)
+{
+  gint64 moved = 0;
+
+  /* the newest tail_length tokens always stay */
+  while (n_tail - cfg->tail_length >= cfg->migration_batch)
+    {
+      moved += cfg->migration_batch;
+      n_tail -= cfg->migration_batch;
+    }
+  return moved;
+}
+
+static gint64
+ceil_div (gint64 a, gint64 b)
+{
+  return (a + b - 1) / b;
+}
+
+/* Blocks an append of n tokens to L takes from the pool (an upper bound:
+ * tail blocks given back during the append are not subtracted). */
+static void
+plan_append (const RuvTwoTierKvCache *c, const KvLayer *L, gint64 n,
+             gint64 *n_tail_blocks, gint64 *n_store_blocks)
+{
+  gint64 bs = c->cfg.block_size;
+  gint64 end = L->tail_off + L->n_tail + n;
+  gint64 moved = plan_migration (&c->cfg, L->n_tail + n);
+  gint64 nt, ns;
+
+  nt = ceil_div (end, bs) - (gint64) L->tail.ids->len;
+  /* writing into a partly filled shared block copies it */
+  if ((L->tail_off + L->n_tail) % bs != 0 && L->tail.ids->len > 0 &&
+      (L->tail_off + L->n_tail) / bs < (gint64) L->tail.ids->len)
+    nt += 1;
+  ns = ceil_div (L->n_store + moved, bs) - (gint64) L->store.ids->len;
+  if (moved > 0 && L->n_store % bs != 0)
+    ns += 1;
+  *n_tail_blocks = MAX (nt, 0);
+  *n_store_blocks = MAX (ns, 0);
+}
+
+typedef struct
+{
+  gint32 *ids;
+  guint8 **ptrs;
+  guint    n;
+  guint    next;
+} Prealloc;
+
+static guint
+prealloc_take (Prealloc *pa, gint32 *id, guint8 **ptr)
+{
+  g_assert (pa->next < pa->n);
+  *id = pa->ids[pa->next];
+  *ptr = pa->ptrs[pa->next];
+  return pa->next++;
+}
+
+static void
+prealloc_release (RuvKvPool *pool, Prealloc *pa)
+{
+  guint i;
+
+  for (i = pa->next; i < pa->n; i++)
+    pool_unref_block (pool, pa->ids[i]);
+  g_free (pa->ids);
+  g_free (pa->ptrs);
+  memset (pa, 0, sizeof *pa);
+}
+
+static gboolean
+prealloc_get (RuvKvPool *pool, gsize bytes, gint64 n, Prealloc *pa, GError **error)
+{
+  memset (pa, 0, sizeof *pa);
+  if (n <= 0)
+    return TRUE;
+  if (n > G_MAXINT32)
+    {
+      g_set_error (error, RUV_ERROR, RUV_ERROR_OUT_OF_MEMORY,
+                   "KV cache: %" G_GINT64_FORMAT " blocks is too many", n);
+      return FALSE;
+    }
+  pa->ids = g_new (gint32, n);
+  pa->ptrs = g_new (guint8 *, n);
+  if (!pool_alloc (pool, bytes, (guint) n, pa->ids, pa->ptrs, error))
+    {
+      g_free (pa->ids);
+      g_free (pa->ptrs);
+      memset (pa, 0, sizeof *pa);
+      return FALSE;
+    }
+  pa->n = (guint) n;
+  return TRUE;
+}
+
+/* Makes block i of t writable: if another cache holds it too, replaces it
+ * with a copy from pa. */
+static void
+table_make_private (RuvTwoTierKvCache *c, Table *t, gint64 i, gsize bytes, Prealloc *pa)
+{
+  gint32 old = table_id (t, i), id;
+  guint8 *p;
+
+  if (!pool_block_shared (c->pool, old))
+    return;
+  prealloc_take (pa, &id, &p);
+  memcpy (p, table_ptr (t, i), bytes);
+  g_array_index (t->ids, gint32, i) = id;
+  g_ptr_array_index (t->ptrs, i) = p;
+  pool_unref_block (c->pool, old);
+}
+
+/* Moves the oldest mv tail tokens of L to the store. */
+static void
+migrate (RuvTwoTierKvCache *c, KvLayer *L, gint64 mv, Prealloc *store_pa)
+{
+  gint64 bs = c->cfg.block_size;
+  gint H = c->cfg.num_kv_heads, D = c->cfg.head_dim, h;
+  g_autofree float *x = g_new (float, D);
+  gint64 i;
+
+  if (mv > 0 && L->n_store % bs != 0)
+    table_make_private (c, &L->store, L->n_store / bs, c->sf.block, store_pa);
+  for (i = 0; i < mv; i++)
+    {
+      gint64 j = L->tail_off + i, s = L->n_store + i;
+      guint8 *src = table_ptr (&L->tail, j / bs), *dst;
+
+      if (s % bs == 0 && s / bs == (gint64) L->store.ids->len)
+        {
+          gint32 id;
+          guint8 *p;
+
+          prealloc_take (store_pa, &id, &p);
+          table_push (&L->store, id, p);
+        }
+      dst = table_ptr (&L->store, s / bs);
+      for (h = 0; h < H; h++)
+        {
+          gsize sr = (gsize) (j % bs) * H + h, dr = (gsize) (s % bs) * H + h;
+
+          tail_read (c, tail_row (c, src, 0, sr), x);
+          store_write (c, &c->sf, dst, 0, dr, x);
+          tail_read (c, tail_row (c, src, 1, sr), x);
+          store_write (c, &c->sf, dst, 1, dr, x);
+        }
+    }
+  L->n_store += mv;
+  L->n_tail -= mv;
+  L->tail_off += mv;
+  if (L->tail_off >= bs)
+    {
+      gint64 drop = L->tail_off / bs;
+
+      table_drop_front (c->pool, &L->tail, drop);
+      L->tail_off -= drop * bs;
+    }
+}
+
+static gboolean
+check_room (RuvTwoTierKvCache *c, gint layer, gint64 n, GError **error)
+{
+  gint64 have;
+
+  if (layer < 0 || layer >= c->cfg.num_layers)
+    {
+      g_set_error (error, RUV_ERROR, RUV_ERROR_KV_CACHE,
+                   "KV cache has no layer %d (it has %d)", layer, c->cfg.num_layers);
+      return FALSE;
+    }
+  have = c->layers[layer].n_store + c->layers[layer].n_tail;
+  if (n < 0 || n > c->cfg.max_tokens - have)
+    {
+      g_set_error (error, RUV_ERROR, RUV_ERROR_KV_CACHE,
+                   "KV cache full: %" G_GINT64_FORMAT " tokens held, %" G_GINT64_FORMAT
+                   " more do not fit in max_tokens %" G_GINT64_FORMAT,
+                   have, n, c->cfg.max_tokens);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+ruv_two_tier_kv_cache_reserve (RuvTwoTierKvCache *c,
+                               gint64             n,
+                               GError           **error)
+{
+  guint64 need = 0, left;
+  gint l;
+
+  for (l = 0; l < c->cfg.num_layers; l++)
+    {
+      gint64 nt, ns;
+
+      if (!check_room (c, l, n, error))
+        return FALSE;
+      plan_append (c, &c->layers[l], n, &nt, &ns);
+      need += (guint64) nt * c->tail_block + (guint64) ns * c->sf.block;
+    }
+  g_mutex_lock (&c->pool->lock);
+  left = pool_free_bytes_locked (c->pool);
+  g_mutex_unlock (&c->pool->lock);
+  if (need > left)
+    {
+      g_set_error (error, RUV_ERROR, RUV_ERROR_OUT_OF_MEMORY,
+                   "KV cache pool exhausted: %" G_GINT64_FORMAT " more tokens need %"
+                   G_GUINT64_FORMAT " bytes, %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+                   " bytes left", n, need, left, c->pool->max_bytes);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+ruv_two_tier_kv_cache_append (RuvTwoTierKvCache *c,
+                              gint               layer,
+                              const float       *keys,
+                              const float       *values,
+                              gint64             n,
+                              GError           **error)
+{
+  KvLayer *L;
+  Prealloc tail_pa, store_pa;
+  gint64 bs = c->cfg.block_size, nt, ns, i, moved;
+  gint H = c->cfg.num_kv_heads, D = c->cfg.head_dim, h;
+
+  if (!check_room (c, layer, n, error))
+    return FALSE;
+  if (n == 0)
+    return TRUE;
+  L = &c->layers[layer];
+  plan_append (c, L, n, &nt, &ns);
+  if (!prealloc_get (c->pool, c->tail_block, nt, &tail_pa, error))
+    return FALSE;
+  if (!prealloc_get (c->pool, c->sf.block, ns, &store_pa, error))
+    {
+      prealloc_release (c->pool, &tail_pa);
+      return FALSE;
+    }
+
+  g_mutex_lock (&c->lock);
+  /* 1. the new tokens go to the end of the tail */
+  if ((L->tail_off + L->n_tail) % bs != 0 &&
+      (L->tail_off + L->n_tail) / bs < (gint64) L->tail.ids->len)
+    table_make_private (c, &L->tail, (L->tail_off + L->n_tail) / bs, c->tail_block, &tail_pa);
+  for (i = 0; i < n; i++)
+    {
+      gint64 j = L->tail_off + L->n_tail + i;
+      guint8 *blk;
+
+      if (j / bs == (gint64) L->tail.ids->len)
+        {
+          gint32 id;
+          guint8 *p;
+
+          prealloc_take (&tail_pa, &id, &p);
+          table_push (&L->tail, id, p);
+        }
+      blk = table_ptr (&L->tail, j / bs);
+      for (h = 0; h < H; h++)
+        {
+          gsize src = ((gsize) i * H + h) * D, row = (gsize) (j % bs) * H + h;
+
+          tail_write (c, tail_row (c, blk, 0, row), keys + src);
+          tail_write (c, tail_row (c, blk, 1, row), values + src);
+        }
+    }
+  L->n_tail += n;
+  /* 2. the oldest move to the store, migration_batch at a time */
+  moved = plan_migration (&c->cfg, L->n_tail);
+  while (moved > 0)
+    {
+      gint64 mv = MIN (c->cfg.migration_batch, moved);
+
+      migrate (c, L, mv, &store_pa);
+      moved -= mv;
+    }
+  g_mutex_unlock (&c->lock);
+  prealloc_release (c->pool, &tail_pa);
+  prealloc_release (c->pool, &store_pa);
+  return TRUE;
+}
+
+void
+ruv_two_tier_kv_cache_get_all_kv (RuvTwoTierKvCache *c,
+                                  gint               layer,
+                                  float             *k,
+                                  float             *v)
+{
+  gsize row = (gsize) c->cfg.num_kv_heads * c->cfg.head_dim;
+  const KvLayer *L;
+  gint64 p;
+
+  if (layer < 0 || layer >= c->cfg.num_layers)
+    return;
+  L = &c->layers[layer];
+  for (p = 0; p < L->n_store + L->n_tail; p++)
+    read_token (c, L, p, k + (gsize) p * row, v + (gsize) p * row);
+}
+
+/* ---- attention ------------------------------------------------------------ */
+
+typedef struct
+{
+  const RuvTwoTierKvCache *c;
+  const KvLayer           *L;
+  const float             *q;
+  float                   *out;
+  gint64                   q_pos0;
+  gint                     n_heads;
+  gint                     ratio;
+  float                    scale;
+  gboolean                 causal;
+} AttendJob;
+
+/* Online softmax state of one query row; acc is the output row. */
+typedef struct
+{
+  float  m;
+  float  l;
+  float *acc;
+} SoftState;
+
+static inline float
+tail_dot (const RuvTwoTierKvCache *c, const guint8 *x, const float *q)
+{
+  gint i, n = c->cfg.head_dim;
+  float s = 0.0f;
+
+  switch ((int) c->cfg.tail_precision)
+    {
+    case RUV_PRECISION_FP16:
+      return c->kk.f16_dot (n, (const rk_fp16 *) (const void *) x, q);
+    case RUV_PRECISION_BF16:
+      for (i = 0; i < n; i++)
+        s += q[i] * rk_bf16_to_fp32 (((const rk_bf16 *) (const void *) x)[i]);
+      return s;
+    case RUV_PRECISION_FP32:
+    default:
+      for (i = 0; i < n; i++)
+        s += q[i] * ((const float *) (const void *) x)[i];
+      return s;
+    }
+}
+
+static inline void
+tail_axpy (const RuvTwoTierKvCache *c, const guint8 *x, float w, float *y)
+{
+  gint i, n = c->cfg.head_dim;
+
+  switch ((int) c->cfg.tail_precision)
+    {
+    case RUV_PRECISION_FP16:
+      c->kk.f16_axpy (n, (const rk_fp16 *) (const void *) x, w, y);
+      break;
+    case RUV_PRECISION_BF16:
+      for (i = 0; i < n; i++)
+        y[i] += w * rk_bf16_to_fp32 (((const rk_bf16 *) (const void *) x)[i]);
+      break;
+    case RUV_PRECISION_FP32:
+    default:
+      for (i = 0; i < n; i++)
+        y[i] += w * ((const float *) (const void *) x)[i];
+      break;
+    }
+}
+
+static inline float
+store_dot (const RuvTwoTierKvCache *c, guint8 *blk, gsize row, const float *q)
+{
+  const StoreFmt *f = &c->sf;
+  gint n = c->cfg.head_dim;
+
+  switch ((int) f->prec)
+    {
+    case RUV_PRECISION_Q8:
+      return c->kk.q8_dot (n, f->group, (const int8_t *) st_codes (f, blk, 0, row),
+                           st_d (f, blk, 0, row), q);
+    case RUV_PRECISION_Q4:
+      return c->kk.q4_dot (n, f->group, st_codes (f, blk, 0, row), st_d (f, blk, 0, row),
+                           st_m (f, blk, 0, row, c->rows), q);
+    case RUV_PRECISION_FP16:
+    default:
+      return c->kk.f16_dot (n, (const rk_fp16 *) (void *) st_codes (f, blk, 0, row), q);
+    }
+}
+
+static inline void
+store_axpy (const RuvTwoTierKvCache *c, guint8 *blk, gsize row, float w, float *y)
+{
+  const StoreFmt *f = &c->sf;
+  gint n = c->cfg.head_dim;
+
+  switch ((int) f->prec)
+    {
+    case RUV_PRECISION_Q8:
+      c->kk.q8_axpy (n, f->group, (const int8_t *) st_codes (f, blk, 1, row),
+                     st_d (f, blk, 1, row), w, y);
+      break;
+    case RUV_PRECISION_Q4:
+      c->kk.q4_axpy (n, f->group, st_codes (f, blk, 1, row), st_d (f, blk, 1, row),
+                     st_m (f, blk, 1, row, c->rows), w, y);
+      break;
+    case RUV_PRECISION_FP16:
+    default:
+      c->kk.f16_axpy (n, (const rk_fp16 *) (void *) st_codes (f, blk, 1, row), w, y);
+      break;
+    }
+}
+
+/* Folds a run of cnt tokens of one block (slots slot0.., KV head kvh) into st. */
+static void
+fold_run (const RuvTwoTierKvCache *c, gboolean store, guint8 *blk, gint64 slot0, gint64 cnt,
+          gint kvh, const float *q, float scale, SoftState *st)
+{
+  float s[MAX_BLOCK_SIZE];
+  gint H = c->cfg.num_kv_heads, D = c->cfg.head_dim, i;
+  float bm = -INFINITY;
+  gint64 t;
+
+  for (t = 0; t < cnt; t++)
+    {
+      gsize row = (gsize) (slot0 + t) * H + kvh;
+
+      s[t] = scale * (store ? store_dot (c, blk, row, q)
+                      : tail_dot (c, tail_row (c, blk, 0, row), q));
+      if (s[t] > bm)
+        bm = s[t];
+    }
+  if (bm > st->m)
+    {
+      float r = st->m == -INFINITY ? 0.0f : expf (st->m - bm);
+
+      for (i = 0; i < D; i++)
+        st->acc[i] *= r;
+      st->l *= r;
+      st->m = bm;
+    }
+  for (t = 0; t < cnt; t++)
+    {
+      gsize row = (gsize) (slot0 + t) * H + kvh;
+      float w = expf (s[t] - st->m);
+
+      st->l += w;
+      if (store)
+        store_axpy (c, blk, row, w, st->acc);
+      else
+        tail_axpy (c, tail_row (c, blk, 1, row), w, st->acc);
+    }
+}
+
+static void
+attend_rows (void   *ctx,
+             gint64  begin,
+             gint64  end,
+             int     thread_index)
+{
+  const AttendJob *job = ctx;
+  const RuvTwoTierKvCache *c = job->c;
+  const KvLayer *L = job->L;
+  gint64 bs = c->cfg.block_size, total = L->n_store + L->n_tail;
+  gint D = c->cfg.head_dim, i;
+  gint64 r;
+
+  (void) thread_index;
+  for (r = begin; r < end; r++)
+    {
+      gint64 t = r / job->n_heads;
+      gint kvh = (gint) (r % job->n_heads) / job->ratio;
+      const float *q = job->q + r * D;
+      gint64 n = total, p;
+      SoftState st;
+
+      if (job->causal)
+        n = MIN (total, MAX (job->q_pos0 + t + 1, 0));
+      st.m = -INFINITY;
+      st.l = 0.0f;
+      st.acc = job->out + r * D;
+      memset (st.acc, 0, (gsize) D * sizeof (float));
+      /* store blocks, then tail blocks */
+      for (p = 0; p < MIN (n, L->n_store); p += bs)
+        fold_run (c, TRUE, table_ptr (&L->store, p / bs), 0, MIN (bs, MIN (n, L->n_store) - p),
+                  kvh, q, job->scale, &st);
+      for (p = L->n_store; p < n;)
+        {
+          gint64 j = p - L->n_store + L->tail_off;
+          gint64 cnt = MIN (bs - j % bs, n - p);
+
+          fold_run (c, FALSE, table_ptr (&L->tail, j / bs), j % bs, cnt, kvh, q, job->scale,
+                    &st);
+          p += cnt;
+        }
+      if (st.l > 0.0f)
+        for (i = 0; i < D; i++)
+          st.acc[i] /= st.l;
+    }
+}
+
+gboolean
+ruv_two_tier_kv_cache_attend (RuvTwoTierKvCache *c,
+                              gint               layer,
+                              const float       *q,
+                              gint               n_q,
+                              gint               n_heads,
+                              gint64             q_pos0,
+                              float              scale,
+                              gboolean           causal,
+                              float             *out,
+                              GError           **error)
+{
+  AttendJob job;
+  gint64 rows, work;
+
+  if (n_heads <= 0 || n_heads % c->cfg.num_kv_heads != 0)
+    {
+      g_set_error (error, RUV_ERROR, RUV_ERROR_CONFIG,
+                   "attention: %d query heads is not a multiple of %d KV heads",
+                   n_heads, c->cfg.num_kv_heads);
+      return FALSE;
+    }
+  if (layer < 0 || layer >= c->cfg.num_layers)
+    {
+      g_set_error (error, RUV_ERROR, RUV_ERROR_KV_CACHE,
+                   "KV cache has no layer %d (it has %d)", layer, c->cfg.num_layers);
+      return FALSE;
+    }
+  if (n_q <= 0)
+    return TRUE;
+  job.c = c;
+  job.L = &c->layers[layer];
+  job.q = q;
+  job.out = out;
+  job.q_pos0 = q_pos0;
+  job.n_heads = n_heads;
+  job.ratio = n_heads / c->cfg.num_kv_heads;
+  job.scale = scale != 0.0f ? scale : 1.0f / sqrtf ((float) c->cfg.head_dim);
+  job.causal = causal;
+  rows = (gint64) n_q * n_heads;
+  work = MAX (job.L->n_store + job.L->n_tail, 1) * c->cfg.head_dim;
+  rk_pool_parallel_for (c->threads, rows, 1 + 65536 / work, attend_rows, &job);
+  return TRUE;
+}
+
+/* ---- stats, clear, truncate ---------------------------------------------- */
+
+void
+ruv_two_tier_kv_cache_get_stats (RuvTwoTierKvCache *c,
+                                 RuvKvCacheStats   *s)
+{
+  guint64 hd = (guint64) c->cfg.num_kv_heads * c->cfg.head_dim;
+  guint64 fp16 = 0;
+  gint l;
+  guint i;
+
+  memset (s, 0, sizeof *s);
+  g_mutex_lock (&c->lock);
+  for (l = 0; l < c->cfg.num_layers; l++)
+    {
+      const KvLayer *L = &c->layers[l];
+
+      s->total_tokens = MAX (s->total_tokens, L->n_store + L->n_tail);
+      s->tail_tokens = MAX (s->tail_tokens, L->n_tail);
+      s->store_tokens = MAX (s->store_tokens, L->n_store);
+      s->tail_bytes += (guint64) L->n_tail * 2 * hd * c->tail_es;
+      s->store_bytes += (guint64) L->n_store * 2 * c->cfg.num_kv_heads *
+                        (c->sf.codes_bytes + c->sf.scale_bytes);
+      fp16 += (guint64) (L->n_store + L->n_tail) * 2 * hd * 2;
+      s->block_bytes += (guint64) L->tail.ids->len * c->tail_block +
+                        (guint64) L->store.ids->len * c->sf.block;
+      for (i = 0; i < L->tail.ids->len; i++)
+        s->shared_blocks += pool_block_shared (c->pool, table_id (&L->tail, i));
+      for (i = 0; i < L->store.ids->len; i++)
+        s->shared_blocks += pool_block_shared (c->pool, table_id (&L->store, i));
+    }
+  g_mutex_unlock (&c->lock);
+  s->compression_ratio = s->tail_bytes + s->store_bytes > 0
+                         ? (double) fp16 / (double) (s->tail_bytes + s->store_bytes) : 1.0;
+}
+
+static void
+layer_truncate (RuvTwoTierKvCache *c, KvLayer *L, gint64 n)
+{
+  gint64 bs = c->cfg.block_size;
+
+  if (n >= L->n_store + L->n_tail)
+    return;
+  if (n <= L->n_store)
+    {
+      L->n_store = n;
+      table_cut (c->pool, &L->store, ceil_div (n, bs));
+      table_cut (c->pool, &L->tail, 0);
+      L->n_tail = 0;
+      L->tail_off = 0;
+    }
+  else
+    {
+      L->n_tail = n - L->n_store;
+      table_cut (c->pool, &L->tail, ceil_div (L->tail_off + L->n_tail, bs));
+    }
+}
+
+void
+ruv_two_tier_kv_cache_truncate (RuvTwoTierKvCache *c,
+                                gint64             n)
+{
+  gint l;
+
+  g_mutex_lock (&c->lock);
+  for (l = 0; l < c->cfg.num_layers; l++)
+    layer_truncate (c, &c->layers[l], MAX (n, 0));
+  g_mutex_unlock (&c->lock);
+}
+
+void
+ruv_two_tier_kv_cache_clear (RuvTwoTierKvCache *c)
+{
+  ruv_two_tier_kv_cache_truncate (c, 0);
+}
+
+RuvTwoTierKvCache *
+ruv_two_tier_kv_cache_fork (RuvTwoTierKvCache *src,
+                            gint64             n_tokens,
+                            GError           **error)
+{
+  RuvTwoTierKvCache *c;
+  gint l;
+  guint i;
+
+  for (l = 0; l < src->cfg.num_layers; l++)
+    if (n_tokens < 0 || n_tokens > src->layers[l].n_store + src->layers[l].n_tail)
+      {
+        g_set_error (error, RUV_ERROR, RUV_ERROR_KV_CACHE,
+                     "cannot fork %" G_GINT64_FORMAT " tokens: layer %d holds %"
+                     G_GINT64_FORMAT, n_tokens, l,
+                     src->layers[l].n_store + src->layers[l].n_tail);
+        return NULL;
+      }
+  c = ruv_two_tier_kv_cache_new_with_pool (&src->pub, src->pool, error);
+  if (c == NULL)
+    return NULL;
+  for (l = 0; l < src->cfg.num_layers; l++)
+    {
+      const KvLayer *S = &src->layers[l];
+      KvLayer *L = &c->layers[l];
+
+      for (i = 0; i < S->store.ids->len; i++)
+        {
+          pool_ref_block (c->pool, table_id (&S->store, i));
+          table_push (&L->store, table_id (&S->store, i), table_ptr (&S->store, i));
+        }
+      for (i = 0; i < S->tail.ids->len; i++)
+        {
+          pool_ref_block (c->pool, table_id (&S->tail, i));
+          table_push (&L->tail, table_id (&S->tail, i), table_ptr (&S->tail, i));
+        }
+      L->n_store = S->n_store;
+      L->n_tail = S->n_tail;
+      L->tail_off = S->tail_off;
+      layer_truncate (c, L, n_tokens);
+    }
+  return c;
+}
+
+const gint32 *
+ruv_two_tier_kv_cache_get_block_table (RuvTwoTierKvCache *c,
+                                       gint               layer,
+                                       RuvKvTier          tier,
+                                       gint64            *n_blocks,
+                                       gint64            *first_slot)
+{
+  const Table *t;
+
+  if (layer < 0 || layer >= c->cfg.num_layers)
+    {
+      *n_blocks = 0;
+      if (first_slot != NULL)
+        *first_slot = 0;
+      return NULL;
+    }
+  t = tier == RUV_KV_TIER_STORE ? &c->layers[layer].store : &c->layers[layer].tail;
+  *n_blocks = t->ids->len;
+  if (first_slot != NULL)
+    *first_slot = tier == RUV_KV_TIER_STORE ? 0 : c->layers[layer].tail_off;
+  return (const gint32 *) (void *) t->ids->data;
+}
+
+/* ---- update_policy --------------------------------------------------------- */
+
+gboolean
+ruv_two_tier_kv_cache_update_policy (RuvTwoTierKvCache *c,
+                                     RuvPrecision       prec,
+                                     GError           **error)
+{
+  StoreFmt nf, of = c->sf;
+  Prealloc pa;
+  gint64 need = 0, bs = c->cfg.block_size, p;
+  gint H = c->cfg.num_kv_heads, D = c->cfg.head_dim, l, h;
+  float *x;
+
+  if (!store_precision_ok (prec) || (prec == RUV_PRECISION_Q4 && D % 2 != 0))
+    {
+      g_set_error (error, RUV_ERROR, RUV_ERROR_CONFIG,
+                   "KV cache: the store cannot hold %s (Q8, Q4 or FP16)",
+                   ruv_precision_name (prec));
+      return FALSE;
+    }
+  if (prec == c->sf.prec)
+    return TRUE;
+  store_fmt_init (&nf, &c->cfg, prec);
+  for (l = 0; l < c->cfg.num_layers; l++)
+    need += ceil_div (c->layers[l].n_store, bs);
+  if (!prealloc_get (c->pool, nf.block, need, &pa, error))
+    return FALSE;
+
+  x = g_new (float, D);
+  g_mutex_lock (&c->lock);
+  for (l = 0; l < c->cfg.num_layers; l++)
+    {
+      KvLayer *L = &c->layers[l];
+      Table nt;
+
+      table_init (&nt);
+      for (p = 0; p < L->n_store; p++)
+        {
+          guint8 *src = table_ptr (&L->store, p / bs);
+          int kv;
+
+          if (p % bs == 0)
+            {
+              gint32 id;
+              guint8 *ptr;
+
+              prealloc_take (&pa, &id, &ptr);
+              table_push (&nt, id, ptr);
+            }
+          for (h = 0; h < H; h++)
+            for (kv = 0; kv < 2; kv++)
+              {
+                gsize row = (gsize) (p % bs) * H + h;
+
+                store_read (c, &of, src, kv, row, x);
+                store_write (c, &nf, table_ptr (&nt, p / bs), kv, row, x);
+              }
+        }
+      table_free (c->pool, &L->store);
+      L->store = nt;
+    }
+  c->cfg.store_precision = prec;
+  c->pub.kv.store_precision = prec;
+  c->sf = nf;
+  g_mutex_unlock (&c->lock);
+  g_free (x);
+  prealloc_release (c->pool, &pa);
+  return TRUE;
+}
+
+/* ---- shift ------------------------------------------------------------------ */
+
+void
+ruv_kv_cache_rope_shift (float   *k,
+                         gint64   n_tokens,
+                         gint     n_kv_heads,
+                         gint     head_dim,
+                         gint64   delta,
+                         gpointer rope_params)
+{
+  rk_rope_params p = *(const rk_rope_params *) rope_params;
+  float *cs;
+  gint64 t;
+
+  /* Rotations compose: R(pos + delta) = R(delta) R(pos); the YaRN magnitude
+   * factor is already in the cached keys. */
+  p.attn_factor = 1.0f;
+  cs = g_new (float, MAX (p.n_rot, 2));
+  rk_rope_cache (cs, delta, &p);
+  for (t = 0; t < n_tokens; t++)
+    rk_rope_apply (k + (gsize) t * n_kv_heads * head_dim, n_kv_heads, head_dim, cs, &p);
+  g_free (cs);
+}
+
+gboolean
+ruv_two_tier_kv_cache_shift (RuvTwoTierKvCache *c,
+                             gint64             begin,
+                             gint64             end,
+                             RuvKvRopeShiftFunc rope,
+                             gpointer           rope_data,
+                             GError           **error)
+{
+  gsize row = (gsize) c->cfg.num_kv_heads * c->cfg.head_dim;
+  gint l;
+
+  for (l = 0; l < c->cfg.num_layers; l++)
+    {
+      gint64 total = c->layers[l].n_store + c->layers[l].n_tail;
+
+      if (begin < 0 || begin > end || end > total)
+        {
+          g_set_error (error, RUV_ERROR, RUV_ERROR_KV_CACHE,
+                       "KV cache shift: range [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                       ") is outside the %" G_GINT64_FORMAT " tokens of layer %d",
+                       begin, end, total, l);
+          return FALSE;
+        }
+    }
+  if (begin == end)
+    return TRUE;
+  for (l = 0; l < c->cfg.num_layers; l++)
+    {
+      KvLayer *L = &c->layers[l];
+      gint64 m = L->n_store + L->n_tail - end, p;
+      g_autofree float *k = g_try_new (float, (gsize) MAX (m, 1) * row);
+      g_autofree float *v = g_try_new (float, (gsize) MAX (m, 1) * row);
+      GError *local = NULL;
+
+      if (k == NULL || v == NULL)
+        {
+          ruv_two_tier_kv_cache_truncate (c, begin);
+          g_set_error (error, RUV_ERROR, RUV_ERROR_OUT_OF_MEMORY,
+                       "KV cache shift: no memory to move %" G_GINT64_FORMAT " tokens", m);
+          return FALSE;
+        }
+      for (p = 0; p < m; p++)
+        read_token (c, L, end + p, k + (gsize) p * row, v + (gsize) p * row);
+      if (rope != NULL && m > 0)
+        rope (k, m, c->cfg.num_kv_heads, c->cfg.head_dim, begin - end, rope_data);
+      g_mutex_lock (&c->lock);
+      layer_truncate (c, L, begin);
+      g_mutex_unlock (&c->lock);
+      if (!ruv_two_tier_kv_cache_append (c, l, k, v, m, &local))
+        {
+          ruv_two_tier_kv_cache_truncate (c, begin);
+          g_propagate_prefixed_error (error, local, "KV cache shift: ");
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* ---- save / restore --------------------------------------------------------- */
+
+#define STATE_MAGIC   "RUVKVST\n"
+#define STATE_VERSION 1
+
+static void
+put_u32 (GByteArray *b, guint32 v)
+{
+  guint32 le = GUINT32_TO_LE (v);
+
+  g_byte_array_append (b, (const guint8 *) &le, 4);
+}
+
+static void
+put_u64 (GByteArray *b, guint64 v)
+{
+  guint64 le = GUINT64_TO_LE (v);
+
+  g_byte_array_append (b, (const guint8 *) &le, 8);
+}
+
+/* The layout part of the header: what must match for a state to fit. */
+static void
+put_layout (GByteArray *b, const KvCfg *cfg)
+{
+  put_u32 (b, (guint32) cfg->num_layers);
+  put_u32 (b, (guint32) cfg->num_kv_heads);
+  put_u32 (b, (guint32) cfg->head_dim);
+  put_u32 (b, (guint32) cfg->tail_precision);
+  put_u32 (b, (guint32) cfg->store_precision);
+  put_u32 (b, (guint32) ruv_kv_cache_group_size (cfg->head_dim));
+  put_u64 (b, (guint64) cfg->max_tokens);
+}
+
+#define LAYOUT_BYTES (6 * 4 + 8)
+
+gboolean
+ruv_two_tier_kv_cache_save (RuvTwoTierKvCache *c,
+                            const char        *path,
+                            const char        *fingerprint,
+                            GError           **error)
+{
+  g_autoptr(GByteArray) b = g_byte_array_new ();
+  g_autoptr(GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  gsize tail_row_bytes = (gsize) c->cfg.head_dim * c->tail_es;
+  guint8 digest[32];
+  gsize dlen = sizeof digest;
+  gint64 bs = c->cfg.block_size, p;
+  gint H = c->cfg.num_kv_heads, l, h, kv;
+  GError *local = NULL;
+
+  g_byte_array_append (b, (const guint8 *) STATE_MAGIC, 8);
+  put_u32 (b, STATE_VERSION);
+  put_layout (b, &c->cfg);
+  put_u32 (b, (guint32) strlen (fingerprint));
+  g_byte_array_append (b, (const guint8 *) fingerprint, (guint) strlen (fingerprint));
+  for (l = 0; l < c->cfg.num_layers; l++)
+    {
+      put_u64 (b, (guint64) c->layers[l].n_store);
+      put_u64 (b, (guint64) c->layers[l].n_tail);
+    }
+  for (l = 0; l < c->cfg.num_layers; l++)
+    {
+      const KvLayer *L = &c->layers[l];
+      const StoreFmt *f = &c->sf;
+
+      for (p = 0; p < L->n_store; p++)
+        for (h = 0; h < H; h++)
+          for (kv = 0; kv < 2; kv++)
+            {
+              guint8 *blk = table_ptr (&L->store, p / bs);
+              gsize row = (gsize) (p % bs) * H + h;
+
+              g_byte_array_append (b, st_codes (f, blk, kv, row), (guint) f->codes_bytes);
+              if (f->prec != RUV_PRECISION_FP16)
+                g_byte_array_append (b, (guint8 *) st_d (f, blk, kv, row),
+                                     (guint) f->n_groups * 2);
+              if (f->prec == RUV_PRECISION_Q4)
+                g_byte_array_append (b, (guint8 *) st_m (f, blk, kv, row, c->rows),
+                                     (guint) f->n_groups * 2);
+            }
+      for (p = 0; p < L->n_tail; p++)
+        for (h = 0; h < H; h++)
+          for (kv = 0; kv < 2; kv++)
+            {
+              gint64 j = L->tail_off + p;
+              guint8 *blk = table_ptr (&L->tail, j / bs);
+
+              g_byte_array_append (b, tail_row (c, blk, kv, (gsize) (j % bs) * H + h),
+                                   (guint) tail_row_bytes);
+            }
+    }
+  g_checksum_update (sum, b->data, b->len);
+  g_checksum_get_digest (sum, digest, &dlen);
+  g_byte_array_append (b, digest, 32);
+  if (!g_file_set_contents (path, (const char *) b->data, b->len, &local))
+    {
+      g_set_error (error, RUV_ERROR, RUV_ERROR_IO, "cannot save the KV cache: %s",
+                   local->message);
+      g_error_free (local);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+typedef struct
+{
+  const guint8 *p;
+  gsize         left;
+} Cursor;
+
+static gboolean
+take (Cursor *cur, gsize n, const guint8 **out)
+{
+  if (n > cur->left)
+    return FALSE;
+  *out = cur->p;
+  cur->p += n;
+  cur->left -= n;
+  return TRUE;
+}
+
+static gboolean
+take_u64 (Cursor *cur, guint64 *v)
+{
+  const guint8 *p;
+  guint64 le;
+
+  if (!take (cur, 8, &p))
+    return FALSE;
+  memcpy (&le, p, 8);
+  *v = GUINT64_FROM_LE (le);
+  return TRUE;
+}
+
+static gboolean
+take_u32 (Cursor *cur, guint32 *v)
+{
+  const guint8 *p;
+  guint32 le;
+
+  if (!take (cur, 4, &p))
+    return FALSE;
+  memcpy (&le, p, 4);
+  *v = GUINT32_FROM_LE (le);
+  return TRUE;
+}
+
+static gboolean
+refuse (GError **error, const char *path, const char *why)
+{
+  g_set_error (error, RUV_ERROR, RUV_ERROR_KV_CACHE,
+               "KV cache state %s refused: %s", path, why);
+  return FALSE;
+}
+
+gboolean
+ruv_two_tier_kv_cache_restore (RuvTwoTierKvCache *c,
+                               const char        *path,
+                               const char        *fingerprint,
+                               GError           **error)
+{
+  g_autoptr(GMappedFile) mf = NULL;
+  g_autoptr(GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autoptr(GByteArray) layout = g_byte_array_new ();
+  g_autofree gint64 *counts = NULL;
+  const guint8 *data, *p;
+  guint8 digest[32];
+  gsize len, dlen = sizeof digest;
+  gsize tail_row_bytes = (gsize) c->cfg.head_dim * c->tail_es;
+  gsize store_row_bytes = c->sf.codes_bytes + c->sf.scale_bytes;
+  guint64 body = 0, need_blocks_t = 0, need_blocks_s = 0;
+  gint64 bs = c->cfg.block_size, t;
+  gint H = c->cfg.num_kv_heads, L_n = c->cfg.num_layers, l, h, kv;
+  Prealloc tpa, spa;
+  KvLayer *nl;
+  guint32 u32;
+  Cursor cur;
+  GError *local = NULL;
+
+  mf = g_mapped_file_new (path, FALSE, &local);
+  if (mf == NULL)
+    {
+      g_set_error (error, RUV_ERROR, RUV_ERROR_IO, "cannot read KV cache state: %s",
+                   local->message);
+      g_error_free (local);
+      return FALSE;
+    }
+  data = (const guint8 *) g_mapped_file_get_contents (mf);
+  len = g_mapped_file_get_length (mf);
+  if (len < 8 + 4 + 32 || data == NULL || memcmp (data, STATE_MAGIC, 8) != 0)
+    return refuse (error, path, "not a KV cache state");
+  g_checksum_update (sum, data, len - 32);
+  g_checksum_get_digest (sum, digest, &dlen);
+  if (memcmp (digest, data + len - 32, 32) != 0)
+    return refuse (error, path, "checksum mismatch (the file is corrupt)");
+
+  cur.p = data + 8;
+  cur.left = len - 32 - 8;
+  if (!take_u32 (&cur, &u32) || u32 != STATE_VERSION)
+    return refuse (error, path, "unsupported version");
+  put_layout (layout, &c->cfg);
+  if (!take (&cur, LAYOUT_BYTES, &p) || memcmp (p, layout->data, LAYOUT_BYTES) != 0)
+    return refuse (error, path, "saved with another cache layout (layers, heads, "
+                   "head_dim, precisions or max_tokens differ)");
+  if (!take_u32 (&cur, &u32) || u32 != strlen (fingerprint) || !take (&cur, u32, &p) ||
+      memcmp (p, fingerprint, u32) != 0)
+    return refuse (error, path, "saved for another model or context");
+
+  counts = g_new (gint64, 2 * (gsize) L_n);
+  for (l = 0; l < L_n; l++)
+    {
+      guint64 ns, nt, add;
+
+      if (!take_u64 (&cur, &ns) || !take_u64 (&cur, &nt))
+        return refuse (error, path, "truncated");
+      if (ns > (guint64) c->cfg.max_tokens || nt > (guint64) c->cfg.max_tokens - ns)
+        return refuse (error, path, "token counts exceed max_tokens");
+      counts[2 * l] = (gint64) ns;
+      counts[2 * l + 1] = (gint64) nt;
+      if (!g_uint64_checked_mul (&add, ns, (guint64) H * 2 * store_row_bytes) ||
+          !g_uint64_checked_add (&body, body, add) ||
+          !g_uint64_checked_mul (&add, nt, (guint64) H * 2 * tail_row_bytes) ||
+          !g_uint64_checked_add (&body, body, add))
+        return refuse (error, path, "token counts overflow");
+      need_blocks_s += (guint64) ceil_div ((gint64) ns, bs);
+      need_blocks_t += (guint64) ceil_div ((gint64) nt, bs);
+    }
+  if (body != cur.left)
+    return refuse (error, path, "its size does not match its token counts");
+
+  if (!prealloc_get (c->pool, c->tail_block, (gint64) need_blocks_t, &tpa, error))
+    return FALSE;
+  if (!prealloc_get (c->pool, c->sf.block, (gint64) need_blocks_s, &spa, error))
+    {
+      prealloc_release (c->pool, &tpa);
+      return FALSE;
+    }
+  nl = g_new0 (KvLayer, L_n);
+  for (l = 0; l < L_n; l++)
+    {
+      KvLayer *L = &nl[l];
+      const StoreFmt *f = &c->sf;
+
+      table_init (&L->store);
+      table_init (&L->tail);
+      L->n_store = counts[2 * l];
+      L->n_tail = counts[2 * l + 1];
+      for (t = 0; t < L->n_store; t++)
+        {
+          gint32 id;
+          guint8 *blk;
+
+          if (t % bs == 0)
+            {
+              prealloc_take (&spa, &id, &blk);
+              table_push (&L->store, id, blk);
+            }
+          blk = table_ptr (&L->store, t / bs);
+          for (h = 0; h < H; h++)
+            for (kv = 0; kv < 2; kv++)
+              {
+                gsize row = (gsize) (t % bs) * H + h;
+
+                take (&cur, f->codes_bytes, &p);
+                memcpy (st_codes (f, blk, kv, row), p, f->codes_bytes);
+                if (f->prec != RUV_PRECISION_FP16)
+                  {
+                    take (&cur, (gsize) f->n_groups * 2, &p);
+                    memcpy (st_d (f, blk, kv, row), p, (gsize) f->n_groups * 2);
+                  }
+                if (f->prec == RUV_PRECISION_Q4)
+                  {
+                    take (&cur, (gsize) f->n_groups * 2, &p);
+                    memcpy (st_m (f, blk, kv, row, c->rows), p, (gsize) f->n_groups * 2);
+                  }
+              }
+        }
+      for (t = 0; t < L->n_tail; t++)
+        {
+          gint32 id;
+          guint8 *blk;
+
+          if (t % bs == 0)
+            {
+              prealloc_take (&tpa, &id, &blk);
+              table_push (&L->tail, id, blk);
+            }
+          blk = table_ptr (&L->tail, t / bs);
+          for (h = 0; h < H; h++)
+            for (kv = 0; kv < 2; kv++)
+              {
+                take (&cur, tail_row_bytes, &p);
+                memcpy (tail_row (c, blk, kv, (gsize) (t % bs) * H + h), p, tail_row_bytes);
+              }
+        }
+    }
+  g_mutex_lock (&c->lock);
+  for (l = 0; l < L_n; l++)
+    {
+      table_free (c->pool, &c->layers[l].store);
+      table_free (c->pool, &c->layers[l].tail);
+    }
+  g_free (c->layers);
+  c->layers = nl;
+  g_mutex_unlock (&c->lock);
+  prealloc_release (c->pool, &tpa);
+  prealloc_release (c->pool, &spa);
+  return TRUE;
+}

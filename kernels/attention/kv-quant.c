@@ -1,0 +1,361 @@
+/* kv-quant.c — quantized KV rows: the reference kernels, the quantizers and
+ * the per-ISA kernel table. SPDX-License-Identifier: MIT
+ *
+ * See rk-kvquant.h for the formats. The quantizers guarantee |x - x'| <= d/2
+ * for every value (up to float rounding of the division), which the tests
+ * check element by element, for K and V separately.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "rk-kvquant.h"
+
+float
+rk_kvq8_dot_ref (int            n,
+                 int            group,
+                 const int8_t  *codes,
+                 const rk_fp16 *d,
+                 const float   *q)
+{
+  float sum = 0.0f;
+  int g, j;
+
+  for (g = 0; g < n / group; g++)
+    {
+      float s = 0.0f;
+
+      for (j = 0; j < group; j++)
+        s += q[g * group + j] * (float) codes[g * group + j];
+      sum += s * rk_fp16_to_fp32 (d[g]);
+    }
+  return sum;
+}
+
+float
+rk_kvq4_dot_ref (int            n,
+                 int            group,
+                 const uint8_t *codes,
+                 const rk_fp16 *d,
+                 const rk_fp16 *m,
+                 const float   *q)
+{
+  int half = group / 2;
+  float sum = 0.0f;
+  int g, j;
+
+  /* sum q (m + d c) = m * sum q + d * sum q c, per group. */
+  for (g = 0; g < n / group; g++)
+    {
+      const uint8_t *c = codes + g * half;
+      const float *qg = q + g * group;
+      float sqc = 0.0f, sq = 0.0f;
+
+      for (j = 0; j < half; j++)
+        {
+          sqc += qg[j] * (float) (c[j] & 0x0F) + qg[j + half] * (float) (c[j] >> 4);
+          sq += qg[j] + qg[j + half];
+        }
+      sum += sqc * rk_fp16_to_fp32 (d[g]) + sq * rk_fp16_to_fp32 (m[g]);
+    }
+  return sum;
+}
+
+float
+rk_kvf16_dot_ref (int            n,
+                  const rk_fp16 *x,
+                  const float   *q)
+{
+  float sum = 0.0f;
+  int i;
+
+  for (i = 0; i < n; i++)
+    sum += q[i] * rk_fp16_to_fp32 (x[i]);
+  return sum;
+}
+
+void
+rk_kvq8_axpy_ref (int            n,
+                  int            group,
+                  const int8_t  *codes,
+                  const rk_fp16 *d,
+                  float          w,
+                  float         *y)
+{
+  int g, j;
+
+  for (g = 0; g < n / group; g++)
+    {
+      float wd = w * rk_fp16_to_fp32 (d[g]);
+
+      for (j = 0; j < group; j++)
+        y[g * group + j] += wd * (float) codes[g * group + j];
+    }
+}
+
+void
+rk_kvq4_axpy_ref (int            n,
+                  int            group,
+                  const uint8_t *codes,
+                  const rk_fp16 *d,
+                  const rk_fp16 *m,
+                  float          w,
+                  float         *y)
+{
+  int half = group / 2;
+  int g, j;
+
+  for (g = 0; g < n / group; g++)
+    {
+      const uint8_t *c = codes + g * half;
+      float *yg = y + g * group;
+      float wd = w * rk_fp16_to_fp32 (d[g]);
+      float wm = w * rk_fp16_to_fp32 (m[g]);
+
+      for (j = 0; j < half; j++)
+        {
+          yg[j] += wm + wd * (float) (c[j] & 0x0F);
+          yg[j + half] += wm + wd * (float) (c[j] >> 4);
+        }
+    }
+}
+
+void
+rk_kvf16_axpy_ref (int            n,
+                   const rk_fp16 *x,
+                   float          w,
+                   float         *y)
+{
+  int i;
+
+  for (i = 0; i < n; i++)
+    y[i] += w * rk_fp16_to_fp32 (x[i]);
+}
+
+/* ---- quantizers --------------------------------------------------------- */
+
+/* The next half above h / below h (h finite). */
+static rk_fp16
+half_up (rk_fp16 h)
+{
+  if (h == 0x8000)
+    return 0x0001;
+  return (h & 0x8000) ? (rk_fp16) (h - 1) : (rk_fp16) (h + 1);
+}
+
+static rk_fp16
+half_down (rk_fp16 h)
+{
+  if (h == 0x0000)
+    return 0x8001;
+  return (h & 0x8000) ? (rk_fp16) (h + 1) : (rk_fp16) (h - 1);
+}
+
+void
+rk_kvq8_quantize (int          n,
+                  int          group,
+                  const float *x,
+                  int8_t      *codes,
+                  rk_fp16     *d)
+{
+  int g, j;
+
+  for (g = 0; g < n / group; g++)
+    {
+      const float *xg = x + g * group;
+      float amax = 0.0f, df;
+      rk_fp16 dh;
+
+      for (j = 0; j < group; j++)
+        amax = fmaxf (amax, fabsf (xg[j]));
+      if (amax == 0.0f)
+        {
+          d[g] = 0;
+          memset (codes + g * group, 0, (size_t) group);
+          continue;
+        }
+      /* Round the scale to half, then make sure 127 * d still covers amax
+       * so that no code clamps (an error of at most d/2 everywhere). */
+      dh = rk_fp32_to_fp16 (amax / 127.0f);
+      while (rk_fp16_to_fp32 (dh) * 127.0f < amax && (dh & 0x7C00) != 0x7C00)
+        dh = half_up (dh);
+      d[g] = dh;
+      df = rk_fp16_to_fp32 (dh);
+      for (j = 0; j < group; j++)
+        {
+          float c = roundf (xg[j] / df);
+
+          codes[g * group + j] = (int8_t) (c > 127.0f ? 127 : c < -127.0f ? -127 : c);
+        }
+    }
+}
+
+void
+rk_kvq4_quantize (int          n,
+                  int          group,
+                  const float *x,
+                  uint8_t     *codes,
+                  rk_fp16     *d,
+                  rk_fp16     *m)
+{
+  int half = group / 2;
+  int g, j;
+
+  for (g = 0; g < n / group; g++)
+    {
+      const float *xg = x + g * group;
+      uint8_t *c = codes + g * half;
+      float mn = xg[0], mx = xg[0], mf, df;
+      rk_fp16 mh, dh;
+
+      for (j = 1; j < group; j++)
+        {
+          mn = fminf (mn, xg[j]);
+          mx = fmaxf (mx, xg[j]);
+        }
+      /* The minimum rounds down, the step up: [m, m + 15 d] covers the group. */
+      mh = rk_fp32_to_fp16 (mn);
+      while (rk_fp16_to_fp32 (mh) > mn && (mh & 0x7C00) != 0x7C00)
+        mh = half_down (mh);
+      mf = rk_fp16_to_fp32 (mh);
+      m[g] = mh;
+      if (mx - mf <= 0.0f)
+        {
+          d[g] = 0;
+          memset (c, 0, (size_t) half);
+          continue;
+        }
+      dh = rk_fp32_to_fp16 ((mx - mf) / 15.0f);
+      while (mf + rk_fp16_to_fp32 (dh) * 15.0f < mx && (dh & 0x7C00) != 0x7C00)
+        dh = half_up (dh);
+      d[g] = dh;
+      df = rk_fp16_to_fp32 (dh);
+      for (j = 0; j < half; j++)
+        {
+          float lo = roundf ((xg[j] - mf) / df);
+          float hi = roundf ((xg[j + half] - mf) / df);
+
+          lo = lo < 0.0f ? 0.0f : lo > 15.0f ? 15.0f : lo;
+          hi = hi < 0.0f ? 0.0f : hi > 15.0f ? 15.0f : hi;
+          c[j] = (uint8_t) ((int) lo | ((int) hi << 4));
+        }
+    }
+}
+
+void
+rk_kvq8_dequantize (int            n,
+                    int            group,
+                    const int8_t  *codes,
+                    const rk_fp16 *d,
+                    float         *x)
+{
+  int i;
+
+  for (i = 0; i < n; i++)
+    x[i] = rk_fp16_to_fp32 (d[i / group]) * (float) codes[i];
+}
+
+void
+rk_kvq4_dequantize (int            n,
+                    int            group,
+                    const uint8_t *codes,
+                    const rk_fp16 *d,
+                    const rk_fp16 *m,
+                    float         *x)
+{
+  int half = group / 2;
+  int g, j;
+
+  for (g = 0; g < n / group; g++)
+    {
+      const uint8_t *c = codes + g * half;
+      float df = rk_fp16_to_fp32 (d[g]), mf = rk_fp16_to_fp32 (m[g]);
+
+      for (j = 0; j < half; j++)
+        {
+          x[g * group + j] = mf + df * (float) (c[j] & 0x0F);
+          x[g * group + j + half] = mf + df * (float) (c[j] >> 4);
+        }
+    }
+}
+
+/* ---- dispatch ----------------------------------------------------------- */
+
+rk_kvq_kernels
+rk_kvq_kernels_for_isa (rk_isa isa)
+{
+  rk_kvq_kernels k = {
+    rk_kvq8_dot_ref, rk_kvq4_dot_ref, rk_kvf16_dot_ref,
+    rk_kvq8_axpy_ref, rk_kvq4_axpy_ref, rk_kvf16_axpy_ref,
+  };
+
+#if defined(RK_HAVE_AVX2)
+  if (isa == RK_ISA_AVX2 && rk_cpu_has_isa (RK_ISA_AVX2))
+    {
+      k.q8_dot = rk_kvq8_dot_avx2;
+      k.q4_dot = rk_kvq4_dot_avx2;
+      k.f16_dot = rk_kvf16_dot_avx2;
+      k.q8_axpy = rk_kvq8_axpy_avx2;
+      k.q4_axpy = rk_kvq4_axpy_avx2;
+      k.f16_axpy = rk_kvf16_axpy_avx2;
+    }
+#endif
+#if defined(RK_HAVE_NEON)
+  if (isa == RK_ISA_NEON && rk_cpu_has_isa (RK_ISA_NEON))
+    {
+      k.q8_dot = rk_kvq8_dot_neon;
+      k.q4_dot = rk_kvq4_dot_neon;
+      k.f16_dot = rk_kvf16_dot_neon;
+      k.q8_axpy = rk_kvq8_axpy_neon;
+      k.q4_axpy = rk_kvq4_axpy_neon;
+      k.f16_axpy = rk_kvf16_axpy_neon;
+    }
+#endif
+  (void) isa;
+  return k;
+}
+
+rk_kvq_kernels
+rk_kvq_kernels_get (void)
+{
+  rk_cpu_init ();
+  return rk_kvq_kernels_for_isa (rk_cpu_isa ());
+}
+
+/* Dispatched names, for callers that make one call. */
+float
+rk_kvq8_dot (int n, int group, const int8_t *codes, const rk_fp16 *d, const float *q)
+{
+  return rk_kvq_kernels_get ().q8_dot (n, group, codes, d, q);
+}
+
+float
+rk_kvq4_dot (int n, int group, const uint8_t *codes, const rk_fp16 *d, const rk_fp16 *m,
+             const float *q)
+{
+  return rk_kvq_kernels_get ().q4_dot (n, group, codes, d, m, q);
+}
+
+float
+rk_kvf16_dot (int n, const rk_fp16 *x, const float *q)
+{
+  return rk_kvq_kernels_get ().f16_dot (n, x, q);
+}
+
+void
+rk_kvq8_axpy (int n, int group, const int8_t *codes, const rk_fp16 *d, float w, float *y)
+{
+  rk_kvq_kernels_get ().q8_axpy (n, group, codes, d, w, y);
+}
+
+void
+rk_kvq4_axpy (int n, int group, const uint8_t *codes, const rk_fp16 *d, const rk_fp16 *m,
+              float w, float *y)
+{
+  rk_kvq_kernels_get ().q4_axpy (n, group, codes, d, m, w, y);
+}
+
+void
+rk_kvf16_axpy (int n, const rk_fp16 *x, float w, float *y)
+{
+  rk_kvq_kernels_get ().f16_axpy (n, x, w, y);
+}
