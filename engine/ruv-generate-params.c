@@ -2,6 +2,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include <math.h>
+#include <string.h>
 
 #include "ruv-error.h"
 #include "ruv-generate-params.h"
@@ -122,6 +123,42 @@ ruv_generate_params_validate (const RuvGenerateParams  *self,
                        "stop sequence %u is not valid UTF-8", i + 1);
           return FALSE;
         }
+    }
+  return TRUE;
+}
+
+gboolean
+ruv_generate_check_prompt_text (const char  *text,
+                                gssize       length,
+                                GError     **error)
+{
+  const char *end = NULL;
+  gsize n;
+
+  g_return_val_if_fail (text != NULL || length == 0, FALSE);
+
+  /* Measured without reading past the cap, so a huge text costs nothing. */
+  n = length >= 0 ? (gsize) length : strnlen (text, RUV_GENERATE_MAX_PROMPT_BYTES + 1);
+  if (n > RUV_GENERATE_MAX_PROMPT_BYTES)
+    {
+      if (length >= 0)
+        g_set_error (error, RUV_ERROR, RUV_ERROR_CONFIG,
+                     "the prompt is %.1f MiB of text; the limit is %.0f MiB, far more than "
+                     "any model's context holds: shorten it",
+                     (double) n / 1048576.0, (double) RUV_GENERATE_MAX_PROMPT_BYTES / 1048576.0);
+      else
+        g_set_error (error, RUV_ERROR, RUV_ERROR_CONFIG,
+                     "the prompt is more than %.0f MiB of text, far more than any model's "
+                     "context holds: shorten it",
+                     (double) RUV_GENERATE_MAX_PROMPT_BYTES / 1048576.0);
+      return FALSE;
+    }
+  if (n > 0 && !g_utf8_validate (text, (gssize) n, &end))
+    {
+      g_set_error (error, RUV_ERROR, RUV_ERROR_CONFIG,
+                   "the prompt is not valid UTF-8 text (bad byte at offset %" G_GSIZE_FORMAT
+                   "); was binary data pasted?", (gsize) (end - text));
+      return FALSE;
     }
   return TRUE;
 }

@@ -51,6 +51,20 @@ void               ruv_generate_params_set_stop_sequences (RuvGenerateParams  *s
 gboolean           ruv_generate_params_validate (const RuvGenerateParams *self,
                                                  GError                 **error);
 
+/* The largest prompt text accepted (bytes): 8 MiB, 16x what a 128K-token
+ * context holds at ~4 bytes per token. Anything longer cannot fit any model's
+ * context, and tokenizing it would only burn time and memory first
+ * (RELIABILITY.md E11). */
+#define RUV_GENERATE_MAX_PROMPT_BYTES ((gsize) 8 * 1024 * 1024)
+
+/* Checks prompt text before it is tokenized: at most
+ * RUV_GENERATE_MAX_PROMPT_BYTES and valid UTF-8 (length -1: NUL-terminated;
+ * otherwise an embedded NUL is refused too). RUV_ERROR_CONFIG with a sentence
+ * a person understands. An empty prompt is allowed (generation from BOS). */
+gboolean           ruv_generate_check_prompt_text (const char  *text,
+                                                   gssize       length,
+                                                   GError     **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RuvGenerateParams, ruv_generate_params_free)
 
 G_END_DECLS

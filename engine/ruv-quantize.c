@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <glib/gstdio.h>
+
 #include "ruv-error.h"
 #include "ruv-gguf-writer.h"
 #include "ruv-gguf.h"
@@ -316,18 +318,86 @@ copy_kv (const RuvGguf   *in,
   return FALSE;
 }
 
+void
+ruv_quantize_options_init (RuvQuantizeOptions *options)
+{
+  memset (options, 0, sizeof *options);
+}
+
+/* One tensor's conversion, split by rows over the pool. Each thread has its
+ * own row of floats in scratch (thread_index * ne0). */
+typedef struct
+{
+  const rk_type_traits *src;
+  const rk_type_traits *dst;
+  const guint8         *in;
+  guint8               *out;
+  gsize                 in_row;
+  gsize                 out_row;
+  gint64                ne0;
+  float                *scratch;
+} ConvertJob;
+
+static void
+convert_rows (void    *user_data,
+              int64_t  begin,
+              int64_t  end,
+              int      thread_index)
+{
+  const ConvertJob *job = user_data;
+  float *f = job->scratch + (gsize) thread_index * (gsize) job->ne0;
+  int64_t k;
+
+  for (k = begin; k < end; k++)
+    {
+      job->src->to_float (job->in + (gsize) k * job->in_row, f, job->ne0);
+      job->dst->from_float_ref (f, job->out + (gsize) k * job->out_row, job->ne0);
+    }
+}
+
+static gboolean
+is_float_type (rk_type type)
+{
+  return type == RK_TYPE_F32 || type == RK_TYPE_F16 || type == RK_TYPE_BF16;
+}
+
+/* TRUE when both paths name the same existing file (links followed). */
+static gboolean
+same_file (const char *a,
+           const char *b)
+{
+  GStatBuf sa, sb;
+
+  if (g_stat (a, &sa) != 0 || g_stat (b, &sb) != 0)
+    return FALSE;
+  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+static void
+pool_free (rk_pool *pool)
+{
+  if (pool != NULL)
+    rk_pool_free (pool);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (rk_pool, pool_free)
+
 gboolean
-ruv_quantize_file (const char        *in_path,
-                   const char        *out_path,
-                   RuvQuantizeType    type,
-                   RuvQuantizeStats  *stats,
-                   GError           **error)
+ruv_quantize_file_full (const char                *in_path,
+                        const char                *out_path,
+                        RuvQuantizeType            type,
+                        const RuvQuantizeOptions  *options,
+                        RuvQuantizeStats          *stats,
+                        GError                   **error)
 {
   g_autoptr(GMappedFile) mapped = NULL;
   g_autoptr(RuvGguf) in = NULL;
   g_autoptr(RuvGgufWriter) w = ruv_gguf_writer_new ();
   g_autoptr(GPtrArray) order = NULL;
   g_autoptr(GError) local = NULL;
+  g_autoptr(rk_pool) pool = NULL;
+  g_autofree char *tmp_path = NULL;
+  RuvQuantizeOptions defaults;
   RuvQuantizeStats st = { 0 };
   Rules rules = { 0 };
   const char *arch = NULL;
@@ -335,7 +405,24 @@ ruv_quantize_file (const char        *in_path,
   guint64 n_layer = 0;
   gsize i, n;
 
+  g_return_val_if_fail (in_path != NULL && out_path != NULL, FALSE);
   g_return_val_if_fail ((guint) type < G_N_ELEMENTS (targets), FALSE);
+  if (options == NULL)
+    {
+      ruv_quantize_options_init (&defaults);
+      options = &defaults;
+    }
+
+  /* The output replaces its file by a rename: naming the input (or a link
+   * to it, or the temporary file the writer uses) would destroy the model. */
+  tmp_path = g_strconcat (out_path, ".tmp", NULL);
+  if (g_str_equal (in_path, out_path) || same_file (in_path, out_path) ||
+      g_str_equal (in_path, tmp_path) || same_file (in_path, tmp_path))
+    {
+      g_set_error (error, RUV_ERROR, RUV_ERROR_CONFIG,
+                   "the output %s is the input file; choose another output path", out_path);
+      return FALSE;
+    }
 
   mapped = g_mapped_file_new (in_path, FALSE, &local);
   if (mapped == NULL)
@@ -375,7 +462,7 @@ ruv_quantize_file (const char        *in_path,
     }
 
   n = ruv_gguf_get_n_tensors (in);
-  order = g_ptr_array_sized_new ((guint) n);
+  order = g_ptr_array_sized_new ((guint) MIN (n, G_MAXUINT));
   for (i = 0; i < n; i++)
     {
       const RuvGgufTensor *t = ruv_gguf_get_tensor (in, i);
@@ -394,9 +481,11 @@ ruv_quantize_file (const char        *in_path,
     {
       const RuvGgufTensor *t = g_ptr_array_index (order, i);
       rk_type new_type = t->type;
-      gint64 rows = 1, k;
+      gint64 rows = 1;
       guint d;
 
+      /* The parser checked that the tensor's bytes lie in the file, so the
+       * product of its dimensions cannot overflow. */
       for (d = 1; d < t->n_dims; d++)
         rows *= t->ne[d];
       st.n_tensors++;
@@ -417,12 +506,23 @@ ruv_quantize_file (const char        *in_path,
           const rk_type_traits *dst = rk_get_traits (new_type);
           size_t in_row = rk_row_size (t->type, t->ne[0]);
           size_t out_row = rk_row_size (new_type, t->ne[0]);
-          g_autofree float *f = NULL;
+          g_autofree float *scratch = NULL;
           g_autofree guint8 *q = NULL;
-          gsize out_size;
+          gsize out_size, scratch_n;
+          ConvertJob job;
 
-          if (src == NULL || src->to_float == NULL || dst == NULL || dst->from_float_ref == NULL ||
-              in_row == 0 || out_row == 0 || !g_size_checked_mul (&out_size, out_row, rows) ||
+          if (!is_float_type (t->type) && !options->allow_requantize)
+            {
+              g_set_error (error, RUV_ERROR, RUV_ERROR_CONFIG,
+                           "%s: tensor %s is already quantized (%s); converting it to %s loses "
+                           "quality twice (allow it with --allow-requantize, or start from an "
+                           "F32, F16 or BF16 file)", in_path, t->name, rk_type_name (t->type),
+                           rk_type_name (new_type));
+              return FALSE;
+            }
+          if (!rk_type_is_supported (t->type) || src == NULL || src->to_float == NULL ||
+              dst == NULL || dst->from_float_ref == NULL || in_row == 0 || out_row == 0 ||
+              !g_size_checked_mul (&out_size, out_row, (gsize) rows) ||
               (guint64) in_row * (guint64) rows != t->size)
             {
               g_set_error (error, RUV_ERROR, RUV_ERROR_MODEL,
@@ -430,20 +530,32 @@ ruv_quantize_file (const char        *in_path,
                            rk_type_name (t->type), rk_type_name (new_type));
               return FALSE;
             }
-          f = g_try_new (float, t->ne[0]);
+          if (pool == NULL)
+            pool = rk_pool_new (options->n_threads);
+          if (!g_size_checked_mul (&scratch_n, (gsize) t->ne[0],
+                                   (gsize) (pool != NULL ? rk_pool_n_threads (pool) : 1)))
+            scratch_n = G_MAXSIZE;
+          scratch = scratch_n < G_MAXSIZE / sizeof (float) ? g_try_new (float, MAX (scratch_n, 1))
+                                                           : NULL;
           q = g_try_malloc (MAX (out_size, 1));
-          if (f == NULL || q == NULL)
+          if (scratch == NULL || q == NULL)
             {
               g_set_error (error, RUV_ERROR, RUV_ERROR_OUT_OF_MEMORY,
                            "out of memory converting tensor %s (%" G_GSIZE_FORMAT " bytes)",
                            t->name, out_size);
               return FALSE;
             }
-          for (k = 0; k < rows; k++)
-            {
-              src->to_float (t->data + (gsize) k * in_row, f, t->ne[0]);
-              dst->from_float_ref (f, q + (gsize) k * out_row, t->ne[0]);
-            }
+          job.src = src;
+          job.dst = dst;
+          job.in = t->data;
+          job.out = q;
+          job.in_row = in_row;
+          job.out_row = out_row;
+          job.ne0 = t->ne[0];
+          job.scratch = scratch;
+          /* A chunk of about 64 K elements keeps the per-chunk overhead small. */
+          rk_pool_parallel_for (pool, rows, MAX (1, 65536 / MAX (t->ne[0], 1)), convert_rows,
+                                &job);
           if (!ruv_gguf_writer_add_tensor (w, t->name, new_type, t->n_dims, t->ne, q, out_size,
                                            error))
             return FALSE;
@@ -457,4 +569,14 @@ ruv_quantize_file (const char        *in_path,
   if (stats != NULL)
     *stats = st;
   return TRUE;
+}
+
+gboolean
+ruv_quantize_file (const char        *in_path,
+                   const char        *out_path,
+                   RuvQuantizeType    type,
+                   RuvQuantizeStats  *stats,
+                   GError           **error)
+{
+  return ruv_quantize_file_full (in_path, out_path, type, NULL, stats, error);
 }

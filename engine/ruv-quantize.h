@@ -13,6 +13,12 @@
  * fit (or a legacy type that does not) to F16. Tensors are written in
  * llama.cpp's order (by layer, then name) after all metadata of the input,
  * with general.quantization_version and general.file_type set last.
+ *
+ * Like llama-quantize, a tensor that is already quantized (anything but F32,
+ * F16, BF16) is only converted with allow_requantize (quality is lost twice);
+ * tensors whose type is already the target are copied unchanged. Rows are
+ * quantized in parallel on a kernels thread pool; the result does not depend
+ * on the number of threads.
  */
 #pragma once
 
@@ -50,9 +56,27 @@ typedef struct
   guint64 bytes_out;
 } RuvQuantizeStats;
 
-/* Reads in_path, writes out_path (atomically). Errors: RUV_ERROR_IO,
- * RUV_ERROR_MODEL for a file that does not parse or holds a tensor of a type
- * the kernels cannot read. stats may be NULL. */
+typedef struct
+{
+  gboolean allow_requantize;  /* convert tensors that are already quantized */
+  gint     n_threads;         /* <= 0: every online CPU */
+} RuvQuantizeOptions;
+
+/* allow_requantize FALSE, n_threads 0. */
+void         ruv_quantize_options_init   (RuvQuantizeOptions *options);
+
+/* Reads in_path, writes out_path (atomically). options NULL: the defaults.
+ * Errors: RUV_ERROR_IO; RUV_ERROR_CONFIG when out_path is in_path (also
+ * through a link) or a quantized tensor would be converted without
+ * allow_requantize; RUV_ERROR_MODEL for a file that does not parse or holds a
+ * tensor to convert of a type the kernels cannot read. stats may be NULL. */
+gboolean     ruv_quantize_file_full      (const char               *in_path,
+                                          const char               *out_path,
+                                          RuvQuantizeType           type,
+                                          const RuvQuantizeOptions *options,
+                                          RuvQuantizeStats         *stats,
+                                          GError                  **error);
+/* ruv_quantize_file_full with the default options. */
 gboolean     ruv_quantize_file           (const char       *in_path,
                                           const char       *out_path,
                                           RuvQuantizeType   type,

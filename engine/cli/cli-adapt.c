@@ -16,6 +16,15 @@
  * does this every background_interval_ms; here after every line, so the
  * result does not depend on timing); --deep adds a deep run over all the
  * ratings at the end.
+ *
+ * --store records it all in the user's store (<XDG data dir>/ruvllm/
+ * ruvllm.db, as the app and `chat` do): the learner starts from the model's
+ * newest snapshot (models are keyed by file name), each line becomes a rated
+ * exchange (a user message and an assistant message, a root of one session
+ * per run) whose adaptation outcome is recorded, and every consolidation and
+ * deep run that changes the weights is a snapshot. --lora-out is optional
+ * then. A rating of 1 / -1 / a quality above or below 0.5 is stored as up /
+ * down; 0.5 as cleared (it is neutral).
  */
 #include <errno.h>
 #include <math.h>
@@ -31,6 +40,7 @@
 #include "ruv-lora-gguf.h"
 #include "ruv-model.h"
 #include "ruv-sona.h"
+#include "ruv-store.h"
 #include "ruv-tokenizer.h"
 #include "ruvllm-cli.h"
 
@@ -39,6 +49,8 @@ typedef struct
   GArray *tokens;    /* gint32: prompt then response */
   gint64  n_prompt;
   double  rating;    /* NAN when absent */
+  char   *prompt;
+  char   *response;
 } PairLine;
 
 static void
@@ -47,6 +59,8 @@ pair_line_clear (gpointer p)
   PairLine *l = p;
 
   g_clear_pointer (&l->tokens, g_array_unref);
+  g_clear_pointer (&l->prompt, g_free);
+  g_clear_pointer (&l->response, g_free);
 }
 
 /* Reads the JSONL file into PairLines (line numbers are 1-based in messages). */
@@ -73,7 +87,7 @@ read_pairs (const char   *path,
       const char *text = g_strstrip (lines[i]);
       JsonObject *obj;
       JsonNode *root, *rn;
-      PairLine pl = { NULL, 0, NAN };
+      PairLine pl = { NULL, 0, NAN, NULL, NULL };
 
       if (*text == '\0')
         continue;
@@ -127,6 +141,8 @@ read_pairs (const char   *path,
           return NULL;
         }
       g_array_append_vals (pl.tokens, resp->data, resp->len);
+      pl.prompt = g_strdup (json_object_get_string_member (obj, "prompt"));
+      pl.response = g_strdup (json_object_get_string_member (obj, "response"));
       g_array_append_val (out, pl);
     }
   if (out->len == 0)
@@ -269,6 +285,41 @@ print_progress (gint      epoch,
   fprintf (stderr, "deep: epoch %d/%d loss %.5f\n", epoch, n_epochs, loss);
 }
 
+/* Stores one rated exchange: a root user message and its assistant answer,
+ * rated as the app rates it. Returns the answer's id (0 on error). */
+static gint64
+store_exchange (RuvStore        *store,
+                gint64           session_id,
+                const char      *model_key,
+                const PairLine  *pl,
+                GError         **error)
+{
+  RuvMessageStats st = { 0 };
+  RuvRating rating;
+  gint64 user_id, answer_id;
+
+  user_id = ruv_store_add_message (store, session_id, 0, "user", pl->prompt, NULL, NULL, TRUE,
+                                   error);
+  if (user_id <= 0)
+    return 0;
+  answer_id = ruv_store_add_message (store, session_id, user_id, "assistant", "", model_key,
+                                     NULL, FALSE, error);
+  if (answer_id <= 0)
+    return 0;
+  st.n_prompt = (gint) MIN (pl->n_prompt, G_MAXINT);
+  st.n_gen = (gint) MIN ((gint64) pl->tokens->len - pl->n_prompt, G_MAXINT);
+  st.ttft_ms = -1.0;
+  st.tokens_per_s = -1.0;
+  st.finish_reason = "rated";
+  if (!ruv_store_complete_message (store, answer_id, pl->response, &st, error))
+    return 0;
+  rating = pl->rating > 0.5 ? RUV_RATING_UP : pl->rating < 0.5 ? RUV_RATING_DOWN
+                                                                : RUV_RATING_CLEARED;
+  if (!ruv_store_rate_message (store, answer_id, rating, error))
+    return 0;
+  return answer_id;
+}
+
 int
 ruv_cli_adapt (int    argc,
                char **argv)
@@ -287,9 +338,11 @@ ruv_cli_adapt (int    argc,
   g_autoptr(RuvLearner) learner = NULL;
   g_autoptr(GArray) curve = NULL;
   g_autofree char *model_key = NULL;
+  g_autoptr(RuvStore) store = NULL;
+  gint64 session_id = 0;
   RuvSonaLlmConfig cfg;
   RuvCliKvOptions kv;
-  gboolean deep = FALSE, json = FALSE;
+  gboolean deep = FALSE, json = FALSE, use_store = FALSE;
   int threads = 0, bg_cand = -1, epochs = 0, n_layers = 0, seed = -1;
   double ewc_lambda = -1.0, instant_lr = -1.0, bg_lr = -1.0, deep_lr = -1.0;
   guint i;
@@ -316,6 +369,9 @@ ruv_cli_adapt (int    argc,
     { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "Threads (default: all CPUs)", "N" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "One JSON object per rating and a summary",
       NULL },
+    { "store", 0, 0, G_OPTION_ARG_NONE, &use_store,
+      "Start from and record into the user's store (ratings, outcomes, snapshots), as the app "
+      "does", NULL },
     { NULL }
   };
 
@@ -330,11 +386,12 @@ ruv_cli_adapt (int    argc,
       ruv_cli_kv_options_clear (&kv);
       return RUV_CLI_EXIT_USAGE;
     }
-  if (model_path == NULL || ratings_path == NULL || lora_out == NULL || argc != 1)
+  if (model_path == NULL || ratings_path == NULL || (lora_out == NULL && !use_store) ||
+      argc != 1)
     {
       ruv_cli_kv_options_clear (&kv);
-      fprintf (stderr, "ruvllm-cli adapt: -m MODEL, --ratings FILE and --lora-out FILE are "
-               "required\n");
+      fprintf (stderr, "ruvllm-cli adapt: -m MODEL, --ratings FILE and --lora-out FILE (or "
+               "--store) are required\n");
       return RUV_CLI_EXIT_USAGE;
     }
   model = ruv_model_new_from_file (model_path, &error);
@@ -374,11 +431,28 @@ ruv_cli_adapt (int    argc,
   tok = model_tokenizer (model, &error);
   if (tok != NULL)
     pairs = read_pairs (ratings_path, tok, TRUE, &error);
-  if (pairs != NULL)
+  model_key = g_path_get_basename (model_path);
+  if (pairs != NULL && use_store)
     {
-      model_key = g_path_get_basename (model_path);
-      learner = ruv_learner_new (model, model_key, NULL, &cfg, &error);
+      store = ruv_store_new (&error);
+      if (store != NULL && ruv_store_get_read_only (store))
+        {
+          g_set_error (&error, RUV_ERROR, RUV_ERROR_STORAGE, "the store %s is read-only: %s",
+                       ruv_store_get_path (store), ruv_store_get_read_only_reason (store));
+          g_clear_object (&store);
+        }
+      if (store != NULL)
+        {
+          g_autofree char *base = g_path_get_basename (ratings_path);
+          g_autofree char *title = g_strdup_printf ("Ratings from %s", base);
+
+          session_id = ruv_store_create_session (store, title, model_key, NULL, NULL, &error);
+          if (session_id <= 0)
+            g_clear_object (&store);
+        }
     }
+  if (pairs != NULL && (!use_store || store != NULL))
+    learner = ruv_learner_new (model, model_key, store, &cfg, &error);
   if (learner != NULL && lora_in != NULL && !ruv_learner_import (learner, lora_in, &error))
     g_clear_object (&learner);
   if (learner != NULL)
@@ -390,18 +464,30 @@ ruv_cli_adapt (int    argc,
   for (i = 0; i < pairs->len; i++)
     {
       const PairLine *pl = &g_array_index (pairs, PairLine, i);
-      g_autofree char *key = g_strdup_printf ("line %u", i + 1);
+      g_autofree char *key = NULL;
       RuvAdaptationResult res, bg;
       RuvSonaTrace *tr;
+      gint64 message_id = 0;
       double logp = NAN;
       gboolean ok;
+
+      if (store != NULL)
+        {
+          message_id = store_exchange (store, session_id, model_key, pl, &error);
+          if (message_id <= 0)
+            return ruv_cli_fail (error);
+          /* the chat session's key for a rated message */
+          key = g_strdup_printf ("message:%" G_GINT64_FORMAT, message_id);
+        }
+      else
+        key = g_strdup_printf ("line %u", i + 1);
 
       tr = ruv_sona_llm_capture (ruv_learner_get_sona (learner), ctx,
                                  (const gint32 *) pl->tokens->data, pl->n_prompt,
                                  pl->tokens->len, &logp, &error);
       if (tr == NULL)
         return ruv_cli_fail (error);
-      ok = ruv_learner_rate (learner, tr, 0, key, pl->rating, &res, NULL, &error);
+      ok = ruv_learner_rate (learner, tr, message_id, key, pl->rating, &res, NULL, &error);
       memset (&bg, 0, sizeof bg);
       ruv_learner_consolidate (learner, &bg, NULL);
       if (json)
@@ -428,7 +514,7 @@ ruv_cli_adapt (int    argc,
       if (!ruv_learner_deep (learner, json ? NULL : print_progress, NULL, NULL, curve, &error))
         return ruv_cli_fail (error);
     }
-  if (!ruv_learner_export (learner, lora_out, &error))
+  if (lora_out != NULL && !ruv_learner_export (learner, lora_out, &error))
     return ruv_cli_fail (error);
   if (json)
     {
@@ -443,6 +529,10 @@ ruv_cli_adapt (int    argc,
                               st.instant_updates, st.instant_skipped, st.background_runs,
                               st.deep_runs,
                               ruv_consolidation_strategy_to_string (cfg.consolidation_strategy));
+      if (store != NULL)
+        g_string_append_printf (line, ",\"store\":{\"session\":%" G_GINT64_FORMAT
+                                ",\"head\":%" G_GINT64_FORMAT "}", session_id,
+                                ruv_learner_get_head (learner));
       if (curve != NULL)
         {
           g_string_append (line, ",\"deep_loss\":[");
@@ -453,6 +543,10 @@ ruv_cli_adapt (int    argc,
         }
       printf ("%s}\n", line->str);
     }
+  else if (store != NULL)
+    fprintf (stderr, "recorded in %s: session %" G_GINT64_FORMAT ", adapter snapshot %"
+             G_GINT64_FORMAT " in effect\n", ruv_store_get_path (store), session_id,
+             ruv_learner_get_head (learner));
   ruv_context_set_lora (ctx, NULL);
   return RUV_CLI_EXIT_OK;
 }

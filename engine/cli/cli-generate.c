@@ -1,9 +1,14 @@
 /* cli-generate.c — `ruvllm-cli generate`: text from a prompt or token ids.
  * SPDX-License-Identifier: MIT
  *
- *   ruvllm-cli generate -m MODEL (-p TEXT | --tokens 1,2,3) [-n N] [--temp T]
+ *   ruvllm-cli generate -m MODEL (-p TEXT | -f FILE | --tokens 1,2,3) [-n N] [--temp T]
  *     [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S]
- *     [--stop STR]... [-t THREADS] [-c CTX] [--json]
+ *     [--stop STR]... [-t THREADS] [-c CTX] [--lora A.gguf] [--json]
+ *
+ * --lora applies a GGUF LoRA adapter (ours or llama.cpp's layout, see
+ * ruv-lora-gguf.h) to every forward pass, as `logits --lora` does; it is
+ * attached through the backend's learning hook, the path the app uses.
+ * Prompt text is checked (size cap, UTF-8) before the model is loaded.
  *
  * Text mode streams the answer to stdout and a summary to stderr. --json
  * prints one line per generated token,
@@ -15,8 +20,13 @@
  */
 #include <stdio.h>
 
+#include <glib/gstdio.h>
+
 #include "rk.h"
 #include "ruv-cpu-backend.h"
+#include "ruv-error.h"
+#include "ruv-lora-gguf.h"
+#include "ruv-sona.h"
 #include "cli-kv.h"
 #include "ruvllm-cli.h"
 
@@ -76,6 +86,35 @@ print_token_json (const RuvTokenInfo *info,
   return TRUE;
 }
 
+/* The prompt text of -f FILE, checked as -p TEXT is; a file over the cap is
+ * refused from its size, without reading it. */
+static char *
+read_prompt_file (const char  *path,
+                  GError     **error)
+{
+  g_autofree char *text = NULL;
+  GStatBuf st;
+  gsize len = 0;
+
+  if (g_stat (path, &st) == 0 && S_ISREG (st.st_mode) &&
+      (guint64) st.st_size > RUV_GENERATE_MAX_PROMPT_BYTES)
+    {
+      g_set_error (error, RUV_ERROR, RUV_ERROR_CONFIG,
+                   "%s is %.1f MiB; the prompt limit is %.0f MiB, far more than any model's "
+                   "context holds: shorten it", path, (double) st.st_size / 1048576.0,
+                   (double) RUV_GENERATE_MAX_PROMPT_BYTES / 1048576.0);
+      return NULL;
+    }
+  if (!g_file_get_contents (path, &text, &len, error))
+    return NULL;
+  if (!ruv_generate_check_prompt_text (text, (gssize) len, error))
+    {
+      g_prefix_error (error, "%s: ", path);
+      return NULL;
+    }
+  return g_steal_pointer (&text);
+}
+
 static gboolean
 print_text (const char *text,
             gpointer    user_data)
@@ -99,6 +138,10 @@ ruv_cli_generate (int    argc,
   g_autofree char *model_path = NULL;
   g_autofree char *prompt = NULL;
   g_autofree char *tokens_text = NULL;
+  g_autofree char *prompt_file = NULL;
+  g_autofree char *lora_path = NULL;
+  g_autoptr(RuvMicroLora) lora = NULL;
+  g_autoptr(RuvSonaLlm) sona = NULL;
   g_auto(GStrv) stops = NULL;
   RuvCliKvOptions kv_opts;
   gboolean json = FALSE;
@@ -109,6 +152,8 @@ ruv_cli_generate (int    argc,
   GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "GGUF model file", "MODEL" },
     { "prompt", 'p', 0, G_OPTION_ARG_STRING, &prompt, "Prompt text", "TEXT" },
+    { "file", 'f', 0, G_OPTION_ARG_FILENAME, &prompt_file, "Read the prompt text from FILE",
+      "FILE" },
     { "tokens", 0, 0, G_OPTION_ARG_STRING, &tokens_text, "Prompt as token ids (verbatim)",
       "1,2,3" },
     { "n-predict", 'n', 0, G_OPTION_ARG_INT, &n, "Tokens to generate at most (256)", "N" },
@@ -123,6 +168,8 @@ ruv_cli_generate (int    argc,
     { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "Threads (default: all CPUs)", "N" },
     { "ctx-size", 'c', 0, G_OPTION_ARG_INT, &ctx_size,
       "Context size (default: 4096 or the model's, if smaller)", "CTX" },
+    { "lora", 0, 0, G_OPTION_ARG_FILENAME, &lora_path, "Apply this GGUF LoRA adapter",
+      "A.gguf" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "One JSON line per token, then a summary", NULL },
     { NULL }
   };
@@ -136,10 +183,11 @@ ruv_cli_generate (int    argc,
       ruv_cli_kv_options_clear (&kv_opts);
       return RUV_CLI_EXIT_USAGE;
     }
-  if (model_path == NULL || (prompt == NULL) == (tokens_text == NULL) || argc != 1)
+  if (model_path == NULL || argc != 1 ||
+      (prompt != NULL) + (prompt_file != NULL) + (tokens_text != NULL) != 1)
     {
-      fprintf (stderr, "ruvllm-cli generate: -m MODEL and one of -p TEXT or --tokens are "
-               "required\n");
+      fprintf (stderr, "ruvllm-cli generate: -m MODEL and one of -p TEXT, -f FILE or --tokens "
+               "are required\n");
       return RUV_CLI_EXIT_USAGE;
     }
   if (n < 1 || top_k < 0 || threads < 0 || ctx_size < 0)
@@ -149,6 +197,11 @@ ruv_cli_generate (int    argc,
       return RUV_CLI_EXIT_USAGE;
     }
   if (tokens_text != NULL && (ids = ruv_cli_parse_tokens (tokens_text, &error)) == NULL)
+    return ruv_cli_fail (error);
+  /* Before the model is loaded: a 10 MB paste fails at once. */
+  if (prompt_file != NULL && (prompt = read_prompt_file (prompt_file, &error)) == NULL)
+    return ruv_cli_fail (error);
+  if (prompt != NULL && !ruv_generate_check_prompt_text (prompt, -1, &error))
     return ruv_cli_fail (error);
 
   params->max_tokens = (guint) n;
@@ -178,6 +231,21 @@ ruv_cli_generate (int    argc,
   backend = ruv_cpu_backend_new ();
   if (!ruv_cpu_backend_load_model (backend, model_path, config, NULL, &error))
     return ruv_cli_fail (error);
+  if (lora_path != NULL)
+    {
+      RuvModel *model = ruv_cpu_backend_get_model (backend);
+
+      /* The backend applies the adapters of the SONA it learns with; one
+       * holding the imported adapter set applies exactly that set. */
+      lora = ruv_lora_gguf_import (model, lora_path, NULL, &error);
+      if (lora == NULL)
+        return ruv_cli_fail (error);
+      sona = ruv_sona_llm_new (model, NULL, &error);
+      if (sona == NULL)
+        return ruv_cli_fail (error);
+      ruv_sona_llm_set_lora (sona, lora);
+      ruv_cpu_backend_set_learning (backend, sona);
+    }
 
   if (ids == NULL && json)
     {
@@ -194,6 +262,8 @@ ruv_cli_generate (int    argc,
                                            json ? print_token_json : NULL, NULL, NULL, &error);
   else
     res = ruv_cpu_backend_generate (backend, prompt, params, print_text, NULL, NULL, &error);
+  if (sona != NULL)
+    ruv_cpu_backend_set_learning (backend, NULL);
   if (res == NULL)
     return ruv_cli_fail (error);
 
