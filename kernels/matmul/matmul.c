@@ -11,11 +11,15 @@
  * multiplied by a block of TOK_BLOCK tokens before moving on, so each weight
  * row is fetched from memory once per tile and reused from L1 for the whole
  * token block, and the token block stays in L1/L2 across the tile's rows.
+ * Where rk-gemm.h has a block product for the weight type, a tile times a
+ * token block is one call of it (register-blocked: a few rows by a few tokens
+ * at once); other types loop over vec_dot.
  */
 #include <math.h>
 #include <string.h>
 
 #include "rk-cpu.h"
+#include "rk-gemm.h"
 #include "rk-matmul.h"
 
 /* Bytes of weights one decode chunk should at least cover, so the atomic
@@ -27,10 +31,14 @@
 #define TILE_MAX_ROWS 64
 /* Tokens multiplied per pass over a tile. */
 #define TOK_BLOCK 8
+/* The same with a register-blocked block product (rk-gemm.h): its tiles are
+ * 3 to 8 tokens wide; 24 is a multiple of each, so no narrow edge tiles. */
+#define GEMM_TOK_BLOCK 24
 
 typedef struct
 {
   rk_vec_dot_fn  vec_dot;
+  rk_gemm_fn     gemm;        /* NULL: one vec_dot per output */
   const uint8_t *w;
   size_t         row_stride;
   int            n_in;
@@ -72,6 +80,17 @@ matmul_tiles (void    *data,
     {
       r0 = tile * j->tile_rows;
       r1 = r0 + j->tile_rows < j->n_out ? r0 + j->tile_rows : j->n_out;
+      if (j->gemm != NULL)
+        {
+          for (t0 = 0; t0 < j->n_tok; t0 += GEMM_TOK_BLOCK)
+            {
+              t1 = t0 + GEMM_TOK_BLOCK < j->n_tok ? t0 + GEMM_TOK_BLOCK : j->n_tok;
+              j->gemm (j->n_in, j->w + (size_t) r0 * j->row_stride, j->row_stride,
+                       (int) (r1 - r0), j->xq + (size_t) t0 * j->xq_row, j->xq_row,
+                       (int) (t1 - t0), j->y + t0 * j->y_stride + r0, j->y_stride);
+            }
+          continue;
+        }
       for (t0 = 0; t0 < j->n_tok; t0 += TOK_BLOCK)
         {
           t1 = t0 + TOK_BLOCK < j->n_tok ? t0 + TOK_BLOCK : j->n_tok;
@@ -179,6 +198,7 @@ rk_matmul_prequant (rk_pool     *pool,
   const rk_type_traits *tr = rk_get_traits (wtype);
   matmul_job j;
   int64_t min_rows, n_tiles;
+  int n_threads;
 
   if (n_out <= 0 || n_tok <= 0)
     return;
@@ -190,6 +210,8 @@ rk_matmul_prequant (rk_pool     *pool,
     }
 
   j.vec_dot = tr->vec_dot;
+  /* Same ISA as the traits (RUV_KERNELS=ref gives the per-pair _ref). */
+  j.gemm = rk_gemm_get (wtype);
   j.w = w;
   j.row_stride = row_stride;
   j.n_in = (int) n_in;
@@ -216,6 +238,22 @@ rk_matmul_prequant (rk_pool     *pool,
   if (j.tile_rows > TILE_MAX_ROWS)
     j.tile_rows = TILE_MAX_ROWS;
   n_tiles = (n_out + j.tile_rows - 1) / j.tile_rows;
+  n_threads = rk_pool_n_threads (pool);
+  if (n_threads > 1 && j.gemm != NULL)
+    {
+      /* Equal shares: a multiple of the thread count and at least 4 tiles
+       * per thread (192 rows in 3 tiles of 64 would leave one thread idle
+       * for a third of the time). Safe for determinism: a block product's
+       * output does not depend on how the rows are cut into tiles. */
+      int64_t want = n_tiles < 4 * (int64_t) n_threads ? 4 * (int64_t) n_threads : n_tiles;
+
+      want = (want + n_threads - 1) / n_threads * n_threads;
+      j.tile_rows = (n_out + want - 1) / want;
+      j.tile_rows += j.tile_rows % 2;
+      if (j.tile_rows < TILE_MIN_ROWS)
+        j.tile_rows = TILE_MIN_ROWS;
+      n_tiles = (n_out + j.tile_rows - 1) / j.tile_rows;
+    }
   rk_pool_parallel_for (pool, n_tiles, 1, matmul_tiles, &j);
 }
 

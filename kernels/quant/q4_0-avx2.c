@@ -32,23 +32,36 @@ rk_dequantize_row_q4_0_avx2 (const void *vx, float *y, int64_t k)
 
 /* Per block: 32 codes q - 8 (signed) against 32 int8 activations, one
  * maddubs/madd pair, then acc += (d_x d_y) * dot, all 8 lanes at once. */
+/* Two blocks per step into two accumulators: one chain of dependent FMAs
+ * would hold the loop to one block per FMA latency. */
+static inline __m256
+dot_block_q4_0 (const uint8_t *bx,
+                   const uint8_t *by,
+                   __m256         acc)
+{
+  const __m256 d = _mm256_set1_ps (rk_load_fp16_avx2 (bx) * rk_load_fp16_avx2 (by));
+  const __m256i qx = _mm256_sub_epi8 (rk_nibbles_avx2 (bx + QS), _mm256_set1_epi8 (8));
+  const __m256i qy = rk_loadu_256 (by + offsetof (rk_block_q8_0, qs));
+
+  return _mm256_fmadd_ps (d, rk_dot_i8_avx2 (qx, qy), acc);
+}
+
 float
 rk_vec_dot_q4_0_q8_0_avx2 (int n, const void *vx, const void *vy)
 {
   const uint8_t *x = vx;
   const uint8_t *y = vy;
   const int nb = n / RK_QK8_0;
-  __m256 acc = _mm256_setzero_ps ();
+  const size_t xs = sizeof (rk_block_q4_0), ys = sizeof (rk_block_q8_0);
+  __m256 acc0 = _mm256_setzero_ps (), acc1 = _mm256_setzero_ps ();
+  int i = 0;
 
-  for (int i = 0; i < nb; i++)
+  for (; i + 2 <= nb; i += 2)
     {
-      const uint8_t *bx = x + i * sizeof (rk_block_q4_0);
-      const uint8_t *by = y + i * sizeof (rk_block_q8_0);
-      const __m256 d = _mm256_set1_ps (rk_load_fp16_avx2 (bx) * rk_load_fp16_avx2 (by));
-      const __m256i qx = _mm256_sub_epi8 (rk_nibbles_avx2 (bx + QS), _mm256_set1_epi8 (8));
-      const __m256i qy = rk_loadu_256 (by + offsetof (rk_block_q8_0, qs));
-
-      acc = _mm256_fmadd_ps (d, rk_dot_i8_avx2 (qx, qy), acc);
+      acc0 = dot_block_q4_0 (x + (size_t) i * xs, y + (size_t) i * ys, acc0);
+      acc1 = dot_block_q4_0 (x + (size_t) (i + 1) * xs, y + (size_t) (i + 1) * ys, acc1);
     }
-  return rk_hsum_ps_avx2 (acc);
+  if (i < nb)
+    acc0 = dot_block_q4_0 (x + (size_t) i * xs, y + (size_t) i * ys, acc0);
+  return rk_hsum_ps_avx2 (_mm256_add_ps (acc0, acc1));
 }

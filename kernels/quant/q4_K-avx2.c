@@ -3,6 +3,7 @@
  */
 #include <assert.h>
 #include <immintrin.h>
+#include <string.h>
 
 #include "k-quants.h"
 
@@ -75,10 +76,24 @@ rk_dequantize_row_q4_K_avx2 (const void *vx,
     }
 }
 
+/* Half at an arbitrary address, with the F16C instruction. */
+static inline float
+load_fp16_f16c (const uint8_t *p)
+{
+  uint16_t h;
+
+  memcpy (&h, p, sizeof h);
+  return _cvtsh_ss (h);
+}
+
 /* Per block: 32 nibbles x 32 activations per sub-block with maddubs (u8 x s8
  * -> pairs summed in s16: 2 * 15 * 127 fits), madd with the sub-block's
- * scale broadcast into 16-bit lanes (-> s32), one float fma per block; the
- * mins term is madd(mins, pairwise-added bsums), accumulated apart. */
+ * scale broadcast into 16-bit lanes (-> s32), one float fma per block. The
+ * mins term is madd of each min (duplicated into both 16-bit halves of a
+ * pair) with the 16 bsums, accumulated apart. The 6-bit scales are unpacked
+ * in general registers and moved in with one insert each (no store/reload),
+ * the halves converted with F16C; the four 64-value steps are unrolled with
+ * two integer accumulators so the loop has no long dependency chain. */
 float
 rk_vec_dot_q4_K_q8_K_avx2 (int         n,
                            const void *vx,
@@ -88,7 +103,7 @@ rk_vec_dot_q4_K_q8_K_avx2 (int         n,
   const uint8_t *x = vx;
   const uint8_t *y = vy;
   __m256 acc = _mm256_setzero_ps ();
-  __m128 acc_m = _mm_setzero_ps ();
+  __m256 acc_m = _mm256_setzero_ps ();
   int nb = n / RK_QK_K, i, j;
 
   assert (n % RK_QK_K == 0);
@@ -99,43 +114,52 @@ rk_vec_dot_q4_K_q8_K_avx2 (int         n,
       const uint8_t *q4 = bx + offsetof (rk_block_q4_K, qs);
       const uint8_t *q8 = by + offsetof (rk_block_q8_K, qs);
       const float dy = rk_k_load_f32 (by + offsetof (rk_block_q8_K, d));
-      const float d = dy * rk_k_load_fp16 (bx + offsetof (rk_block_q4_K, d));
-      const float dmin = -dy * rk_k_load_fp16 (bx + offsetof (rk_block_q4_K, dmin));
-      uint8_t sm[16];
-      __m256i mins_and_scales, q8sums, scales, sumi = _mm256_setzero_si256 ();
-      __m128i q8s, prod, sc128;
+      const float d = dy * load_fp16_f16c (bx + offsetof (rk_block_q4_K, d));
+      const float dmin = dy * load_fp16_f16c (bx + offsetof (rk_block_q4_K, dmin));
+      uint32_t u[3], s0, s1, m0, m1;
+      __m256i scales, mins, bsums, sum0 = _mm256_setzero_si256 (), sum1 = _mm256_setzero_si256 ();
+      __m128i mb;
 
-      rk_k4_unpack_scales (bx + offsetof (rk_block_q4_K, scales), sm);
-      /* 16 x s16: scales 0..7 in the low half, mins 0..7 in the high half. */
-      mins_and_scales = _mm256_cvtepu8_epi16 (_mm_loadu_si128 ((const __m128i *) sm));
+      memcpy (u, bx + offsetof (rk_block_q4_K, scales), 12);
+      s0 = u[0] & 0x3f3f3f3f;
+      s1 = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
+      m0 = u[1] & 0x3f3f3f3f;
+      m1 = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
+      /* 16 x s16: the 8 scales in each 128-bit half, for per-lane shuffles. */
+      scales = _mm256_cvtepu8_epi16 (_mm_set_epi32 ((int) s1, (int) s0, (int) s1, (int) s0));
+      /* m0 m0 m1 m1 ... m7 m7: min k meets bsums 2k and 2k + 1. */
+      mb = _mm_set_epi32 (0, 0, (int) m1, (int) m0);
+      mins = _mm256_cvtepu8_epi16 (_mm_unpacklo_epi8 (mb, mb));
+      bsums = _mm256_loadu_si256 ((const __m256i *) (by + offsetof (rk_block_q8_K, bsums)));
+      acc_m = _mm256_fmadd_ps (_mm256_set1_ps (dmin),
+                               _mm256_cvtepi32_ps (_mm256_madd_epi16 (mins, bsums)), acc_m);
 
-      q8sums = _mm256_loadu_si256 ((const __m256i *) (by + offsetof (rk_block_q8_K, bsums)));
-      q8s = _mm_hadd_epi16 (_mm256_castsi256_si128 (q8sums), _mm256_extracti128_si256 (q8sums, 1));
-      prod = _mm_madd_epi16 (_mm256_extracti128_si256 (mins_and_scales, 1), q8s);
-      acc_m = _mm_fmadd_ps (_mm_set1_ps (dmin), _mm_cvtepi32_ps (prod), acc_m);
-
-      sc128 = _mm256_castsi256_si128 (mins_and_scales);
-      scales = _mm256_set_m128i (sc128, sc128);
-
-      for (j = 0; j < RK_QK_K / 64; j++)
+      for (j = 0; j < RK_QK_K / 64; j += 2)
         {
-          const __m256i scale_l = _mm256_shuffle_epi8 (scales, scale_shuffle (2 * j));
-          const __m256i scale_h = _mm256_shuffle_epi8 (scales, scale_shuffle (2 * j + 1));
-          const __m256i q4bits = _mm256_loadu_si256 ((const __m256i *) q4);
-          const __m256i q4l = _mm256_and_si256 (q4bits, m4);
-          const __m256i q4h = _mm256_and_si256 (_mm256_srli_epi16 (q4bits, 4), m4);
-          const __m256i q8l = _mm256_loadu_si256 ((const __m256i *) q8);
-          const __m256i q8h = _mm256_loadu_si256 ((const __m256i *) (q8 + 32));
-          __m256i p16l = _mm256_madd_epi16 (scale_l, _mm256_maddubs_epi16 (q4l, q8l));
-          __m256i p16h = _mm256_madd_epi16 (scale_h, _mm256_maddubs_epi16 (q4h, q8h));
+          const __m256i b0 = _mm256_loadu_si256 ((const __m256i *) (q4 + 32 * j));
+          const __m256i b1 = _mm256_loadu_si256 ((const __m256i *) (q4 + 32 * j + 32));
+          const __m256i p0 = _mm256_madd_epi16 (
+            _mm256_shuffle_epi8 (scales, scale_shuffle (2 * j)),
+            _mm256_maddubs_epi16 (_mm256_and_si256 (b0, m4),
+                                  _mm256_loadu_si256 ((const __m256i *) (q8 + 64 * j))));
+          const __m256i p1 = _mm256_madd_epi16 (
+            _mm256_shuffle_epi8 (scales, scale_shuffle (2 * j + 1)),
+            _mm256_maddubs_epi16 (_mm256_and_si256 (_mm256_srli_epi16 (b0, 4), m4),
+                                  _mm256_loadu_si256 ((const __m256i *) (q8 + 64 * j + 32))));
+          const __m256i p2 = _mm256_madd_epi16 (
+            _mm256_shuffle_epi8 (scales, scale_shuffle (2 * j + 2)),
+            _mm256_maddubs_epi16 (_mm256_and_si256 (b1, m4),
+                                  _mm256_loadu_si256 ((const __m256i *) (q8 + 64 * j + 64))));
+          const __m256i p3 = _mm256_madd_epi16 (
+            _mm256_shuffle_epi8 (scales, scale_shuffle (2 * j + 3)),
+            _mm256_maddubs_epi16 (_mm256_and_si256 (_mm256_srli_epi16 (b1, 4), m4),
+                                  _mm256_loadu_si256 ((const __m256i *) (q8 + 64 * j + 96))));
 
-          sumi = _mm256_add_epi32 (sumi, _mm256_add_epi32 (p16l, p16h));
-          q4 += 32;
-          q8 += 64;
+          sum0 = _mm256_add_epi32 (sum0, _mm256_add_epi32 (p0, p1));
+          sum1 = _mm256_add_epi32 (sum1, _mm256_add_epi32 (p2, p3));
         }
-      acc = _mm256_fmadd_ps (_mm256_set1_ps (d), _mm256_cvtepi32_ps (sumi), acc);
+      acc = _mm256_fmadd_ps (_mm256_set1_ps (d), _mm256_cvtepi32_ps (_mm256_add_epi32 (sum0, sum1)),
+                             acc);
     }
-  acc_m = _mm_add_ps (acc_m, _mm_movehl_ps (acc_m, acc_m));
-  acc_m = _mm_add_ss (acc_m, _mm_movehdup_ps (acc_m));
-  return hsum_ps (acc) + _mm_cvtss_f32 (acc_m);
+  return hsum_ps (_mm256_sub_ps (acc, acc_m));
 }

@@ -3,6 +3,7 @@
  */
 #include <assert.h>
 #include <immintrin.h>
+#include <string.h>
 
 #include "k-quants.h"
 
@@ -88,6 +89,16 @@ rk_dequantize_row_q5_K_avx2 (const void *vx,
     }
 }
 
+/* Half at an arbitrary address, with the F16C instruction. */
+static inline float
+load_fp16_f16c (const uint8_t *p)
+{
+  uint16_t h;
+
+  memcpy (&h, p, sizeof h);
+  return _cvtsh_ss (h);
+}
+
 /* As Q4_K's dot with 5-bit values (maddubs pairs: 2 * 31 * 127 fits s16). */
 float
 rk_vec_dot_q5_K_q8_K_avx2 (int         n,
@@ -109,8 +120,8 @@ rk_vec_dot_q5_K_q8_K_avx2 (int         n,
       const uint8_t *q8 = by + offsetof (rk_block_q8_K, qs);
       const __m256i qh = _mm256_loadu_si256 ((const __m256i *) (bx + offsetof (rk_block_q5_K, qh)));
       const float dy = rk_k_load_f32 (by + offsetof (rk_block_q8_K, d));
-      const float d = dy * rk_k_load_fp16 (bx + offsetof (rk_block_q5_K, d));
-      const float dmin = -dy * rk_k_load_fp16 (bx + offsetof (rk_block_q5_K, dmin));
+      const float d = dy * load_fp16_f16c (bx + offsetof (rk_block_q5_K, d));
+      const float dmin = -dy * load_fp16_f16c (bx + offsetof (rk_block_q5_K, dmin));
       uint8_t sm[16];
       __m256i mins_and_scales, q8sums, scales, sumi = _mm256_setzero_si256 ();
       __m128i q8s, prod, sc128;
@@ -126,6 +137,7 @@ rk_vec_dot_q5_K_q8_K_avx2 (int         n,
       sc128 = _mm256_castsi256_si128 (mins_and_scales);
       scales = _mm256_set_m128i (sc128, sc128);
 
+#pragma GCC unroll 8
       for (j = 0; j < RK_QK_K / 32; j++)
         {
           const __m256i scale = _mm256_shuffle_epi8 (scales, scale_shuffle (j));

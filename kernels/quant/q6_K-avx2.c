@@ -3,6 +3,7 @@
  */
 #include <assert.h>
 #include <immintrin.h>
+#include <string.h>
 
 #include "k-quants.h"
 
@@ -90,16 +91,16 @@ rk_dequantize_row_q6_K_avx2 (const void *vx,
     }
 }
 
-/* maddubs needs an unsigned operand, so the values stay 0..63 and the -32
- * offset comes off as maddubs(32, q8) (63 * 127 * 2 fits s16). Each 32-value
- * quarter spans two 16-value sub-blocks: their int8 scales are widened to
- * 8 + 8 lanes of s16 and applied with madd. */
+/* maddubs needs an unsigned operand, so the values stay 0..63; the -32
+ * offset comes off once per block as 32 * sum_k scale_k * bsum_k (madd of
+ * the 16 scales with the 16 bsums). Each 32-value quarter spans two 16-value
+ * sub-blocks: their int8 scales are widened to 8 + 8 lanes of s16 and
+ * applied with madd. The loops unroll, so every shuffle mask is a constant. */
 float
 rk_vec_dot_q6_K_q8_K_avx2 (int         n,
                            const void *vx,
                            const void *vy)
 {
-  const __m256i m32s = _mm256_set1_epi8 (32);
   const uint8_t *x = vx;
   const uint8_t *y = vy;
   __m256 acc = _mm256_setzero_ps ();
@@ -111,18 +112,26 @@ rk_vec_dot_q6_K_q8_K_avx2 (int         n,
       const uint8_t *bx = x + (size_t) i * sizeof (rk_block_q6_K);
       const uint8_t *by = y + (size_t) i * sizeof (rk_block_q8_K);
       const uint8_t *q8 = by + offsetof (rk_block_q8_K, qs);
-      const float d = rk_k_load_f32 (by + offsetof (rk_block_q8_K, d))
-                      * rk_k_load_fp16 (bx + offsetof (rk_block_q6_K, d));
+      uint16_t dh;
+      float d;
       const __m128i scales =
         _mm_loadu_si128 ((const __m128i *) (bx + offsetof (rk_block_q6_K, scales)));
-      __m256i sumi = _mm256_setzero_si256 ();
+      const __m256i bsums =
+        _mm256_loadu_si256 ((const __m256i *) (by + offsetof (rk_block_q8_K, bsums)));
+      __m256i sum0 = _mm256_setzero_si256 (), sum1 = _mm256_setzero_si256 ();
+      __m256i off;
 
+      memcpy (&dh, bx + offsetof (rk_block_q6_K, d), sizeof dh);
+      d = rk_k_load_f32 (by + offsetof (rk_block_q8_K, d)) * _cvtsh_ss (dh);
+      off = _mm256_slli_epi32 (_mm256_madd_epi16 (_mm256_cvtepi8_epi16 (scales), bsums), 5);
+#pragma GCC unroll 2
       for (h = 0; h < 2; h++)
         {
           __m256i q[4];
 
           q6_K_half (bx + offsetof (rk_block_q6_K, ql) + 64 * h,
                      bx + offsetof (rk_block_q6_K, qh) + 32 * h, q);
+#pragma GCC unroll 4
           for (t = 0; t < 4; t++, q8 += 32)
             {
               const int s = 8 * h + 2 * t;
@@ -131,13 +140,18 @@ rk_vec_dot_q6_K_q8_K_avx2 (int         n,
                                                    0x0101010101010101LL * s);
               const __m256i scale = _mm256_cvtepi8_epi16 (_mm_shuffle_epi8 (scales, shuf));
               const __m256i q8v = _mm256_loadu_si256 ((const __m256i *) q8);
-              __m256i p16 = _mm256_sub_epi16 (_mm256_maddubs_epi16 (q[t], q8v),
-                                              _mm256_maddubs_epi16 (m32s, q8v));
+              const __m256i p = _mm256_madd_epi16 (scale, _mm256_maddubs_epi16 (q[t], q8v));
 
-              sumi = _mm256_add_epi32 (sumi, _mm256_madd_epi16 (scale, p16));
+              if (t % 2)
+                sum1 = _mm256_add_epi32 (sum1, p);
+              else
+                sum0 = _mm256_add_epi32 (sum0, p);
             }
         }
-      acc = _mm256_fmadd_ps (_mm256_set1_ps (d), _mm256_cvtepi32_ps (sumi), acc);
+      acc = _mm256_fmadd_ps (_mm256_set1_ps (d),
+                             _mm256_cvtepi32_ps (_mm256_sub_epi32 (_mm256_add_epi32 (sum0, sum1),
+                                                                   off)),
+                             acc);
     }
   return hsum_ps (acc);
 }

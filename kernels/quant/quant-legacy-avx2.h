@@ -29,15 +29,16 @@ rk_hsum_epi32_avx2 (__m256i v)
 }
 
 /* 16 bytes of nibbles -> 32 bytes 0..15: the low nibbles (elements 0..15)
- * in the low lane, the high nibbles (elements 16..31) in the high lane. */
+ * in the low lane, the high nibbles (elements 16..31) in the high lane. The
+ * 16 bytes are loaded into both lanes (a broadcast load, no shuffle) and
+ * only the high lane is shifted (a per-element shift count of 0 or 4). */
 static inline __m256i
 rk_nibbles_avx2 (const uint8_t *qs)
 {
-  const __m128i t = _mm_loadu_si128 ((const __m128i *) (const void *) qs);
-  const __m256i b = _mm256_insertf128_si256 (_mm256_castsi128_si256 (t),
-                                             _mm_srli_epi16 (t, 4), 1);
+  const __m256i b = _mm256_broadcastsi128_si256 (_mm_loadu_si128 ((const __m128i *) (const void *) qs));
 
-  return _mm256_and_si256 (b, _mm256_set1_epi8 (0x0F));
+  return _mm256_and_si256 (_mm256_srlv_epi64 (b, _mm256_set_epi64x (4, 4, 0, 0)),
+                           _mm256_set1_epi8 (0x0F));
 }
 
 /* 32 bits (little-endian) -> 32 bytes, 0xFF where the bit is set, else 0. */

@@ -1,0 +1,60 @@
+/* rk-gemm.h — register-blocked block products for prefill (many tokens).
+ * SPDX-License-Identifier: MIT
+ *
+ * One call computes a block of outputs
+ *
+ *   y[t * y_stride + r] = vec_dot (n, W[r], X[t])   r < n_rows, t < n_toks
+ *
+ * with W[r] = w + r * row_stride (weights in their own format) and X[t] =
+ * x + t * x_row (activations already in the weight's vec_dot_type). The
+ * _ref variant defines the result: exactly the per-pair vec_dot_*_ref. SIMD
+ * variants compute small tiles (a few rows times a few tokens) at once, so
+ * each weight block is decoded once for several tokens and each activation
+ * block is loaded once for several rows; they match _ref within float
+ * rounding (the order of the per-block sums may differ).
+ *
+ * n is the row length in elements (a multiple of the format's block size);
+ * any n_rows, n_toks >= 0 are allowed, tiles at the edges are handled inside.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rk-cpu.h"
+#include "rk-types.h"
+
+typedef void (*rk_gemm_fn) (int         n,
+                            const void *w,
+                            size_t      row_stride,
+                            int         n_rows,
+                            const void *x,
+                            size_t      x_row,
+                            int         n_toks,
+                            float      *y,
+                            int64_t     y_stride);
+
+#define RK_DECLARE_GEMM(name)                                                       \
+  void name##_ref  (int n, const void *w, size_t row_stride, int n_rows,           \
+                    const void *x, size_t x_row, int n_toks, float *y, int64_t y_stride); \
+  void name##_avx2 (int n, const void *w, size_t row_stride, int n_rows,           \
+                    const void *x, size_t x_row, int n_toks, float *y, int64_t y_stride); \
+  void name##_neon (int n, const void *w, size_t row_stride, int n_rows,           \
+                    const void *x, size_t x_row, int n_toks, float *y, int64_t y_stride);
+
+RK_DECLARE_GEMM (rk_gemm_f32_f32)
+RK_DECLARE_GEMM (rk_gemm_f16_f16)
+RK_DECLARE_GEMM (rk_gemm_bf16_bf16)
+RK_DECLARE_GEMM (rk_gemm_q8_0_q8_0)
+RK_DECLARE_GEMM (rk_gemm_q4_0_q8_0)
+RK_DECLARE_GEMM (rk_gemm_q5_0_q8_0)
+RK_DECLARE_GEMM (rk_gemm_q4_K_q8_K)
+RK_DECLARE_GEMM (rk_gemm_q5_K_q8_K)
+RK_DECLARE_GEMM (rk_gemm_q6_K_q8_K)
+
+/* The block product for weights of `type` with the ISA rk_cpu_isa() chose,
+ * or NULL for a type without one (callers then loop over vec_dot). */
+rk_gemm_fn rk_gemm_get       (rk_type type);
+/* The same for a given ISA (tests, benchmarks); NULL where none. */
+rk_gemm_fn rk_gemm_get_isa   (rk_type type,
+                              rk_isa  isa);
