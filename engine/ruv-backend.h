@@ -64,6 +64,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (RuvModelInfo, ruv_model_info_free)
  * @prompt_tps: prompt tokens evaluated per second (the reused ones excluded)
  * @gen_tps: generated tokens evaluated per second (single-token decodes)
  * @seed: the sampler's seed (the one drawn when the params had none)
+ * @n_discarded: tokens of the conversation that are no longer in the context
+ *   window (the oldest after the system prompt, dropped when it filled);
+ *   0 while everything fits
  */
 typedef struct
 {
@@ -76,6 +79,7 @@ typedef struct
   double           prompt_tps;
   double           gen_tps;
   guint64          seed;
+  gint64           n_discarded;
 } RuvGenerateResult;
 
 #define RUV_TYPE_GENERATE_RESULT (ruv_generate_result_get_type ())

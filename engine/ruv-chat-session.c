@@ -29,6 +29,7 @@ struct _RuvChatSession
   guint               save_interval_ms;
   guint               save_every_tokens;
   guint               n_applied;
+  char               *kv_dir;        /* nullable: where chats' KV states are kept */
 };
 
 G_DEFINE_FINAL_TYPE (RuvChatSession, ruv_chat_session, G_TYPE_OBJECT)
@@ -50,6 +51,7 @@ ruv_chat_session_finalize (GObject *object)
   g_free (self->params_json);
   g_free (self->system_prompt);
   g_clear_pointer (&self->history, g_ptr_array_unref);
+  g_free (self->kv_dir);
   G_OBJECT_CLASS (ruv_chat_session_parent_class)->finalize (object);
 }
 
@@ -66,6 +68,40 @@ ruv_chat_session_init (RuvChatSession *self)
   self->history = g_ptr_array_new_with_free_func ((GDestroyNotify) ruv_store_message_free);
   self->save_interval_ms = 250;
   self->save_every_tokens = 32;
+  self->kv_dir = g_build_filename (g_get_user_cache_dir (), "ruvllm", "kv", NULL);
+}
+
+void
+ruv_chat_session_set_kv_dir (RuvChatSession *self,
+                             const char     *dir)
+{
+  g_return_if_fail (RUV_IS_CHAT_SESSION (self));
+  g_free (self->kv_dir);
+  self->kv_dir = g_strdup (dir);
+}
+
+char *
+ruv_chat_session_get_kv_path (RuvChatSession *self)
+{
+  g_autofree char *name = NULL;
+
+  g_return_val_if_fail (RUV_IS_CHAT_SESSION (self), NULL);
+  if (self->kv_dir == NULL || self->id <= 0)
+    return NULL;
+  name = g_strdup_printf ("%" G_GINT64_FORMAT ".kv", self->id);
+  return g_build_filename (self->kv_dir, name, NULL);
+}
+
+/* Gives the backend's KV cache to this chat (saving the previous chat's,
+ * restoring this one's saved state): the prompt of a chat returned to is not
+ * evaluated again. */
+static void
+claim_kv (RuvChatSession *self)
+{
+  g_autofree char *path = ruv_chat_session_get_kv_path (self);
+
+  if (path != NULL)
+    ruv_cpu_backend_switch_kv (self->backend, path);
 }
 
 RuvChatSession *
@@ -355,6 +391,7 @@ ruv_chat_session_open (RuvChatSession  *self,
   take_params (self, p);
   g_free (self->system_prompt);
   self->system_prompt = g_strdup (s->system_prompt);
+  claim_kv (self);
   return TRUE;
 }
 
@@ -496,6 +533,7 @@ answer (RuvChatSession  *self,
   s.pieces = 0;
   s.func = func;
   s.user_data = user_data;
+  claim_kv (self);
   res = ruv_cpu_backend_chat (self->backend, msgs, n, self->params, on_text, &s, cancellable,
                               error);
   if (res == NULL)

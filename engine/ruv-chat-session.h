@@ -59,6 +59,18 @@ void            ruv_chat_session_set_save_policy (RuvChatSession        *self,
                                                   guint                  interval_ms,
                                                   guint                  every_tokens);
 
+/* Instant chat switching: the backend's KV cache belongs to one chat at a
+ * time. Opening a chat (or answering in it) saves the cache of the chat that
+ * had it to dir/<its id>.kv and restores this chat's saved state, so its
+ * prompt is not evaluated again (ruv_cpu_backend_switch_kv: a state made for
+ * another model or context size, or corrupt, is ignored with a logged
+ * reason). dir defaults to g_get_user_cache_dir()/ruvllm/kv; NULL turns
+ * saving off. */
+void            ruv_chat_session_set_kv_dir   (RuvChatSession           *self,
+                                               const char               *dir);
+/* This chat's state file (NULL without a dir or before create / open). */
+char           *ruv_chat_session_get_kv_path  (RuvChatSession           *self);
+
 /* A new stored session with a system prompt (may be NULL) and parameters
  * (NULL: the defaults). */
 gboolean        ruv_chat_session_create       (RuvChatSession           *self,

@@ -7,6 +7,7 @@
  * model info, memory stats) so they never wait for a request; the pointers
  * change only with both held.
  */
+#include <errno.h>
 #include <math.h>
 #include <string.h>
 
@@ -35,6 +36,13 @@ struct _RuvCpuBackend
   RuvTokenizer  *tokenizer;
   RuvContext    *ctx;
   GArray        *kv_tokens;     /* gint32: the tokens cached at positions 0 .. n - 1 */
+  /* The conversation the cache window belongs to is kv_tokens[0..drop_at) ++
+   * dropped ++ kv_tokens[drop_at..]: `dropped` are the tokens a context shift
+   * took out of the window (contiguous, oldest after the kept prefix). */
+  GArray        *dropped;       /* gint32 */
+  gint64         drop_at;
+  char          *fingerprint;   /* model identity + context, for saved KV states */
+  char          *kv_owner;      /* the state file of the chat the cache holds, or NULL */
   float         *logits;        /* n_vocab */
   float         *raw_logits;    /* n_vocab: a copy before sampling, for RuvTokenInfo */
   gint64         n_vocab;
@@ -152,6 +160,9 @@ drop_model (RuvCpuBackend *self)
   g_clear_object (&self->model);
   g_mutex_unlock (&self->info_lock);
   g_array_set_size (self->kv_tokens, 0);
+  g_array_set_size (self->dropped, 0);
+  g_clear_pointer (&self->fingerprint, g_free);
+  g_clear_pointer (&self->kv_owner, g_free);
   g_clear_pointer (&self->logits, g_free);
   g_clear_pointer (&self->raw_logits, g_free);
   self->n_vocab = 0;
@@ -166,6 +177,7 @@ ruv_cpu_backend_finalize (GObject *object)
   g_clear_object (&self->sona);
   g_clear_pointer (&self->last_trace, ruv_sona_trace_free);
   g_array_unref (self->kv_tokens);
+  g_array_unref (self->dropped);
   g_mutex_clear (&self->lock);
   g_mutex_clear (&self->info_lock);
   G_OBJECT_CLASS (ruv_cpu_backend_parent_class)->finalize (object);
@@ -202,6 +214,7 @@ ruv_cpu_backend_init (RuvCpuBackend *self)
   g_mutex_init (&self->info_lock);
   self->device = RUV_DEVICE_TYPE_CPU;
   self->kv_tokens = g_array_new (FALSE, FALSE, sizeof (gint32));
+  self->dropped = g_array_new (FALSE, FALSE, sizeof (gint32));
 }
 
 RuvCpuBackend *
@@ -376,6 +389,40 @@ ruv_cpu_backend_get_model_info (RuvCpuBackend *self)
 
 /* ---- loading ------------------------------------------------------------- */
 
+/* What a saved KV state must have been made with: the model file (its size
+ * and SHA-256 over its first and last 4 MiB: the GGUF header, metadata and
+ * the tensors there) and the context size. The cache layout (layers, heads,
+ * precisions) is checked by the state file itself. */
+static char *
+model_fingerprint (const char  *path,
+                   gint64       n_ctx,
+                   GError     **error)
+{
+  g_autoptr(GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autoptr(GMappedFile) mf = NULL;
+  GError *local = NULL;
+  const guint8 *data;
+  gsize len, span = 4 << 20;
+
+  mf = g_mapped_file_new (path, FALSE, &local);
+  if (mf == NULL)
+    {
+      g_set_error (error, RUV_ERROR, RUV_ERROR_IO, "%s: %s", path, local->message);
+      g_error_free (local);
+      return NULL;
+    }
+  data = (const guint8 *) g_mapped_file_get_contents (mf);
+  len = g_mapped_file_get_length (mf);
+  if (data != NULL && len > 0)
+    {
+      g_checksum_update (sum, data, MIN (len, span));
+      if (len > span)
+        g_checksum_update (sum, data + len - MIN (len - span, span), MIN (len - span, span));
+    }
+  return g_strdup_printf ("ruvllm-kv model-sha256-head-tail=%s size=%" G_GSIZE_FORMAT
+                          " n_ctx=%" G_GINT64_FORMAT, g_checksum_get_string (sum), len, n_ctx);
+}
+
 static gboolean
 load_locked (RuvCpuBackend         *self,
              const char            *path,
@@ -387,6 +434,7 @@ load_locked (RuvCpuBackend         *self,
   g_autoptr(RuvModel) model = NULL;
   g_autoptr(RuvTokenizer) tokenizer = NULL;
   g_autoptr(RuvContext) ctx = NULL;
+  g_autofree char *fingerprint = NULL;
   RuvContextParams cp;
   gint64 n_train, n_vocab;
 
@@ -439,7 +487,12 @@ load_locked (RuvCpuBackend         *self,
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return FALSE;
 
+  fingerprint = model_fingerprint (path, ruv_context_get_n_ctx (ctx), error);
+  if (fingerprint == NULL)
+    return FALSE;
+
   drop_model (self);
+  self->fingerprint = g_steal_pointer (&fingerprint);
   g_mutex_lock (&self->info_lock);
   self->model = g_steal_pointer (&model);
   self->tokenizer = g_steal_pointer (&tokenizer);
@@ -674,6 +727,7 @@ static GArray *
 request_tokens (RuvCpuBackend  *self,
                 const Request  *req,
                 gint64         *n_keep,
+                gint64         *n_last,
                 GError        **error)
 {
   g_autoptr(GArray) ids = NULL;
@@ -746,6 +800,22 @@ request_tokens (RuvCpuBackend  *self,
           memcmp (sys_ids->data, ids->data, sys_ids->len * sizeof (gint32)) == 0)
         *n_keep = sys_ids->len;
     }
+  *n_last = 0;
+  if (req->messages != NULL && req->n_messages > 1)
+    {
+      /* the tokens of the message being answered (with the assistant's
+       * opening): they may not leave the window */
+      g_autofree char *before = format_chat_locked (self, req->messages, req->n_messages - 1,
+                                                     FALSE);
+      g_autoptr(GArray) before_ids = ruv_tokenizer_encode (self->tokenizer, before, -1, TRUE,
+                                                            TRUE, NULL);
+
+      if (before_ids != NULL && before_ids->len < ids->len &&
+          memcmp (before_ids->data, ids->data, before_ids->len * sizeof (gint32)) == 0)
+        *n_last = ids->len - before_ids->len;
+    }
+  else if (req->messages != NULL)
+    *n_last = ids->len - *n_keep;
   return g_steal_pointer (&ids);
 }
 
@@ -781,9 +851,14 @@ eval_tokens (RuvCpuBackend  *self,
       if (!ruv_context_decode (self->ctx, tokens + done, m, pos0 + done,
                                last && want_logits ? self->logits : NULL, FALSE, error))
         {
-          /* The cache's state after a failed step is unknown: start over next time. */
-          ruv_context_kv_clear (self->ctx);
-          g_array_set_size (self->kv_tokens, 0);
+          /* A failed step leaves the tokens every layer held before it (the
+           * forward pass cuts back to them): keep those. */
+          g_array_set_size (self->kv_tokens,
+                            (guint) MIN (ruv_context_get_n_past (self->ctx),
+                                         (gint64) self->kv_tokens->len));
+          ruv_context_kv_truncate (self->ctx, self->kv_tokens->len);
+          if ((gint64) self->kv_tokens->len < self->drop_at)
+            g_array_set_size (self->dropped, 0);
           return FALSE;
         }
       g_array_append_vals (self->kv_tokens, tokens + done, (guint) m);
@@ -792,26 +867,40 @@ eval_tokens (RuvCpuBackend  *self,
   return TRUE;
 }
 
-/* Context full: keep the first n_keep tokens and the newer half of the rest,
- * evaluated again at their new positions. */
+/* Drops cached positions [n_keep, n_keep + n) from the window, remembering
+ * them as the conversation's dropped tokens. The cache is shifted: the kept
+ * keys are re-rotated to their new positions (ruv_context_kv_shift), which
+ * costs a fraction of evaluating them again (see the README's context-shift
+ * measurement). When the shift cannot be done (the pool cannot hold the
+ * moved tokens beside the old ones), they are evaluated again instead. */
 static gboolean
-shift_context (RuvCpuBackend  *self,
-               gint64          n_keep,
-               GCancellable   *cancellable,
-               gboolean       *cancelled,
-               GError        **error)
+drop_window (RuvCpuBackend  *self,
+             gint64          n_keep,
+             gint64          n,
+             GCancellable   *cancellable,
+             gboolean       *cancelled,
+             GError        **error)
 {
-  gint64 n_past = self->kv_tokens->len;
-  gint64 n_ctx = ruv_context_get_n_ctx (self->ctx);
+  g_autoptr(GError) local = NULL;
   g_autofree gint32 *tail = NULL;
-  gint64 n_discard, n_tail;
+  gint64 n_past = self->kv_tokens->len, n_tail = n_past - n_keep - n;
 
-  n_keep = CLAMP (n_keep, 0, n_ctx / 2);
-  n_discard = MAX ((n_past - n_keep) / 2, 1);
-  n_tail = n_past - n_keep - n_discard;
-  g_debug ("context full (%" G_GINT64_FORMAT " tokens): keeping %" G_GINT64_FORMAT
-           ", dropping %" G_GINT64_FORMAT, n_past, n_keep, n_discard);
-  tail = g_memdup2 (&g_array_index (self->kv_tokens, gint32, n_keep + n_discard),
+  g_assert (n_keep >= 0 && n >= 0 && n_tail >= 0);
+  if (n == 0)
+    return TRUE;
+  if (self->dropped->len > 0 && self->drop_at != n_keep)
+    g_array_set_size (self->dropped, 0);   /* another split: no longer one conversation */
+  g_array_append_vals (self->dropped, &g_array_index (self->kv_tokens, gint32, n_keep),
+                       (guint) n);
+  self->drop_at = n_keep;
+  if (ruv_context_kv_shift (self->ctx, n_keep, n_keep + n, &local))
+    {
+      g_array_remove_range (self->kv_tokens, (guint) n_keep, (guint) n);
+      return TRUE;
+    }
+  g_debug ("context shift failed (%s); evaluating %" G_GINT64_FORMAT " tokens again",
+           local->message, n_tail);
+  tail = g_memdup2 (&g_array_index (self->kv_tokens, gint32, n_keep + n),
                     (gsize) n_tail * sizeof (gint32));
   if (n_tail == 0)
     {
@@ -820,6 +909,42 @@ shift_context (RuvCpuBackend  *self,
       return TRUE;
     }
   return eval_tokens (self, tail, n_tail, n_keep, FALSE, cancellable, cancelled, error);
+}
+
+/* Context full while generating: keep the first n_keep tokens, drop the
+ * older half of the rest (as llama.cpp's context shift does). */
+static gboolean
+shift_context (RuvCpuBackend  *self,
+               gint64          n_keep,
+               gint64         *n_discarded,
+               GCancellable   *cancellable,
+               gboolean       *cancelled,
+               GError        **error)
+{
+  gint64 n_past = self->kv_tokens->len;
+  gint64 n_ctx = ruv_context_get_n_ctx (self->ctx);
+  gint64 n_discard;
+
+  n_keep = CLAMP (n_keep, 0, n_ctx / 2);
+  n_discard = MAX ((n_past - n_keep) / 2, 1);
+  g_debug ("context full (%" G_GINT64_FORMAT " tokens): keeping %" G_GINT64_FORMAT
+           ", dropping %" G_GINT64_FORMAT, n_past, n_keep, n_discard);
+  *n_discarded += n_discard;
+  return drop_window (self, n_keep, n_discard, cancellable, cancelled, error);
+}
+
+/* Token i of the conversation the cache belongs to (see `dropped`). */
+static gint32
+logical_token (RuvCpuBackend *self,
+               gint64         i)
+{
+  gint64 nd = self->dropped->len;
+
+  if (i < self->drop_at || nd == 0)
+    return g_array_index (self->kv_tokens, gint32, i);
+  if (i < self->drop_at + nd)
+    return g_array_index (self->dropped, gint32, i - self->drop_at);
+  return g_array_index (self->kv_tokens, gint32, i - nd);
 }
 
 static gboolean
@@ -872,7 +997,7 @@ generate_locked (RuvCpuBackend            *self,
   g_autoptr(RuvGenerateResult) res = NULL;
   gint64 t_start = g_get_monotonic_time (), t0;
   gint64 n_prompt, n_ctx, n_keep = 0, common, i;
-  gint64 n_dec = 0;
+  gint64 n_dec = 0, n_log, nd, win_drop = 0, n_eff, n_last = 0;
   double t_dec = 0.0, t_prefill;
   gboolean cancelled = FALSE, user_stop = FALSE, stopped = FALSE;
   const char *emit;
@@ -884,40 +1009,108 @@ generate_locked (RuvCpuBackend            *self,
     params = defaults = ruv_generate_params_new ();
   if (!ruv_generate_params_validate (params, error))
     return NULL;
-  prompt = request_tokens (self, req, &n_keep, error);
+  prompt = request_tokens (self, req, &n_keep, &n_last, error);
   if (prompt == NULL)
     return NULL;
 
   n_prompt = prompt->len;
   n_ctx = ruv_context_get_n_ctx (self->ctx);
-  if (n_prompt > n_ctx)
+  n_keep = CLAMP (n_keep, 0, n_ctx / 2);
+
+  /* How much of the prompt the cache holds. The cache window belongs to a
+   * conversation whose oldest tokens after n_keep may have been dropped: when
+   * the prompt goes on from that whole conversation, the same tokens stay
+   * dropped and the window is reused. */
+  nd = self->dropped->len;
+  n_log = (gint64) self->kv_tokens->len + nd;
+  common = 0;
+  while (common < n_prompt && common < n_log &&
+         logical_token (self, common) == g_array_index (prompt, gint32, common))
+    common++;
+  if (nd > 0 && self->drop_at == n_keep && common >= n_keep + nd)
     {
-      g_set_error (error, RUV_ERROR, RUV_ERROR_CONFIG,
-                   "the prompt is %" G_GINT64_FORMAT " tokens but the context holds %"
-                   G_GINT64_FORMAT "; shorten it or start a new conversation",
-                   n_prompt, n_ctx);
-      return NULL;
+      win_drop = nd;
+      common -= nd;
+      g_array_remove_range (prompt, (guint) n_keep, (guint) nd);
+    }
+  else if (nd > 0)
+    {
+      /* another conversation, or an edit inside the dropped part */
+      common = MIN (common, self->drop_at);
+      g_array_set_size (self->dropped, 0);
+    }
+  n_eff = prompt->len;
+
+  if (n_eff > n_ctx)
+    {
+      gint64 room = MIN ((gint64) params->max_tokens, n_ctx / 4), x, s;
+      gboolean extends = win_drop > 0 || (common == n_log && common > n_keep);
+
+      /* A chat, or a prompt continuing the cached conversation, never hits
+       * the wall: the oldest tokens after n_keep leave the window, leaving
+       * room for the answer (shifting what the cache holds of the rest). */
+      x = n_eff - (n_ctx - room);
+      if ((req->messages == NULL && !extends) || n_keep + x > n_eff - n_last)
+        {
+          if (req->messages != NULL)
+            g_set_error (error, RUV_ERROR, RUV_ERROR_CONFIG,
+                         "the message is %" G_GINT64_FORMAT " tokens but the context holds %"
+                         G_GINT64_FORMAT " (%" G_GINT64_FORMAT " kept for the system prompt "
+                         "and the answer); shorten it", n_last, n_ctx, n_keep + room);
+          else
+            g_set_error (error, RUV_ERROR, RUV_ERROR_CONFIG,
+                         "the prompt is %" G_GINT64_FORMAT " tokens but the context holds %"
+                         G_GINT64_FORMAT "; shorten it or start a new conversation",
+                         n_prompt, n_ctx);
+          return NULL;
+        }
+      g_array_set_size (self->kv_tokens, (guint) MIN (common, (gint64) self->kv_tokens->len));
+      ruv_context_kv_truncate (self->ctx, self->kv_tokens->len);
+      if (win_drop == 0)
+        g_array_set_size (self->dropped, 0);
+      s = MAX (MIN (x, common - n_keep), 0);
+      if (s > 0 && !drop_window (self, n_keep, s, cancellable, &cancelled, error))
+        {
+          if (!cancelled)
+            return NULL;
+          res = g_new0 (RuvGenerateResult, 1);
+          res->n_prompt = n_prompt;
+          res->finish_reason = RUV_FINISH_REASON_CANCELLED;
+          res->text = g_strdup ("");
+          return g_steal_pointer (&res);
+        }
+      common -= s;
+      if (x > s)
+        {
+          /* dropped before they were ever evaluated */
+          g_array_set_size (self->kv_tokens, (guint) MIN (common, n_keep));
+          ruv_context_kv_truncate (self->ctx, self->kv_tokens->len);
+          common = self->kv_tokens->len;
+          g_array_set_size (self->dropped, (guint) (win_drop + s));
+          g_array_append_vals (self->dropped, &g_array_index (prompt, gint32, n_keep + s),
+                               (guint) (x - s));
+          self->drop_at = n_keep;
+        }
+      g_array_remove_range (prompt, (guint) n_keep, (guint) x);
+      win_drop += x;
+      n_eff = prompt->len;
     }
 
   res = g_new0 (RuvGenerateResult, 1);
   res->n_prompt = n_prompt;
+  res->n_discarded = win_drop;
 
-  /* Reuse the cached prefix; the last prompt token is always evaluated, for
-   * its logits. */
-  common = 0;
-  while (common < n_prompt && common < (gint64) self->kv_tokens->len &&
-         g_array_index (self->kv_tokens, gint32, common) == g_array_index (prompt, gint32, common))
-    common++;
-  if (common == n_prompt)
-    common--;
+  /* The last prompt token is always evaluated, for its logits. */
+  if (common >= n_eff)
+    common = n_eff - 1;
   res->n_cached = common;
 
   g_clear_pointer (&self->last_trace, ruv_sona_trace_free);
   if (self->sona != NULL)
-    ruv_sona_llm_generation_begin (self->sona, self->ctx, n_prompt - 1,
+    ruv_sona_llm_generation_begin (self->sona, self->ctx, n_eff - 1,
                                    MIN ((gint64) params->max_tokens, TRACE_MAX_TOKENS));
   t0 = g_get_monotonic_time ();
-  if (!eval_tokens (self, &g_array_index (prompt, gint32, common), n_prompt - common, common,
+  if (!eval_tokens (self, &g_array_index (prompt, gint32, common), n_eff - common, common,
                     TRUE, cancellable, &cancelled, error))
     {
       if (!cancelled)
@@ -928,12 +1121,12 @@ generate_locked (RuvCpuBackend            *self,
       return g_steal_pointer (&res);
     }
   t_prefill = seconds_since (t0);
-  res->prompt_tps = t_prefill > 0.0 ? (double) (n_prompt - common) / t_prefill : 0.0;
+  res->prompt_tps = t_prefill > 0.0 ? (double) (n_eff - common) / t_prefill : 0.0;
 
   sampler = ruv_sampler_new (params, (int) self->n_vocab);
   res->seed = ruv_sampler_get_seed (sampler);
   /* The penalty window covers the prompt too (llama.cpp accepts it). */
-  for (i = MAX (0, n_prompt - (gint64) params->repeat_last_n); i < n_prompt; i++)
+  for (i = MAX (0, n_eff - (gint64) params->repeat_last_n); i < n_eff; i++)
     ruv_sampler_accept (sampler, g_array_index (prompt, gint32, i));
   stream = ruv_token_stream_new (self->tokenizer, FALSE);
   matcher = ruv_stop_matcher_new ((const char * const *) params->stop_sequences);
@@ -996,7 +1189,7 @@ generate_locked (RuvCpuBackend            *self,
       if ((gint64) self->kv_tokens->len >= n_ctx && self->sona != NULL)
         ruv_sona_llm_generation_abort (self->sona);   /* positions move */
       if ((gint64) self->kv_tokens->len >= n_ctx &&
-          !shift_context (self, n_keep, cancellable, &cancelled, error))
+          !shift_context (self, n_keep, &res->n_discarded, cancellable, &cancelled, error))
         {
           if (!cancelled)
             return NULL;
@@ -1127,6 +1320,232 @@ ruv_cpu_backend_chat (RuvCpuBackend            *self,
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   return generate_sync (self, &req, params, func, user_data, NULL, NULL, cancellable, error);
+}
+
+/* ---- saved KV states (chat switching) ------------------------------------- */
+
+/* The caller's bytes of a state file: what the cache holds and the dropped
+ * part of its conversation, "RUVKVTK1", then u64 n_kv, drop_at, n_dropped,
+ * then n_kv + n_dropped int32 token ids, all little-endian. */
+#define TOKENS_MAGIC "RUVKVTK1"
+
+static gboolean
+save_state_locked (RuvCpuBackend  *self,
+                   const char     *path,
+                   GError        **error)
+{
+  g_autoptr(GByteArray) b = g_byte_array_new ();
+  g_autofree char *dir = g_path_get_dirname (path);
+  guint64 head[3];
+  guint i;
+
+  if (self->sona != NULL)
+    {
+      g_set_error (error, RUV_ERROR, RUV_ERROR_INVALID_OPERATION,
+                   "the KV cache is not saved while learning adapters are applied "
+                   "(they change as the model learns)");
+      return FALSE;
+    }
+  g_byte_array_append (b, (const guint8 *) TOKENS_MAGIC, 8);
+  head[0] = GUINT64_TO_LE ((guint64) self->kv_tokens->len);
+  head[1] = GUINT64_TO_LE ((guint64) (self->dropped->len > 0 ? self->drop_at : 0));
+  head[2] = GUINT64_TO_LE ((guint64) self->dropped->len);
+  g_byte_array_append (b, (const guint8 *) head, sizeof head);
+  for (i = 0; i < self->kv_tokens->len; i++)
+    {
+      guint32 le = GUINT32_TO_LE ((guint32) g_array_index (self->kv_tokens, gint32, i));
+
+      g_byte_array_append (b, (const guint8 *) &le, 4);
+    }
+  for (i = 0; i < self->dropped->len; i++)
+    {
+      guint32 le = GUINT32_TO_LE ((guint32) g_array_index (self->dropped, gint32, i));
+
+      g_byte_array_append (b, (const guint8 *) &le, 4);
+    }
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      g_set_error (error, RUV_ERROR, RUV_ERROR_IO, "cannot create %s: %s", dir,
+                   g_strerror (errno));
+      return FALSE;
+    }
+  return ruv_context_kv_save (self->ctx, path, self->fingerprint, b->data, b->len, error);
+}
+
+/* Reads the token part of a restored state into the backend; FALSE when it
+ * does not describe the restored cache. */
+static gboolean
+take_state_tokens (RuvCpuBackend *self,
+                   GBytes        *data,
+                   const char   **why)
+{
+  gsize len;
+  const guint8 *p = g_bytes_get_data (data, &len);
+  guint64 head[3], n_kv, drop_at, n_dropped, i;
+
+  if (len < 8 + sizeof head || memcmp (p, TOKENS_MAGIC, 8) != 0)
+    {
+      *why = "it holds no token ids";
+      return FALSE;
+    }
+  memcpy (head, p + 8, sizeof head);
+  n_kv = GUINT64_FROM_LE (head[0]);
+  drop_at = GUINT64_FROM_LE (head[1]);
+  n_dropped = GUINT64_FROM_LE (head[2]);
+  p += 8 + sizeof head;
+  len -= 8 + sizeof head;
+  if (n_kv != (guint64) ruv_context_get_n_past (self->ctx) || drop_at > n_kv ||
+      n_dropped > G_MAXUINT32 || n_kv + n_dropped != len / 4 || len % 4 != 0)
+    {
+      *why = "its token ids do not match its cache";
+      return FALSE;
+    }
+  g_array_set_size (self->kv_tokens, 0);
+  g_array_set_size (self->dropped, 0);
+  for (i = 0; i < n_kv + n_dropped; i++)
+    {
+      guint32 le;
+      gint32 id;
+
+      memcpy (&le, p + 4 * i, 4);
+      id = (gint32) GUINT32_FROM_LE (le);
+      if (id < 0 || id >= self->n_vocab)
+        {
+          g_array_set_size (self->kv_tokens, 0);
+          g_array_set_size (self->dropped, 0);
+          *why = "a token id is outside the vocabulary";
+          return FALSE;
+        }
+      g_array_append_val (i < n_kv ? self->kv_tokens : self->dropped, id);
+    }
+  self->drop_at = (gint64) drop_at;
+  return TRUE;
+}
+
+static gboolean
+restore_state_locked (RuvCpuBackend  *self,
+                      const char     *path,
+                      GError        **error)
+{
+  g_autoptr(GBytes) data = NULL;
+  const char *why = NULL;
+
+  if (self->sona != NULL)
+    {
+      g_set_error (error, RUV_ERROR, RUV_ERROR_INVALID_OPERATION,
+                   "a saved KV cache is not used while learning adapters are applied");
+      return FALSE;
+    }
+  if (!ruv_context_kv_restore (self->ctx, path, self->fingerprint, &data, error))
+    return FALSE;
+  if (!take_state_tokens (self, data, &why))
+    {
+      /* the cache was replaced: never keep what cannot be trusted */
+      ruv_context_kv_clear (self->ctx);
+      g_array_set_size (self->kv_tokens, 0);
+      g_array_set_size (self->dropped, 0);
+      g_set_error (error, RUV_ERROR, RUV_ERROR_KV_CACHE, "KV cache state %s refused: %s",
+                   path, why);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+ruv_cpu_backend_save_kv_state (RuvCpuBackend  *self,
+                               const char     *path,
+                               GError        **error)
+{
+  gboolean ok;
+
+  g_return_val_if_fail (RUV_IS_CPU_BACKEND (self), FALSE);
+  g_return_val_if_fail (path != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  g_mutex_lock (&self->lock);
+  ok = require_loaded (self, error) && save_state_locked (self, path, error);
+  g_mutex_unlock (&self->lock);
+  return ok;
+}
+
+gboolean
+ruv_cpu_backend_restore_kv_state (RuvCpuBackend  *self,
+                                  const char     *path,
+                                  GError        **error)
+{
+  gboolean ok;
+
+  g_return_val_if_fail (RUV_IS_CPU_BACKEND (self), FALSE);
+  g_return_val_if_fail (path != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  g_mutex_lock (&self->lock);
+  ok = require_loaded (self, error) && restore_state_locked (self, path, error);
+  if (ok)
+    set_live_stats (self, self->tokens_per_second, self->kv_tokens->len);
+  g_mutex_unlock (&self->lock);
+  return ok;
+}
+
+gint64
+ruv_cpu_backend_switch_kv (RuvCpuBackend *self,
+                           const char    *path)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 restored = 0;
+
+  g_return_val_if_fail (RUV_IS_CPU_BACKEND (self), 0);
+
+  g_mutex_lock (&self->lock);
+  if (self->ctx == NULL || self->sona != NULL || g_strcmp0 (path, self->kv_owner) == 0)
+    {
+      restored = self->ctx != NULL && path != NULL ? (gint64) self->kv_tokens->len : 0;
+      g_mutex_unlock (&self->lock);
+      return restored;
+    }
+  if (self->kv_owner != NULL && self->kv_tokens->len > 0 &&
+      !save_state_locked (self, self->kv_owner, &error))
+    {
+      g_message ("KV cache of %s not saved: %s", self->kv_owner, error->message);
+      g_clear_error (&error);
+    }
+  g_free (self->kv_owner);
+  self->kv_owner = g_strdup (path);
+  if (path != NULL && g_file_test (path, G_FILE_TEST_EXISTS))
+    {
+      if (restore_state_locked (self, path, &error))
+        {
+          restored = self->kv_tokens->len;
+          set_live_stats (self, self->tokens_per_second, restored);
+        }
+      else
+        {
+          g_message ("KV cache state ignored, the prompt will be evaluated: %s",
+                     error->message);
+          g_clear_error (&error);
+        }
+    }
+  if (restored == 0 && path != NULL)
+    {
+      /* the other chat's tokens are saved; start this one clean */
+      ruv_context_kv_clear (self->ctx);
+      g_array_set_size (self->kv_tokens, 0);
+      g_array_set_size (self->dropped, 0);
+    }
+  g_mutex_unlock (&self->lock);
+  return restored;
+}
+
+gint64
+ruv_cpu_backend_get_n_discarded (RuvCpuBackend *self)
+{
+  gint64 n;
+
+  g_return_val_if_fail (RUV_IS_CPU_BACKEND (self), 0);
+  g_mutex_lock (&self->lock);
+  n = self->dropped->len;
+  g_mutex_unlock (&self->lock);
+  return n;
 }
 
 /* ---- async generation ---------------------------------------------------- */

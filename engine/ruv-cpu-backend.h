@@ -8,8 +8,12 @@
  *
  * Context full: generation does not fail. The first n_keep tokens (BOS, or
  * the system prompt of a chat) stay, the older half of the rest is dropped
- * and the newer half is evaluated again at its new positions (a plain
- * context shift; re-rotating the cached keys instead is the KV cache's job).
+ * and the cache is shifted: the kept keys are re-rotated to their new
+ * positions (ruv_context_kv_shift), much cheaper than evaluating them again
+ * (which is the fallback when the shift cannot get memory). A conversation
+ * longer than the context works the same way: its oldest tokens after the
+ * system prompt leave the window, the window's cache is reused by the next
+ * turn, and RuvGenerateResult.n_discarded says how many tokens are out.
  *
  * Properties "busy", "tokens-per-second" and "n-past" change while
  * generating: with the _async API on the caller's main context (from the
@@ -98,6 +102,35 @@ gint64             ruv_cpu_backend_get_n_ctx        (RuvCpuBackend  *self);
 gboolean           ruv_cpu_backend_get_busy         (RuvCpuBackend  *self);
 double             ruv_cpu_backend_get_tokens_per_second (RuvCpuBackend *self);
 gint64             ruv_cpu_backend_get_n_past       (RuvCpuBackend  *self);
+/* Tokens of the cached conversation no longer in the window (as the last
+ * result's n_discarded). Waits for a running request. */
+gint64             ruv_cpu_backend_get_n_discarded  (RuvCpuBackend  *self);
+
+/* Saved KV states, so returning to a chat does not evaluate its prompt again.
+ * save writes the cache, the token ids it holds, a fingerprint of the model
+ * file and the context size, the cache layout, a version and a SHA-256
+ * checksum (creating the folder). restore refuses (RUV_ERROR_KV_CACHE /
+ * RUV_ERROR_IO) a state made for another model, context size or cache
+ * layout, or one that is corrupt, leaving the cache as it was; an accepted
+ * state's tokens count as cached for the next request's prefix reuse. Both
+ * refuse (RUV_ERROR_INVALID_OPERATION) while learning adapters are applied.
+ * Both wait for a running request. */
+gboolean           ruv_cpu_backend_save_kv_state    (RuvCpuBackend  *self,
+                                                     const char     *path,
+                                                     GError        **error);
+gboolean           ruv_cpu_backend_restore_kv_state (RuvCpuBackend  *self,
+                                                     const char     *path,
+                                                     GError        **error);
+/* Gives the cache to the chat whose state file is path (NULL: none). If it
+ * holds another chat's tokens (the path of the previous switch), they are
+ * saved to that file first; then path's state is restored if it exists and
+ * is accepted. A state that cannot be saved or is refused is logged with the
+ * reason (g_message) and otherwise ignored: the prompt is evaluated as usual.
+ * Returns the tokens the cache now holds for path (0: nothing restored).
+ * Nothing happens for the chat that already has the cache, or while
+ * learning adapters are applied. */
+gint64             ruv_cpu_backend_switch_kv        (RuvCpuBackend  *self,
+                                                     const char     *path);
 
 /* Tokenizes `prompt` (BOS as the model's metadata says, special tokens
  * written in the text recognised) and generates. func (may be NULL) receives

@@ -23,6 +23,7 @@
 
 #include "rk-fp16.h"
 #include "rk-kvquant.h"
+#include "rk-matmul.h"
 #include "rk-ops.h"
 #include "ruv-error.h"
 #include "ruv-kv-cache.h"
@@ -148,6 +149,7 @@ struct _RuvKvPool
   GMutex     lock;
   guint64    max_bytes;
   guint64    used_bytes;
+  guint64    reserved_bytes;  /* held for caches by ruv_two_tier_kv_cache_reserve */
   GPtrArray *blocks;      /* KvBlock*, NULL for a free id */
   GArray    *free_ids;    /* gint32 */
 };
@@ -223,12 +225,15 @@ ruv_kv_pool_get_n_blocks (RuvKvPool *pool)
   return v;
 }
 
+/* Bytes nobody holds or has reserved. */
 static guint64
 pool_free_bytes_locked (RuvKvPool *pool)
 {
+  guint64 taken = pool->used_bytes + pool->reserved_bytes;
+
   if (pool->max_bytes == 0)
     return G_MAXUINT64;
-  return pool->max_bytes > pool->used_bytes ? pool->max_bytes - pool->used_bytes : 0;
+  return pool->max_bytes > taken ? pool->max_bytes - taken : 0;
 }
 
 static void
@@ -276,22 +281,26 @@ pool_block_shared (RuvKvPool *pool,
   return shared;
 }
 
-/* Takes n blocks of `bytes` each, all or none. */
+/* Takes n blocks of `bytes` each, all or none, drawing first on the bytes
+ * *reserved for the caller (may be NULL; guarded by the pool's lock). */
 static gboolean
 pool_alloc (RuvKvPool *pool,
             gsize      bytes,
             guint      n,
+            guint64   *reserved,
             gint32    *ids,
             guint8   **ptrs,
             GError   **error)
 {
-  guint64 need, left;
+  guint64 need, left, mine;
   guint i;
 
   if (n == 0)
     return TRUE;
   g_mutex_lock (&pool->lock);
+  mine = reserved != NULL ? *reserved : 0;
   left = pool_free_bytes_locked (pool);
+  left = left > G_MAXUINT64 - mine ? G_MAXUINT64 : left + mine;
   need = (guint64) bytes * n;
   if (need / n != bytes || need > left)
     {
@@ -338,6 +347,11 @@ pool_alloc (RuvKvPool *pool,
       ids[i] = id;
       ptrs[i] = data;
     }
+  /* what was reserved for these blocks is now used */
+  mine = MIN (mine, need);
+  if (reserved != NULL)
+    *reserved -= mine;
+  pool->reserved_bytes -= mine;
   g_mutex_unlock (&pool->lock);
   return TRUE;
 }
@@ -438,6 +452,7 @@ struct _RuvTwoTierKvCache
   gsize            rows;          /* bs * H */
   rk_kvq_kernels   kk;
   GMutex           lock;          /* counts, for stats from other threads */
+  guint64          reserved;      /* pool bytes reserved for this cache (pool lock) */
 };
 
 static void
@@ -556,6 +571,7 @@ ruv_two_tier_kv_cache_free (RuvTwoTierKvCache *c)
 
   if (c == NULL)
     return;
+  ruv_two_tier_kv_cache_release_reservation (c);
   for (l = 0; l < c->cfg.num_layers; l++)
     {
       table_free (c->pool, &c->layers[l].store);
@@ -808,7 +824,8 @@ prealloc_release (RuvKvPool *pool, Prealloc *pa)
 }
 
 static gboolean
-prealloc_get (RuvKvPool *pool, gsize bytes, gint64 n, Prealloc *pa, GError **error)
+prealloc_get (RuvKvPool *pool, guint64 *reserved, gsize bytes, gint64 n, Prealloc *pa,
+              GError **error)
 {
   memset (pa, 0, sizeof *pa);
   if (n <= 0)
@@ -821,7 +838,7 @@ prealloc_get (RuvKvPool *pool, gsize bytes, gint64 n, Prealloc *pa, GError **err
     }
   pa->ids = g_new (gint32, n);
   pa->ptrs = g_new (guint8 *, n);
-  if (!pool_alloc (pool, bytes, (guint) n, pa->ids, pa->ptrs, error))
+  if (!pool_alloc (pool, bytes, (guint) n, reserved, pa->ids, pa->ptrs, error))
     {
       g_free (pa->ids);
       g_free (pa->ptrs);
@@ -936,18 +953,37 @@ ruv_two_tier_kv_cache_reserve (RuvTwoTierKvCache *c,
       plan_append (c, &c->layers[l], n, &nt, &ns);
       need += (guint64) nt * c->tail_block + (guint64) ns * c->sf.block;
     }
+  /* The bytes are set aside, not just counted: another cache in the pool
+   * cannot take them before this one's appends draw on them. */
   g_mutex_lock (&c->pool->lock);
+  c->pool->reserved_bytes -= c->reserved;
+  c->reserved = 0;
   left = pool_free_bytes_locked (c->pool);
-  g_mutex_unlock (&c->pool->lock);
   if (need > left)
     {
+      g_mutex_unlock (&c->pool->lock);
       g_set_error (error, RUV_ERROR, RUV_ERROR_OUT_OF_MEMORY,
-                   "KV cache pool exhausted: %" G_GINT64_FORMAT " more tokens need %"
+                   "KV cache pool exhausted: %" G_GINT64_FORMAT " more tokens asked for %"
                    G_GUINT64_FORMAT " bytes, %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
                    " bytes left", n, need, left, c->pool->max_bytes);
       return FALSE;
     }
+  if (c->pool->max_bytes != 0)
+    {
+      c->reserved = need;
+      c->pool->reserved_bytes += need;
+    }
+  g_mutex_unlock (&c->pool->lock);
   return TRUE;
+}
+
+void
+ruv_two_tier_kv_cache_release_reservation (RuvTwoTierKvCache *c)
+{
+  g_mutex_lock (&c->pool->lock);
+  c->pool->reserved_bytes -= c->reserved;
+  c->reserved = 0;
+  g_mutex_unlock (&c->pool->lock);
 }
 
 gboolean
@@ -969,9 +1005,9 @@ ruv_two_tier_kv_cache_append (RuvTwoTierKvCache *c,
     return TRUE;
   L = &c->layers[layer];
   plan_append (c, L, n, &nt, &ns);
-  if (!prealloc_get (c->pool, c->tail_block, nt, &tail_pa, error))
+  if (!prealloc_get (c->pool, &c->reserved, c->tail_block, nt, &tail_pa, error))
     return FALSE;
-  if (!prealloc_get (c->pool, c->sf.block, ns, &store_pa, error))
+  if (!prealloc_get (c->pool, &c->reserved, c->sf.block, ns, &store_pa, error))
     {
       prealloc_release (c->pool, &tail_pa);
       return FALSE;
@@ -1235,6 +1271,234 @@ attend_rows (void   *ctx,
     }
 }
 
+/* ---- blocked attention (many query rows) -----------------------------------
+ * With many query rows per KV head (a prefill; GQA groups), each block of
+ * cached tokens is converted to floats once per work item and shared by all
+ * the item's rows: a work item is one KV head and a chunk of tokens, i.e.
+ * ratio query heads times up to BLK_Q_ROWS / ratio tokens; scores and the weighted
+ * sum of values are then two small F32 block products (rk_matmul_prequant),
+ * with the online softmax in between. Same result as attend_rows to float
+ * rounding. */
+
+/* Query rows (tokens x heads of one group) per work item. */
+#define BLK_Q_ROWS 128
+/* Fewest query rows (tokens x group heads) that take the blocked path. */
+#define BLK_MIN_ROWS 16
+
+typedef struct
+{
+  const RuvTwoTierKvCache *c;
+  const KvLayer           *L;
+  const float             *q;
+  float                   *out;
+  gint64                   q_pos0;
+  gint                     n_q;
+  gint                     n_heads;
+  gint                     ratio;
+  float                    scale;
+  gboolean                 causal;
+  gint                     tok_chunk;   /* tokens per item */
+  gint64                   n_chunks;
+  float                   *scratch;     /* per thread, scratch_floats each */
+  gsize                    scratch_floats;
+} BlockedJob;
+
+/* Row `row` of a tier's block as floats (K: kv 0, V: kv 1). */
+static void
+row_to_f32 (const RuvTwoTierKvCache *c, gboolean store, guint8 *blk, int kv, gsize row,
+            float *x)
+{
+  const StoreFmt *f = &c->sf;
+  gint n = c->cfg.head_dim;
+
+  if (!store)
+    {
+      if (c->cfg.tail_precision == RUV_PRECISION_FP16)
+        {
+          memset (x, 0, (gsize) n * sizeof (float));
+          c->kk.f16_axpy (n, (const rk_fp16 *) (const void *) tail_row (c, blk, kv, row), 1.0f,
+                          x);
+        }
+      else
+        tail_read (c, tail_row (c, blk, kv, row), x);
+      return;
+    }
+  memset (x, 0, (gsize) n * sizeof (float));
+  switch ((int) f->prec)
+    {
+    case RUV_PRECISION_Q8:
+      c->kk.q8_axpy (n, f->group, (const int8_t *) st_codes (f, blk, kv, row),
+                     st_d (f, blk, kv, row), 1.0f, x);
+      break;
+    case RUV_PRECISION_Q4:
+      c->kk.q4_axpy (n, f->group, st_codes (f, blk, kv, row), st_d (f, blk, kv, row),
+                     st_m (f, blk, kv, row, c->rows), 1.0f, x);
+      break;
+    case RUV_PRECISION_FP16:
+    default:
+      c->kk.f16_axpy (n, (const rk_fp16 *) (void *) st_codes (f, blk, kv, row), 1.0f, x);
+      break;
+    }
+}
+
+/* Folds keys p0 .. p0 + cnt - 1 (slots slot0.. of blk) into the rows of
+ * one item: qr (rows, D) queries of tokens t0.. (ratio rows per token). */
+static void
+blocked_run (const BlockedJob *j, gboolean store, guint8 *blk, gint64 slot0, gint64 p0,
+             gint64 cnt, gint kvh, gint64 t0, gint rows, const float *qr, float *s, float *o,
+             float *acc, float *m, float *l, float *kb, float *vt)
+{
+  const RuvTwoTierKvCache *c = j->c;
+  gint H = c->cfg.num_kv_heads, D = c->cfg.head_dim, r, d;
+  gint64 t;
+
+  for (t = 0; t < cnt; t++)
+    {
+      gsize row = (gsize) (slot0 + t) * H + kvh;
+
+      row_to_f32 (c, store, blk, 0, row, kb + t * D);
+      row_to_f32 (c, store, blk, 1, row, o);
+      for (d = 0; d < D; d++)
+        vt[d * cnt + t] = o[d];
+    }
+  /* s (rows, cnt) = qr kb^T */
+  rk_matmul_prequant (NULL, RK_TYPE_F32, kb, (gsize) D * sizeof (float), cnt, D, qr, rows, s,
+                      cnt);
+  for (r = 0; r < rows; r++)
+    {
+      float *sr = s + (gsize) r * cnt;
+      gint64 lim = cnt, qpos = j->q_pos0 + t0 + r / j->ratio;
+      float bm = -INFINITY, rr, sum = 0.0f;
+
+      if (j->causal)
+        lim = CLAMP (qpos - p0 + 1, 0, cnt);
+      for (t = 0; t < lim; t++)
+        {
+          sr[t] *= j->scale;
+          bm = MAX (bm, sr[t]);
+        }
+      if (bm > m[r])
+        {
+          rr = m[r] == -INFINITY ? 0.0f : expf (m[r] - bm);
+          for (d = 0; d < D; d++)
+            acc[(gsize) r * D + d] *= rr;
+          l[r] *= rr;
+          m[r] = bm;
+        }
+      for (t = 0; t < lim; t++)
+        {
+          sr[t] = expf (sr[t] - m[r]);
+          sum += sr[t];
+        }
+      for (; t < cnt; t++)
+        sr[t] = 0.0f;
+      l[r] += sum;
+    }
+  /* o (rows, D) = p vt^T; acc += o */
+  rk_matmul_prequant (NULL, RK_TYPE_F32, vt, (gsize) cnt * sizeof (float), D, cnt, s, rows, o,
+                      D);
+  rk_add (acc, acc, o, rows * D);
+}
+
+static void
+blocked_items (void   *ctx,
+               gint64  begin,
+               gint64  end,
+               int     thread_index)
+{
+  const BlockedJob *j = ctx;
+  const RuvTwoTierKvCache *c = j->c;
+  const KvLayer *L = j->L;
+  gint64 bs = c->cfg.block_size, total = L->n_store + L->n_tail;
+  gint H = c->cfg.num_kv_heads, D = c->cfg.head_dim, rmax = j->tok_chunk * j->ratio;
+  float *qr = j->scratch + (gsize) thread_index * j->scratch_floats;
+  float *s = qr + (gsize) rmax * D;
+  float *o = s + (gsize) rmax * bs;
+  float *acc = o + (gsize) rmax * D;
+  float *m = acc + (gsize) rmax * D;
+  float *l = m + rmax;
+  float *kb = l + rmax;
+  float *vt = kb + (gsize) bs * D;
+  gint64 it;
+
+  for (it = begin; it < end; it++)
+    {
+      /* heaviest (latest) token chunks first */
+      gint kvh = (gint) (it % H);
+      gint64 t0 = (j->n_chunks - 1 - it / H) * j->tok_chunk;
+      gint64 t1 = MIN (t0 + j->tok_chunk, j->n_q), n = total, p, tt;
+      gint rows = (gint) (t1 - t0) * j->ratio, r, d;
+
+      for (tt = t0; tt < t1; tt++)
+        memcpy (qr + (gsize) (tt - t0) * j->ratio * D,
+                j->q + ((gsize) tt * j->n_heads + (gsize) kvh * j->ratio) * D,
+                (gsize) j->ratio * D * sizeof (float));
+      for (r = 0; r < rows; r++)
+        {
+          m[r] = -INFINITY;
+          l[r] = 0.0f;
+        }
+      memset (acc, 0, (gsize) rows * D * sizeof (float));
+      if (j->causal)
+        n = MIN (total, MAX (j->q_pos0 + t1, 0));
+      for (p = 0; p < MIN (n, L->n_store); p += bs)
+        blocked_run (j, TRUE, table_ptr (&L->store, p / bs), 0, p,
+                     MIN (bs, MIN (n, L->n_store) - p), kvh, t0, rows, qr, s, o, acc, m, l, kb,
+                     vt);
+      for (p = L->n_store; p < n;)
+        {
+          gint64 jj = p - L->n_store + L->tail_off;
+          gint64 cnt = MIN (bs - jj % bs, n - p);
+
+          blocked_run (j, FALSE, table_ptr (&L->tail, jj / bs), jj % bs, p, cnt, kvh, t0, rows,
+                       qr, s, o, acc, m, l, kb, vt);
+          p += cnt;
+        }
+      for (r = 0; r < rows; r++)
+        {
+          float *dst = j->out + ((gsize) (t0 + r / j->ratio) * j->n_heads +
+                                 (gsize) kvh * j->ratio + r % j->ratio) * D;
+
+          for (d = 0; d < D; d++)
+            dst[d] = l[r] > 0.0f ? acc[(gsize) r * D + d] / l[r] : 0.0f;
+        }
+    }
+}
+
+/* Runs the blocked attention; FALSE when its scratch cannot be had. */
+static gboolean
+attend_blocked (const AttendJob *a,
+                gint             n_q)
+{
+  const RuvTwoTierKvCache *c = a->c;
+  gint64 bs = c->cfg.block_size, D = c->cfg.head_dim;
+  gint nt = rk_pool_n_threads (c->threads);
+  g_autofree float *scratch = NULL;
+  BlockedJob j;
+  gint64 rmax;
+
+  j.c = c;
+  j.L = a->L;
+  j.q = a->q;
+  j.out = a->out;
+  j.q_pos0 = a->q_pos0;
+  j.n_q = n_q;
+  j.n_heads = a->n_heads;
+  j.ratio = a->ratio;
+  j.scale = a->scale;
+  j.causal = a->causal;
+  j.tok_chunk = MAX (1, MIN (n_q, BLK_Q_ROWS / a->ratio));
+  j.n_chunks = (n_q + j.tok_chunk - 1) / j.tok_chunk;
+  rmax = (gint64) j.tok_chunk * a->ratio;
+  j.scratch_floats = (gsize) (rmax * (3 * D + bs + 2) + 2 * bs * D + 16);
+  scratch = g_try_malloc ((gsize) nt * j.scratch_floats * sizeof (float));
+  if (scratch == NULL)
+    return FALSE;
+  j.scratch = scratch;
+  rk_pool_parallel_for (c->threads, j.n_chunks * c->cfg.num_kv_heads, 1, blocked_items, &j);
+  return TRUE;
+}
+
 gboolean
 ruv_two_tier_kv_cache_attend (RuvTwoTierKvCache *c,
                               gint               layer,
@@ -1276,6 +1540,11 @@ ruv_two_tier_kv_cache_attend (RuvTwoTierKvCache *c,
   job.causal = causal;
   rows = (gint64) n_q * n_heads;
   work = MAX (job.L->n_store + job.L->n_tail, 1) * c->cfg.head_dim;
+  /* Several query rows per KV head: the blocked path shares each cached
+   * token's conversion between them (attend_rows reads the packed codes
+   * once per query row, best for a single row). */
+  if ((gint64) n_q * job.ratio >= BLK_MIN_ROWS && attend_blocked (&job, n_q))
+    return TRUE;
   rk_pool_parallel_for (c->threads, rows, 1 + 65536 / work, attend_rows, &job);
   return TRUE;
 }
@@ -1448,7 +1717,7 @@ ruv_two_tier_kv_cache_update_policy (RuvTwoTierKvCache *c,
   store_fmt_init (&nf, &c->cfg, prec);
   for (l = 0; l < c->cfg.num_layers; l++)
     need += ceil_div (c->layers[l].n_store, bs);
-  if (!prealloc_get (c->pool, nf.block, need, &pa, error))
+  if (!prealloc_get (c->pool, &c->reserved, nf.block, need, &pa, error))
     return FALSE;
 
   x = g_new (float, D);
@@ -1526,6 +1795,8 @@ ruv_two_tier_kv_cache_shift (RuvTwoTierKvCache *c,
                              GError           **error)
 {
   gsize row = (gsize) c->cfg.num_kv_heads * c->cfg.head_dim;
+  RuvTwoTierKvCache *tmp;
+  KvLayer *layers;
   gint l;
 
   for (l = 0; l < c->cfg.num_layers; l++)
@@ -1543,6 +1814,11 @@ ruv_two_tier_kv_cache_shift (RuvTwoTierKvCache *c,
     }
   if (begin == end)
     return TRUE;
+  /* Build the shifted layers in a fork that shares [0, begin) and swap them
+   * in only when every layer is done: a failure leaves the cache as it was. */
+  tmp = ruv_two_tier_kv_cache_fork (c, begin, error);
+  if (tmp == NULL)
+    return FALSE;
   for (l = 0; l < c->cfg.num_layers; l++)
     {
       KvLayer *L = &c->layers[l];
@@ -1553,7 +1829,7 @@ ruv_two_tier_kv_cache_shift (RuvTwoTierKvCache *c,
 
       if (k == NULL || v == NULL)
         {
-          ruv_two_tier_kv_cache_truncate (c, begin);
+          ruv_two_tier_kv_cache_free (tmp);
           g_set_error (error, RUV_ERROR, RUV_ERROR_OUT_OF_MEMORY,
                        "KV cache shift: no memory to move %" G_GINT64_FORMAT " tokens", m);
           return FALSE;
@@ -1562,23 +1838,27 @@ ruv_two_tier_kv_cache_shift (RuvTwoTierKvCache *c,
         read_token (c, L, end + p, k + (gsize) p * row, v + (gsize) p * row);
       if (rope != NULL && m > 0)
         rope (k, m, c->cfg.num_kv_heads, c->cfg.head_dim, begin - end, rope_data);
-      g_mutex_lock (&c->lock);
-      layer_truncate (c, L, begin);
-      g_mutex_unlock (&c->lock);
-      if (!ruv_two_tier_kv_cache_append (c, l, k, v, m, &local))
+      if (!ruv_two_tier_kv_cache_append (tmp, l, k, v, m, &local))
         {
-          ruv_two_tier_kv_cache_truncate (c, begin);
+          ruv_two_tier_kv_cache_free (tmp);
           g_propagate_prefixed_error (error, local, "KV cache shift: ");
           return FALSE;
         }
     }
+  g_mutex_lock (&c->lock);
+  layers = c->layers;
+  c->layers = tmp->layers;
+  tmp->layers = layers;
+  g_mutex_unlock (&c->lock);
+  ruv_two_tier_kv_cache_free (tmp);
   return TRUE;
 }
 
 /* ---- save / restore --------------------------------------------------------- */
 
 #define STATE_MAGIC   "RUVKVST\n"
-#define STATE_VERSION 1
+/* 2: the caller's bytes (u64 length, bytes) follow the token counts */
+#define STATE_VERSION 2
 
 static void
 put_u32 (GByteArray *b, guint32 v)
@@ -1617,6 +1897,17 @@ ruv_two_tier_kv_cache_save (RuvTwoTierKvCache *c,
                             const char        *fingerprint,
                             GError           **error)
 {
+  return ruv_two_tier_kv_cache_save_with_data (c, path, fingerprint, NULL, 0, error);
+}
+
+gboolean
+ruv_two_tier_kv_cache_save_with_data (RuvTwoTierKvCache *c,
+                                      const char        *path,
+                                      const char        *fingerprint,
+                                      const void        *data,
+                                      gsize              data_len,
+                                      GError           **error)
+{
   g_autoptr(GByteArray) b = g_byte_array_new ();
   g_autoptr(GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
   gsize tail_row_bytes = (gsize) c->cfg.head_dim * c->tail_es;
@@ -1636,6 +1927,9 @@ ruv_two_tier_kv_cache_save (RuvTwoTierKvCache *c,
       put_u64 (b, (guint64) c->layers[l].n_store);
       put_u64 (b, (guint64) c->layers[l].n_tail);
     }
+  put_u64 (b, (guint64) data_len);
+  if (data_len > 0)
+    g_byte_array_append (b, data, (guint) data_len);
   for (l = 0; l < c->cfg.num_layers; l++)
     {
       const KvLayer *L = &c->layers[l];
@@ -1737,6 +2031,18 @@ ruv_two_tier_kv_cache_restore (RuvTwoTierKvCache *c,
                                const char        *fingerprint,
                                GError           **error)
 {
+  return ruv_two_tier_kv_cache_restore_with_data (c, path, fingerprint, NULL, error);
+}
+
+gboolean
+ruv_two_tier_kv_cache_restore_with_data (RuvTwoTierKvCache *c,
+                                         const char        *path,
+                                         const char        *fingerprint,
+                                         GBytes           **out_data,
+                                         GError           **error)
+{
+  const guint8 *user = NULL;
+  guint64 user_len = 0;
   g_autoptr(GMappedFile) mf = NULL;
   g_autoptr(GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
   g_autoptr(GByteArray) layout = g_byte_array_new ();
@@ -1803,12 +2109,15 @@ ruv_two_tier_kv_cache_restore (RuvTwoTierKvCache *c,
       need_blocks_s += (guint64) ceil_div ((gint64) ns, bs);
       need_blocks_t += (guint64) ceil_div ((gint64) nt, bs);
     }
+  if (!take_u64 (&cur, &user_len) || user_len > cur.left ||
+      !take (&cur, (gsize) user_len, &user))
+    return refuse (error, path, "truncated");
   if (body != cur.left)
     return refuse (error, path, "its size does not match its token counts");
 
-  if (!prealloc_get (c->pool, c->tail_block, (gint64) need_blocks_t, &tpa, error))
+  if (!prealloc_get (c->pool, &c->reserved, c->tail_block, (gint64) need_blocks_t, &tpa, error))
     return FALSE;
-  if (!prealloc_get (c->pool, c->sf.block, (gint64) need_blocks_s, &spa, error))
+  if (!prealloc_get (c->pool, &c->reserved, c->sf.block, (gint64) need_blocks_s, &spa, error))
     {
       prealloc_release (c->pool, &tpa);
       return FALSE;
@@ -1883,5 +2192,7 @@ ruv_two_tier_kv_cache_restore (RuvTwoTierKvCache *c,
   g_mutex_unlock (&c->lock);
   prealloc_release (c->pool, &tpa);
   prealloc_release (c->pool, &spa);
+  if (out_data != NULL)
+    *out_data = g_bytes_new (user, (gsize) user_len);
   return TRUE;
 }

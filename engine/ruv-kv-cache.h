@@ -148,12 +148,17 @@ void     ruv_two_tier_kv_cache_set_threads  (RuvTwoTierKvCache *cache,
 gint64   ruv_two_tier_kv_cache_get_n_tokens (RuvTwoTierKvCache *cache,
                                              gint               layer);
 
-/* Checks that n_tokens more tokens fit in every layer (max_tokens, and the
- * pool's free bytes at this moment), so a caller can fail before layer 0
- * changes. RUV_ERROR_KV_CACHE / RUV_ERROR_OUT_OF_MEMORY. */
+/* Checks that n_tokens more tokens fit in every layer (max_tokens) and sets
+ * aside the pool bytes their appends will take (replacing any earlier
+ * reservation of this cache), so a caller can fail before layer 0 changes
+ * and no other cache in the pool can take those bytes meanwhile. Appends
+ * draw on the reservation first. RUV_ERROR_KV_CACHE / RUV_ERROR_OUT_OF_MEMORY
+ * (the message says what was asked and what is left). */
 gboolean ruv_two_tier_kv_cache_reserve      (RuvTwoTierKvCache *cache,
                                              gint64             n_tokens,
                                              GError           **error);
+/* Gives back what is left of the reservation (after a step's appends). */
+void     ruv_two_tier_kv_cache_release_reservation (RuvTwoTierKvCache *cache);
 
 /* Appends keys and values (n_tokens, num_kv_heads, head_dim) to a layer, then
  * migrates the oldest tail tokens to the store, migration_batch at a time,
@@ -207,9 +212,10 @@ gboolean ruv_two_tier_kv_cache_update_policy (RuvTwoTierKvCache *cache,
                                               GError           **error);
 /* Context shift: drops tokens [begin, end) of every layer; tokens from end on
  * move to begin.., their keys rotated by begin - end positions with rope (NULL:
- * not rotated). RUV_ERROR_KV_CACHE for a bad range. If the pool cannot hold
- * the moved tokens (RUV_ERROR_OUT_OF_MEMORY), every layer is left with the
- * first `begin` tokens. */
+ * not rotated). All or nothing: RUV_ERROR_KV_CACHE for a bad range,
+ * RUV_ERROR_OUT_OF_MEMORY when the pool cannot hold the moved tokens while
+ * the old ones are still held; either way the cache is unchanged. The kept
+ * prefix [0, begin) is not copied (its blocks are shared). */
 gboolean ruv_two_tier_kv_cache_shift        (RuvTwoTierKvCache *cache,
                                              gint64             begin,
                                              gint64             end,
@@ -233,6 +239,14 @@ gboolean ruv_two_tier_kv_cache_save         (RuvTwoTierKvCache *cache,
                                              const char        *path,
                                              const char        *fingerprint,
                                              GError           **error);
+/* The same with the caller's own bytes (e.g. the token ids the cache holds)
+ * stored under the same checksum; restore_with_data gives them back. */
+gboolean ruv_two_tier_kv_cache_save_with_data (RuvTwoTierKvCache *cache,
+                                               const char        *path,
+                                               const char        *fingerprint,
+                                               const void        *data,
+                                               gsize              data_len,
+                                               GError           **error);
 /* Replaces the cache's contents with a saved state. The file is distrusted:
  * a bad magic, version, checksum or size, or a state saved with another
  * fingerprint or cache layout is refused with RUV_ERROR_KV_CACHE (RUV_ERROR_IO
@@ -241,6 +255,12 @@ gboolean ruv_two_tier_kv_cache_restore      (RuvTwoTierKvCache *cache,
                                              const char        *path,
                                              const char        *fingerprint,
                                              GError           **error);
+/* data (may be NULL) receives the caller's bytes (empty when none). */
+gboolean ruv_two_tier_kv_cache_restore_with_data (RuvTwoTierKvCache *cache,
+                                                  const char        *path,
+                                                  const char        *fingerprint,
+                                                  GBytes           **data,
+                                                  GError           **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RuvTwoTierKvCache, ruv_two_tier_kv_cache_free)
 

@@ -185,6 +185,70 @@ hist (RuvChatSession *s,
   return g_ptr_array_index (h, i);
 }
 
+/* Instant switching: two chats on one backend; returning to the first
+ * restores its KV state, so its earlier turns are not evaluated again, and
+ * the answer is the one a fresh evaluation gives. A corrupt state file is
+ * ignored (the prompt is evaluated). */
+static void
+test_session_kv_switch (void)
+{
+  g_autoptr(RuvCpuBackend) backend = load_backend (chain_path);
+  g_autoptr(RuvCpuBackend) fresh = load_backend (chain_path);
+  g_autoptr(RuvStore) store = open_store_at ("switch.db");
+  g_autoptr(RuvChatSession) s1 = ruv_chat_session_new (backend, store, "chain.gguf");
+  g_autoptr(RuvChatSession) s2 = ruv_chat_session_new (backend, store, "chain.gguf");
+  g_autoptr(RuvChatSession) f = ruv_chat_session_new (fresh, store, "chain.gguf");
+  g_autoptr(RuvGenerateResult) r = NULL;
+  g_autoptr(RuvGenerateResult) rf = NULL;
+  g_autoptr(RuvGenerateParams) p = greedy ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_build_filename (tmp_dir, "kv-switch", NULL);
+  g_autofree char *path1 = NULL;
+  g_autofree char *bytes = NULL;
+  gint64 n_first;
+  gsize len;
+
+  ruv_chat_session_set_kv_dir (s1, dir);
+  ruv_chat_session_set_kv_dir (s2, dir);
+  ruv_chat_session_set_kv_dir (f, NULL);
+  g_assert_true (ruv_chat_session_create (s1, "be brief", p, &error));
+  r = ruv_chat_session_send (s1, "hi", NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&r, ruv_generate_result_free);
+  n_first = ruv_cpu_backend_get_n_past (backend);
+  path1 = ruv_chat_session_get_kv_path (s1);
+  g_assert_false (g_file_test (path1, G_FILE_TEST_EXISTS));
+
+  /* another chat takes the cache: the first one's state is saved */
+  g_assert_true (ruv_chat_session_create (s2, NULL, NULL, &error));
+  r = ruv_chat_session_send (s2, "abc", NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&r, ruv_generate_result_free);
+  g_assert_true (g_file_test (path1, G_FILE_TEST_EXISTS));
+
+  /* back to the first: restored, its conversation counts as cached */
+  r = ruv_chat_session_send (s1, "again", NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (r->n_cached, >=, n_first - 1);
+  g_assert_true (ruv_chat_session_open (f, ruv_chat_session_get_id (s1), &error));
+  rf = ruv_chat_session_regenerate (f, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (rf->text, ==, r->text);
+  g_assert_cmpint (rf->n_cached, ==, 0);
+  g_clear_pointer (&r, ruv_generate_result_free);
+
+  /* a corrupt state is ignored: the prompt is evaluated again */
+  r = ruv_chat_session_send (s2, "def", NULL, NULL, NULL, &error);   /* saves s1's */
+  g_assert_no_error (error);
+  g_clear_pointer (&r, ruv_generate_result_free);
+  g_assert_true (g_file_get_contents (path1, &bytes, &len, NULL));
+  bytes[len / 2] ^= 0x40;
+  g_assert_true (g_file_set_contents (path1, bytes, len, NULL));
+  r = ruv_chat_session_send (s1, "more", NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (r->n_cached, ==, 0);
+}
+
 /* ---- the engine object -------------------------------------------------- */
 
 static void
@@ -837,6 +901,7 @@ main (int    argc,
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *data = NULL;
+  g_autofree char *cache = NULL;
   int ret;
 
   g_test_init (&argc, &argv, NULL);
@@ -845,6 +910,9 @@ main (int    argc,
   /* Before anything reads the user data dir: the CLI runs inherit it. */
   data = g_build_filename (tmp_dir, "data", NULL);
   g_setenv ("XDG_DATA_HOME", data, TRUE);
+  /* chats' saved KV states go to the cache dir: keep them in tmp_dir too */
+  cache = g_build_filename (tmp_dir, "cache", NULL);
+  g_setenv ("XDG_CACHE_HOME", cache, TRUE);
   chain_path = write_model ("chain.gguf", FALSE);
   cycle_path = write_model ("cycle.gguf", TRUE);
   cli = g_getenv ("RUVLLM_CLI");
@@ -857,6 +925,7 @@ main (int    argc,
   g_test_add_func ("/engine/chat-session/branches", test_session_branches);
   g_test_add_func ("/engine/chat-session/ratings", test_session_ratings);
   g_test_add_func ("/engine/chat-session/params-json", test_params_json);
+  g_test_add_func ("/engine/chat-session/kv-switch", test_session_kv_switch);
   g_test_add_func ("/engine/chat-session/cli/chat", test_cli_chat);
   g_test_add_func ("/engine/chat-session/cli/continue", test_cli_continue);
   g_test_add_func ("/engine/chat-session/cli/list-export", test_cli_list_export);

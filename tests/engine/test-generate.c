@@ -43,6 +43,8 @@ enum
 static char *tmp_dir;
 static char *chain_path;
 static char *random_path;
+static char *long_path;          /* the random model with a 4,096-token context */
+static guint32 model_n_ctx = 64; /* llama.context_length of the next write_model */
 
 static gint32
 successor (gint32 i)
@@ -125,7 +127,7 @@ write_model (const char *file,
 
   ruv_gguf_writer_set_string (w, "general.architecture", "llama");
   ruv_gguf_writer_set_string (w, "general.name", random ? "random" : "chain");
-  ruv_gguf_writer_set_uint32 (w, "llama.context_length", 64);
+  ruv_gguf_writer_set_uint32 (w, "llama.context_length", model_n_ctx);
   ruv_gguf_writer_set_uint32 (w, "llama.embedding_length", N_EMBD);
   ruv_gguf_writer_set_uint32 (w, "llama.block_count", 1);
   ruv_gguf_writer_set_uint32 (w, "llama.feed_forward_length", N_FF);
@@ -725,6 +727,205 @@ test_load_async (void)
   g_main_context_pop_thread_default (context);
 }
 
+/* ---- endless conversations and saved KV states --------------------------- */
+
+static gboolean
+note_token (const RuvTokenInfo *info,
+            gpointer            user_data)
+{
+  g_array_append_val ((GArray *) user_data, info->id);
+  return TRUE;
+}
+
+/* The next user turn of the long conversation: n letters and spaces. */
+static void
+add_user_turn (GArray *conv,
+               guint   turn,
+               guint   n)
+{
+  gint32 t = TOK_IM_START;
+  guint i;
+
+  g_array_append_val (conv, t);
+  for (i = 0; i < n; i++)
+    {
+      t = (i * 7 + turn * 13) % 5 == 0 ? TOK_SPACE : TOK_A + (gint32) ((i * 11 + turn) % 26);
+      g_array_append_val (conv, t);
+    }
+  t = TOK_IM_END;
+  g_array_append_val (conv, t);
+}
+
+/* A 20,000-token conversation through a 4,096-token context: every turn is
+ * the whole conversation so far; it runs to the end without an error, the
+ * oldest tokens leave the window (n_discarded) while the window's cache is
+ * reused (n_cached), and the KV memory stays flat once the window is full. */
+static void
+test_long_conversation (void)
+{
+  g_autoptr(RuvCpuBackend) b = NULL;
+  g_autoptr(RuvGenerateParams) p = greedy (120);
+  g_autoptr(GArray) conv = g_array_new (FALSE, FALSE, sizeof (gint32));
+  g_autoptr(GError) error = NULL;
+  RuvKvCacheStats st;
+  guint64 full_bytes = 0, max_after = 0;
+  gint64 last_discarded = 0;
+  guint turn = 0;
+
+  b = load (long_path, 4096);
+  g_assert_cmpint (ruv_cpu_backend_get_n_ctx (b), ==, 4096);
+  while (conv->len < 20000)
+    {
+      g_autoptr(RuvGenerateResult) res = NULL;
+      g_autoptr(GArray) gen = g_array_new (FALSE, FALSE, sizeof (gint32));
+      gint64 before = conv->len;
+
+      add_user_turn (conv, turn, 300);
+      res = ruv_cpu_backend_generate_tokens (b, (const gint32 *) conv->data, conv->len, p,
+                                             NULL, NULL, note_token, gen, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (res);
+      g_assert_cmpint (res->n_prompt, ==, conv->len);
+      g_assert_cmpint (res->n_discarded, >=, last_discarded);
+      /* every token is either in the window or counted as discarded */
+      g_assert_cmpint (ruv_cpu_backend_get_n_past (b) + res->n_discarded, >=,
+                       before + (res->n_gen > 0 ? res->n_gen - 1 : 0));
+      g_assert_cmpint (ruv_cpu_backend_get_n_discarded (b), ==, res->n_discarded);
+      /* the window's cache is reused, not evaluated again (after a shift
+       * the window holds at least half of the context) */
+      if (turn > 0)
+        g_assert_cmpint (res->n_cached, >=, MIN (before - 1, 2000));
+      g_array_append_vals (conv, gen->data, gen->len);
+      if (res->finish_reason == RUV_FINISH_REASON_END_OF_TURN)
+        {
+          gint32 end = TOK_IM_END;
+
+          g_array_append_val (conv, end);
+        }
+
+      g_assert_true (ruv_cpu_backend_get_kv_stats (b, &st));
+      g_test_message ("turn %u: prompt %" G_GINT64_FORMAT " cached %" G_GINT64_FORMAT
+                      " gen %" G_GINT64_FORMAT " discarded %" G_GINT64_FORMAT " tokens %"
+                      G_GINT64_FORMAT " blocks %" G_GUINT64_FORMAT, turn, res->n_prompt,
+                      res->n_cached, res->n_gen, res->n_discarded, st.total_tokens,
+                      st.block_bytes);
+      g_assert_cmpint (st.total_tokens, <=, 4096);
+      if (res->n_discarded > 0 && conv->len < 10000)
+        full_bytes = MAX (full_bytes, st.block_bytes);
+      else if (res->n_discarded > 0)
+        max_after = MAX (max_after, st.block_bytes);
+      last_discarded = res->n_discarded;
+      turn++;
+    }
+  g_test_message ("%u turns, %u tokens, %" G_GINT64_FORMAT " discarded; KV blocks at most %"
+                  G_GUINT64_FORMAT " bytes up to 10,000 tokens, at most %" G_GUINT64_FORMAT
+                  " after", turn, conv->len, last_discarded, full_bytes, max_after);
+  g_assert_cmpint (last_discarded, >=, 20000 - 4096);
+  /* memory is flat once the window is full: the second half of the
+   * conversation takes no more than the first */
+  g_assert_cmpuint (full_bytes, >, 0);
+  g_assert_cmpuint (max_after, >, 0);
+  g_assert_cmpuint (max_after, <=, full_bytes);
+}
+
+/* A chat's KV state saved and restored into a fresh backend: the restored
+ * tokens count as cached and generation equals a fresh one. */
+static void
+test_kv_state_round_trip (void)
+{
+  g_autoptr(RuvCpuBackend) a = load (random_path, 64);
+  g_autoptr(RuvCpuBackend) b = load (random_path, 64);
+  g_autoptr(RuvCpuBackend) fresh = load (random_path, 64);
+  g_autoptr(RuvGenerateParams) p = greedy (8);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RuvGenerateResult) r1 = NULL, r2 = NULL, r3 = NULL;
+  g_autofree char *dir = g_build_filename (tmp_dir, "kv", NULL);
+  g_autofree char *path = g_build_filename (dir, "1.kv", NULL);
+  gint64 n_a, n_b;
+
+  r1 = ruv_cpu_backend_generate (a, "hello world", p, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (ruv_cpu_backend_save_kv_state (a, path, &error));
+  g_assert_no_error (error);
+  g_assert_true (ruv_cpu_backend_restore_kv_state (b, path, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (ruv_cpu_backend_get_n_past (b), ==, ruv_cpu_backend_get_n_past (a));
+
+  r2 = ruv_cpu_backend_generate (b, "hello world and more", p, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  r3 = ruv_cpu_backend_generate (fresh, "hello world and more", p, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (r2->text, ==, r3->text);
+  g_assert_cmpint (r3->n_cached, ==, 0);
+  g_assert_cmpint (r2->n_cached, >=, 10);   /* "hello world" was not evaluated again */
+
+  /* switching: the chat's state is restored when switching to it, saved on
+   * the way out, and restored back */
+  n_a = ruv_cpu_backend_get_n_past (a);
+  g_assert_cmpint (ruv_cpu_backend_switch_kv (b, path), ==, n_a);
+  g_clear_pointer (&r2, ruv_generate_result_free);
+  r2 = ruv_cpu_backend_generate (b, "hello world and more", p, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (r2->text, ==, r3->text);
+  g_assert_cmpint (r2->n_cached, >=, 10);
+  n_b = ruv_cpu_backend_get_n_past (b);
+  g_assert_cmpint (n_b, >, n_a);
+  g_assert_cmpint (ruv_cpu_backend_switch_kv (b, NULL), ==, 0);
+  g_assert_cmpint (ruv_cpu_backend_switch_kv (b, path), ==, n_b);
+  g_assert_cmpint (ruv_cpu_backend_get_n_past (b), ==, n_b);
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
+/* Corrupt, other model, other context size: refused with a reason, the
+ * cache left as it was, and generation is still right (re-prefill). */
+static void
+test_kv_state_refused (void)
+{
+  g_autoptr(RuvCpuBackend) a = load (random_path, 64);
+  g_autoptr(RuvCpuBackend) other_model = load (chain_path, 64);
+  g_autoptr(RuvCpuBackend) other_ctx = load (random_path, 32);
+  g_autoptr(RuvCpuBackend) b = load (random_path, 64);
+  g_autoptr(RuvGenerateParams) p = greedy (8);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RuvGenerateResult) r1 = NULL, r2 = NULL;
+  g_autofree char *path = g_build_filename (tmp_dir, "2.kv", NULL);
+  g_autofree char *bad = g_build_filename (tmp_dir, "bad.kv", NULL);
+  g_autofree char *bytes = NULL;
+  gsize len;
+
+  r1 = ruv_cpu_backend_generate (a, "hello world", p, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (ruv_cpu_backend_save_kv_state (a, path, &error));
+  g_assert_no_error (error);
+
+  g_assert_false (ruv_cpu_backend_restore_kv_state (other_model, path, &error));
+  g_assert_error (error, RUV_ERROR, RUV_ERROR_KV_CACHE);
+  g_assert_nonnull (strstr (error->message, "another model or context"));
+  g_clear_error (&error);
+  g_assert_false (ruv_cpu_backend_restore_kv_state (other_ctx, path, &error));
+  g_assert_error (error, RUV_ERROR, RUV_ERROR_KV_CACHE);
+  g_clear_error (&error);
+  g_assert_cmpint (ruv_cpu_backend_get_n_past (other_ctx), ==, 0);
+
+  g_assert_true (g_file_get_contents (path, &bytes, &len, NULL));
+  bytes[len - 40] ^= 0x01;   /* one bit of the cache data */
+  g_assert_true (g_file_set_contents (bad, bytes, len, NULL));
+  g_assert_false (ruv_cpu_backend_restore_kv_state (b, bad, &error));
+  g_assert_error (error, RUV_ERROR, RUV_ERROR_KV_CACHE);
+  g_assert_nonnull (strstr (error->message, "checksum"));
+  g_clear_error (&error);
+  g_assert_cmpint (ruv_cpu_backend_get_n_past (b), ==, 0);
+  /* switching to it: ignored, logged, and the prompt is evaluated */
+  g_assert_cmpint (ruv_cpu_backend_switch_kv (b, bad), ==, 0);
+  r2 = ruv_cpu_backend_generate (b, "hello world", p, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (r2->n_cached, ==, 0);
+  g_assert_cmpstr (r2->text, ==, r1->text);
+  g_unlink (path);
+  g_unlink (bad);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -737,6 +938,9 @@ main (int    argc,
   g_assert_no_error (error);
   chain_path = write_model ("chain.gguf", FALSE, NULL);
   random_path = write_model ("random.gguf", TRUE, NULL);
+  model_n_ctx = 4096;
+  long_path = write_model ("long.gguf", TRUE, NULL);
+  model_n_ctx = 64;
 
   g_test_add_func ("/engine/generate/length", test_length);
   g_test_add_func ("/engine/generate/end-of-turn", test_end_of_turn);
@@ -750,10 +954,15 @@ main (int    argc,
   g_test_add_func ("/engine/generate/interface", test_interface);
   g_test_add_func ("/engine/generate/async", test_async);
   g_test_add_func ("/engine/generate/load-async", test_load_async);
+  g_test_add_func ("/engine/generate/long-conversation", test_long_conversation);
+  g_test_add_func ("/engine/generate/kv-state/round-trip", test_kv_state_round_trip);
+  g_test_add_func ("/engine/generate/kv-state/refused", test_kv_state_refused);
   ret = g_test_run ();
 
   g_unlink (chain_path);
   g_unlink (random_path);
+  g_unlink (long_path);
+  g_free (long_path);
   g_rmdir (tmp_dir);
   g_free (chain_path);
   g_free (random_path);

@@ -1160,6 +1160,220 @@ test_context_shift (void)
     }
 }
 
+/* reserve() sets bytes aside: another cache in the pool cannot take them
+ * between the reservation and the appends of every layer. */
+static void
+test_reserve_race (void)
+{
+  RuvTwoTierKvCacheConfig cfg = small_config (RUV_PRECISION_Q8);
+  g_autofree float *k = g_new (float, 64 * 128), *v = g_new (float, 64 * 128);
+  g_autoptr(RuvKvPool) pool = NULL;
+  g_autoptr(RuvTwoTierKvCache) a = NULL, other = NULL;
+  g_autoptr(GError) error = NULL;
+  RuvKvCacheStats st;
+  guint64 used, size;
+  gint l;
+
+  rng_state = 91;
+  fill_kv (k, v, 64, 2, 64);
+  /* the smallest pool (in 64-byte steps) where 20 tokens can be reserved */
+  pool = ruv_kv_pool_new (0);
+  a = ruv_two_tier_kv_cache_new_with_pool (&cfg, pool, &error);
+  for (l = 0; l < 2; l++)
+    g_assert_true (ruv_two_tier_kv_cache_append (a, l, k, v, 20, &error));
+  ruv_two_tier_kv_cache_get_stats (a, &st);
+  for (size = st.block_bytes;; size += 64)
+    {
+      g_clear_pointer (&a, ruv_two_tier_kv_cache_free);
+      g_clear_pointer (&pool, ruv_kv_pool_unref);
+      pool = ruv_kv_pool_new (size);
+      a = ruv_two_tier_kv_cache_new_with_pool (&cfg, pool, &error);
+      if (ruv_two_tier_kv_cache_reserve (a, 20, NULL))
+        break;
+    }
+  other = ruv_two_tier_kv_cache_new_with_pool (&cfg, pool, &error);
+  used = ruv_kv_pool_get_used_bytes (pool);
+  g_assert_cmpuint (used, ==, 0);
+  /* the other chat finds the reserved bytes taken (less than a block left) */
+  g_assert_false (ruv_two_tier_kv_cache_append (other, 0, k, v, 1, &error));
+  g_assert_error (error, RUV_ERROR, RUV_ERROR_OUT_OF_MEMORY);
+  g_assert_nonnull (strstr (error->message, "asked for"));
+  g_assert_nonnull (strstr (error->message, "left"));
+  g_clear_error (&error);
+  g_assert_cmpint (ruv_two_tier_kv_cache_get_n_tokens (other, 0), ==, 0);
+  /* while every layer of the reserving cache gets its blocks */
+  for (l = 0; l < 2; l++)
+    {
+      g_assert_true (ruv_two_tier_kv_cache_append (a, l, k, v, 20, &error));
+      g_assert_no_error (error);
+    }
+  ruv_two_tier_kv_cache_release_reservation (a);
+  /* what is left after the release is free for others again */
+  g_assert_true (ruv_two_tier_kv_cache_append (other, 0, k, v, 1, &error));
+  g_assert_no_error (error);
+  /* a reservation that cannot be had says so and leaves nothing reserved */
+  g_assert_false (ruv_two_tier_kv_cache_reserve (a, 40, &error));
+  g_assert_error (error, RUV_ERROR, RUV_ERROR_OUT_OF_MEMORY);
+  g_clear_error (&error);
+  g_assert_cmpint (ruv_two_tier_kv_cache_get_n_tokens (a, 0), ==, 20);
+}
+
+/* A shift the pool cannot hold fails whole: every layer keeps its tokens. */
+static void
+test_shift_out_of_memory (void)
+{
+  RuvTwoTierKvCacheConfig cfg = small_config (RUV_PRECISION_Q4);
+  g_autofree float *k = g_new (float, 40 * 128), *v = g_new (float, 40 * 128);
+  g_autofree float *ka = g_new (float, 40 * 128), *va = g_new (float, 40 * 128);
+  g_autofree float *kb = g_new (float, 40 * 128), *vb = g_new (float, 40 * 128);
+  g_autoptr(RuvKvPool) pool = NULL;
+  g_autoptr(RuvTwoTierKvCache) c = NULL;
+  g_autoptr(GError) error = NULL;
+  rk_rope_params rope = { 64, TRUE, 10000.0f, 1.0f, NULL, 1.0f };
+  RuvKvCacheStats s1, s2;
+  gint64 t;
+  gint l, pass;
+
+  rng_state = 93;
+  fill_kv (k, v, 40, 2, 64);
+  /* pass 0 measures what 40 tokens take, pass 1 gives the pool that and four
+   * tail blocks (2048 bytes) and two Q4 store blocks (576) more: enough for
+   * one-token appends, not for 30 moved tokens beside the old ones */
+  for (pass = 0; pass < 2; pass++)
+    {
+      g_clear_pointer (&c, ruv_two_tier_kv_cache_free);
+      g_clear_pointer (&pool, ruv_kv_pool_unref);
+      pool = ruv_kv_pool_new (pass == 0 ? 0 : s1.block_bytes + 4 * 2048 + 2 * 576);
+      c = ruv_two_tier_kv_cache_new_with_pool (&cfg, pool, &error);
+      for (t = 0; t < 40; t++)
+        for (l = 0; l < 2; l++)
+          {
+            g_assert_true (ruv_two_tier_kv_cache_append (c, l, k + t * 128, v + t * 128, 1,
+                                                         &error));
+            g_assert_no_error (error);
+          }
+      ruv_two_tier_kv_cache_get_stats (c, &s1);
+    }
+  ruv_two_tier_kv_cache_get_all_kv (c, 1, ka, va);
+  g_assert_false (ruv_two_tier_kv_cache_shift (c, 2, 10, ruv_kv_cache_rope_shift, &rope,
+                                               &error));
+  g_assert_error (error, RUV_ERROR, RUV_ERROR_OUT_OF_MEMORY);
+  g_clear_error (&error);
+  ruv_two_tier_kv_cache_get_stats (c, &s2);
+  g_assert_cmpmem (&s1, sizeof s1, &s2, sizeof s2);
+  ruv_two_tier_kv_cache_get_all_kv (c, 1, kb, vb);
+  g_assert_cmpmem (ka, 40 * 128 * 4, kb, 40 * 128 * 4);
+  g_assert_cmpmem (va, 40 * 128 * 4, vb, 40 * 128 * 4);
+  g_assert_cmpuint (ruv_kv_pool_get_used_bytes (pool), ==, s1.block_bytes);
+  /* with room it works */
+  g_clear_pointer (&c, ruv_two_tier_kv_cache_free);
+  c = ruv_two_tier_kv_cache_new (&cfg, &error);
+  for (l = 0; l < 2; l++)
+    g_assert_true (ruv_two_tier_kv_cache_append (c, l, k, v, 40, &error));
+  g_assert_true (ruv_two_tier_kv_cache_shift (c, 2, 10, ruv_kv_cache_rope_shift, &rope,
+                                              &error));
+  g_assert_cmpint (ruv_two_tier_kv_cache_get_n_tokens (c, 1), ==, 32);
+}
+
+/* The caller's bytes travel with a saved state under its checksum. */
+static void
+test_save_restore_data (void)
+{
+  RuvTwoTierKvCacheConfig cfg = small_config (RUV_PRECISION_Q8);
+  g_autofree float *k = NULL, *v = NULL;
+  g_autoptr(RuvTwoTierKvCache) c = NULL, r = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) data = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("test-kv-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "state.kv", NULL);
+  const char ids[] = "token ids 1 2 3";
+  gsize len;
+
+  rng_state = 95;
+  c = filled_cache (&cfg, NULL, 9, &k, &v);
+  g_assert_true (ruv_two_tier_kv_cache_save_with_data (c, path, "fp", ids, sizeof ids, &error));
+  g_assert_no_error (error);
+  r = ruv_two_tier_kv_cache_new (&cfg, &error);
+  g_assert_true (ruv_two_tier_kv_cache_restore_with_data (r, path, "fp", &data, &error));
+  g_assert_no_error (error);
+  g_assert_cmpmem (g_bytes_get_data (data, &len), len, ids, sizeof ids);
+  g_assert_cmpint (ruv_two_tier_kv_cache_get_n_tokens (r, 1), ==, 9);
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
+/* Context shift against re-prefill, timed (a measurement for the README, run
+ * only with -m perf): a context of n tokens drops the older half after
+ * n_keep = 4; the shift re-rotates the kept half, re-prefill evaluates it
+ * again. RUVLLM_KV_BENCH_MODEL names a GGUF file (else a small built model);
+ * RUVLLM_KV_BENCH_N the context (1024). No timing is asserted. */
+static void
+test_shift_cost (void)
+{
+  const char *file = g_getenv ("RUVLLM_KV_BENCH_MODEL");
+  const char *n_env = g_getenv ("RUVLLM_KV_BENCH_N");
+  gint64 n = n_env != NULL ? g_ascii_strtoll (n_env, NULL, 10) : 1024, keep = 4, i;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(RuvModel) model = NULL;
+  g_autoptr(RuvContext) ctx = NULL;
+  g_autofree gint32 *tokens = NULL;
+  RuvContextParams params;
+  gint64 n_vocab, drop, t0;
+  double t_shift, t_prefill;
+
+  if (!g_test_perf ())
+    {
+      g_test_skip ("a timing: run with -m perf");
+      return;
+    }
+  if (file != NULL)
+    model = ruv_model_new_from_file (file, &error);
+  else
+    {
+      RuvTestModelSpec spec;
+
+      ruv_test_model_spec_init (&spec);
+      spec.n_vocab = 512;
+      spec.n_ctx = 8192;
+      spec.head_dim = 64;
+      spec.n_embd = 256;
+      spec.n_head = 4;
+      spec.n_head_kv = 2;
+      spec.n_layer = 4;
+      spec.n_ff = 512;
+      bytes = ruv_test_model_build (&spec, fill_pseudo, NULL);
+      model = ruv_model_new_from_data (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes),
+                                       "bench.gguf", &error);
+    }
+  g_assert_no_error (error);
+  n_vocab = ruv_model_get_vocab_size (model);
+  ruv_context_params_init (&params);
+  params.n_ctx = n;
+  ctx = ruv_context_new (model, &params, &error);
+  g_assert_no_error (error);
+  tokens = g_new (gint32, n);
+  for (i = 0; i < n; i++)
+    tokens[i] = (gint32) ((i * 7919 + 13) % n_vocab);
+  drop = (n - keep) / 2;
+  g_assert_true (ruv_context_decode (ctx, tokens, n, 0, NULL, FALSE, &error));
+  t0 = g_get_monotonic_time ();
+  g_assert_true (ruv_context_kv_shift (ctx, keep, keep + drop, &error));
+  t_shift = (g_get_monotonic_time () - t0) / 1e6;
+  g_assert_cmpint (ruv_context_get_n_past (ctx), ==, n - drop);
+
+  g_assert_true (ruv_context_decode (ctx, tokens, n, 0, NULL, FALSE, &error));
+  t0 = g_get_monotonic_time ();
+  g_assert_true (ruv_context_decode (ctx, tokens + keep + drop, n - keep - drop, keep, NULL,
+                                     FALSE, &error));
+  t_prefill = (g_get_monotonic_time () - t0) / 1e6;
+  g_test_message ("context %" G_GINT64_FORMAT " (%s), %d threads: dropping %" G_GINT64_FORMAT
+                  " tokens, shift of the %" G_GINT64_FORMAT " kept %.3f s, re-prefill %.3f s "
+                  "(%.1fx)", n, file != NULL ? file : "built model",
+                  ruv_context_get_n_threads (ctx), drop, n - keep - drop, t_shift, t_prefill,
+                  t_prefill / MAX (t_shift, 1e-9));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1180,7 +1394,11 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/kv-cache/pool-exhaustion", test_pool_exhaustion);
   g_test_add_func ("/engine/kv-cache/save-restore", test_save_restore);
   g_test_add_func ("/engine/kv-cache/save-restore/lying-counts", test_restore_lying_counts);
+  g_test_add_func ("/engine/kv-cache/save-restore/data", test_save_restore_data);
+  g_test_add_func ("/engine/kv-cache/pool/reserve-race", test_reserve_race);
+  g_test_add_func ("/engine/kv-cache/shift/out-of-memory", test_shift_out_of_memory);
   g_test_add_func ("/engine/kv-cache/context/precisions", test_context_precisions);
   g_test_add_func ("/engine/kv-cache/context/shift", test_context_shift);
+  g_test_add_func ("/engine/kv-cache/context/shift-cost", test_shift_cost);
   return g_test_run ();
 }
