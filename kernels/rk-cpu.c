@@ -14,6 +14,52 @@
 static rk_isa chosen_isa = RK_ISA_REF;
 static rk_type_traits table[RK_TYPE_COUNT];
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static bool use_vnni = false;
+static pthread_once_t vnni_once = PTHREAD_ONCE_INIT;
+
+bool
+rk_cpu_has_avx512_vnni (void)
+{
+#if defined(__x86_64__) && defined(RK_HAVE_AVX512)
+  unsigned int a, b, c, d, xcr0_lo, xcr0_hi;
+
+  if (!rk_cpu_has_isa (RK_ISA_AVX2))
+    return false;
+  /* xgetbv is only there when the OS enabled XSAVE (OSXSAVE, leaf 1 ECX 27). */
+  if (!__get_cpuid (1, &a, &b, &c, &d) || !(c & (1u << 27)))
+    return false;
+  /* XCR0: the OS saves SSE (1), AVX (2), opmask (5), ZMM0-15 high halves (6)
+   * and ZMM16-31 (7). Without 5-7 the AVX-512 registers are not preserved
+   * across context switches even where cpuid lists the instructions. */
+  __asm__ volatile ("xgetbv" : "=a" (xcr0_lo), "=d" (xcr0_hi) : "c" (0));
+  (void) xcr0_hi;
+  if ((xcr0_lo & 0xE6u) != 0xE6u)
+    return false;
+  if (__get_cpuid_max (0, NULL) < 7)
+    return false;
+  __cpuid_count (7, 0, a, b, c, d);
+  /* EBX: 16 AVX512F, 30 AVX512BW, 31 AVX512VL; ECX: 11 AVX512_VNNI. */
+  return (b & (1u << 16)) && (b & (1u << 30)) && (b & (1u << 31)) && (c & (1u << 11));
+#else
+  return false;
+#endif
+}
+
+static void
+vnni_once_cb (void)
+{
+  const char *force = getenv ("RUV_KERNELS");
+
+  use_vnni = rk_cpu_has_avx512_vnni ()
+             && !(force != NULL && (strcmp (force, "ref") == 0 || strcmp (force, "avx2") == 0));
+}
+
+bool
+rk_cpu_use_avx512_vnni (void)
+{
+  pthread_once (&vnni_once, vnni_once_cb);
+  return use_vnni;
+}
 
 bool
 rk_cpu_has_isa (rk_isa isa)

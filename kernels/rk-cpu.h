@@ -4,6 +4,12 @@
  * rk_cpu_init() picks, once, the best variant of every kernel for this CPU
  * (AVX2+FMA+F16C on x86-64, NEON on aarch64, else the scalar reference).
  * RUV_KERNELS=ref in the environment forces the reference path everywhere.
+ *
+ * AVX-512 VNNI is not an rk_isa of its own (every dispatcher switches on
+ * rk_isa): where the CPU has it, rk_gemm_get_isa (type, RK_ISA_AVX2) hands
+ * out _avx512 prefill tiles for the Q8_0-activation and K formats (decode
+ * dots stay AVX2: memory-bound, VNNI measured no faster). RUV_KERNELS=avx2
+ * keeps the plain AVX2 ones, for side-by-side comparison.
  */
 #pragma once
 
@@ -31,6 +37,12 @@ typedef struct
 
 /* TRUE if this CPU (and this build) can run the given ISA's kernels. */
 bool                  rk_cpu_has_isa   (rk_isa isa);
+/* TRUE if this CPU, its OS (ZMM state saved) and this build have AVX512F,
+ * AVX512BW, AVX512VL and AVX512_VNNI. */
+bool                  rk_cpu_has_avx512_vnni (void);
+/* TRUE if the RK_ISA_AVX2 block products use the _avx512 variants: the CPU
+ * has them and RUV_KERNELS is neither "ref" nor "avx2". */
+bool                  rk_cpu_use_avx512_vnni (void);
 /* Thread-safe, idempotent. Also honours RUV_KERNELS=ref. */
 void                  rk_cpu_init      (void);
 /* The ISA chosen by rk_cpu_init() (RK_ISA_REF when forced). */

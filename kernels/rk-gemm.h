@@ -52,6 +52,21 @@ RK_DECLARE_GEMM (rk_gemm_q4_K_q8_K)
 RK_DECLARE_GEMM (rk_gemm_q5_K_q8_K)
 RK_DECLARE_GEMM (rk_gemm_q6_K_q8_K)
 
+/* AVX-512 VNNI tiles (matmul/gemm-avx512.c, x86-64 only): rk_gemm_get_isa
+ * (type, RK_ISA_AVX2) returns these instead of the _avx2 ones when
+ * rk_cpu_use_avx512_vnni (). Same contract as the other variants. */
+#define RK_DECLARE_GEMM_AVX512(name)                                               \
+  void name##_avx512 (int n, const void *w, size_t row_stride, int n_rows,         \
+                      const void *x, size_t x_row, int n_toks, float *y,           \
+                      int64_t y_stride);
+
+RK_DECLARE_GEMM_AVX512 (rk_gemm_q8_0_q8_0)
+RK_DECLARE_GEMM_AVX512 (rk_gemm_q4_0_q8_0)
+RK_DECLARE_GEMM_AVX512 (rk_gemm_q5_0_q8_0)
+RK_DECLARE_GEMM_AVX512 (rk_gemm_q4_K_q8_K)
+RK_DECLARE_GEMM_AVX512 (rk_gemm_q5_K_q8_K)
+RK_DECLARE_GEMM_AVX512 (rk_gemm_q6_K_q8_K)
+
 /* The block product for weights of `type` with the ISA rk_cpu_isa() chose,
  * or NULL for a type without one (callers then loop over vec_dot). */
 rk_gemm_fn rk_gemm_get       (rk_type type);

@@ -410,7 +410,9 @@ main (int argc, char **argv)
 
   rk_cpu_init ();
   if (!json_output)
-    printf ("# kernels-bench: isa %s\n", rk_isa_name (rk_cpu_isa ()));
+    printf ("# kernels-bench: isa %s%s\n", rk_isa_name (rk_cpu_isa ()),
+            rk_cpu_isa () == RK_ISA_AVX2 && rk_cpu_use_avx512_vnni ()
+            ? " (+avx512 vnni gemm)" : "");
 
   for (ti = 0; ti < n_threads; ti++)
     {

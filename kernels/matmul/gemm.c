@@ -2,7 +2,9 @@
  * SPDX-License-Identifier: MIT
  *
  * rk_gemm_X_Y_ref is, by definition, one rk_vec_dot_X_Y_ref per output: the
- * SIMD variants (gemm-avx2.c, gemm-neon.c) are checked against it.
+ * SIMD variants (gemm-avx2.c, gemm-avx512.c, gemm-neon.c) are checked
+ * against it. The AVX-512 VNNI tiles are not an rk_isa: they stand in for
+ * the AVX2 ones of the same types when rk_cpu_use_avx512_vnni ().
  */
 #include "rk-cpu.h"
 #include "rk-gemm.h"
@@ -77,6 +79,20 @@ rk_gemm_get_isa (rk_type type,
     {
 #if defined(RK_HAVE_AVX2)
     case RK_ISA_AVX2:
+#if defined(RK_HAVE_AVX512)
+      if (rk_cpu_use_avx512_vnni ())
+        switch ((int) type)
+          {
+            GEMM_CASE (RK_TYPE_Q8_0, q8_0, q8_0, _avx512)
+            GEMM_CASE (RK_TYPE_Q4_0, q4_0, q8_0, _avx512)
+            GEMM_CASE (RK_TYPE_Q5_0, q5_0, q8_0, _avx512)
+            GEMM_CASE (RK_TYPE_Q4_K, q4_K, q8_K, _avx512)
+            GEMM_CASE (RK_TYPE_Q5_K, q5_K, q8_K, _avx512)
+            GEMM_CASE (RK_TYPE_Q6_K, q6_K, q8_K, _avx512)
+          default:
+            break;
+          }
+#endif
       GEMM_TABLE (_avx2)
 #endif
 #if defined(RK_HAVE_NEON)

@@ -422,6 +422,79 @@ test_gemm_tiles (gconstpointer data)
   problem_clear (&p);
 }
 
+/* The AVX-512 VNNI tiles called directly (whatever RUV_KERNELS says), on the
+ * same edges, padded y stride and tolerance as test_gemm_tiles, and against
+ * the per-pair reference dot products. */
+typedef struct
+{
+  rk_type     type;
+  const char *name;
+  rk_gemm_fn  fn;
+} avx512_case;
+
+static void
+test_gemm_avx512 (gconstpointer data)
+{
+  const avx512_case *ac = data;
+  const rk_type_traits wref = rk_traits_for_isa (ac->type, RK_ISA_REF);
+  const int rows[] = { 1, 2, 3, 4, 5, 7, 8, 9, 13 };
+  const int toks[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 17, 25 };
+  const int64_t n_in = 512;
+  double tol = type_tolerance (ac->type);
+  problem p;
+  size_t xq_row;
+  uint8_t *xq;
+  float *y;
+  guint ri, ti;
+  int64_t r, t;
+
+  if (!rk_cpu_has_avx512_vnni ())
+    {
+      g_test_skip ("no AVX-512 VNNI on this CPU or build");
+      return;
+    }
+  rng_state = 8765 + ac->type;
+  problem_init (&p, ac->type, 13, n_in, 25, 0, 0);
+  xq_row = rk_row_size (wref.vec_dot_type, n_in);
+  /* One spare byte: the activations start at an odd address. */
+  xq = g_malloc (xq_row * p.n_tok + 1);
+  rk_quantize_rows (NULL, wref.vec_dot_type, p.x, p.x_stride, n_in, p.n_tok, xq + 1);
+  y = g_new (float, (p.n_out + 5) * p.n_tok);
+  for (ri = 0; ri < G_N_ELEMENTS (rows); ri++)
+    for (ti = 0; ti < G_N_ELEMENTS (toks); ti++)
+      {
+        const int64_t ys = rows[ri] + 5;
+
+        for (r = 0; r < ys * toks[ti]; r++)
+          y[r] = -12345.0f;
+        ac->fn ((int) n_in, p.wq, p.row_stride, rows[ri], xq + 1, xq_row, toks[ti], y, ys);
+        for (t = 0; t < toks[ti]; t++)
+          {
+            for (r = 0; r < rows[ri]; r++)
+              {
+                double want = p.ref[t * p.n_out + r];
+                double dot = wref.vec_dot ((int) n_in, p.wq + r * p.row_stride,
+                                           xq + 1 + t * xq_row);
+                double got = y[t * ys + r];
+                double bound = tol * p.mag[t * p.n_out + r] + 1e-6;
+
+                if (!(fabs (got - want) <= bound) || !(fabs (got - dot) <= bound))
+                  g_error ("%s gemm avx512 %d x %d: y[%" G_GINT64_FORMAT "][%" G_GINT64_FORMAT
+                           "] = %.9g, want %.9g (ref dot %.9g, bound %.3g)", ac->name,
+                           rows[ri], toks[ti], t, r, got, want, dot, bound);
+              }
+            for (r = rows[ri]; r < ys; r++)
+              g_assert_cmpfloat (y[t * ys + r], ==, -12345.0f);
+          }
+      }
+  /* The dispatch: AVX2 tables carry these exactly when they are enabled. */
+  g_assert_true ((rk_gemm_get_isa (ac->type, RK_ISA_AVX2) == ac->fn)
+                 == rk_cpu_use_avx512_vnni ());
+  g_free (xq);
+  g_free (y);
+  problem_clear (&p);
+}
+
 /* Sizes and degenerate calls. */
 static void
 test_misc (void)
@@ -464,5 +537,29 @@ main (int argc, char **argv)
       g_test_add_data_func (p3, &types[i], test_get_rows);
       g_test_add_data_func (p4, &types[i], test_gemm_tiles);
     }
+  {
+#if defined(RK_HAVE_AVX512)
+    static const avx512_case cases[] = {
+      { RK_TYPE_Q8_0, "q8_0", rk_gemm_q8_0_q8_0_avx512 },
+      { RK_TYPE_Q4_0, "q4_0", rk_gemm_q4_0_q8_0_avx512 },
+      { RK_TYPE_Q5_0, "q5_0", rk_gemm_q5_0_q8_0_avx512 },
+      { RK_TYPE_Q4_K, "q4_K", rk_gemm_q4_K_q8_K_avx512 },
+      { RK_TYPE_Q5_K, "q5_K", rk_gemm_q5_K_q8_K_avx512 },
+      { RK_TYPE_Q6_K, "q6_K", rk_gemm_q6_K_q8_K_avx512 },
+    };
+
+    for (i = 0; i < G_N_ELEMENTS (cases); i++)
+      {
+        g_autofree char *path = g_strdup_printf ("/kernels/matmul/%s/gemm-tiles/avx512",
+                                                 cases[i].name);
+
+        g_test_add_data_func (path, &cases[i], test_gemm_avx512);
+      }
+#else
+    /* Built without the AVX-512 library: the query must say so. */
+    g_assert_false (rk_cpu_has_avx512_vnni ());
+    g_assert_false (rk_cpu_use_avx512_vnni ());
+#endif
+  }
   return g_test_run ();
 }
