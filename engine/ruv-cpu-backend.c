@@ -981,6 +981,26 @@ seconds_since (gint64 t0)
   return (double) (g_get_monotonic_time () - t0) / G_USEC_PER_SEC;
 }
 
+/* Absurd or invalid prompt text is refused before it is tokenized
+ * (RELIABILITY.md E11), for a raw prompt and for every chat message. */
+static gboolean
+check_request_text (const Request  *req,
+                    GError        **error)
+{
+  gsize i;
+
+  if (req->prompt != NULL && !ruv_generate_check_prompt_text (req->prompt, -1, error))
+    return FALSE;
+  for (i = 0; req->messages != NULL && i < req->n_messages; i++)
+    if (req->messages[i].content != NULL
+        && !ruv_generate_check_prompt_text (req->messages[i].content, -1, error))
+      {
+        g_prefix_error (error, "message %" G_GSIZE_FORMAT ": ", i + 1);
+        return FALSE;
+      }
+  return TRUE;
+}
+
 static RuvGenerateResult *
 generate_locked (RuvCpuBackend            *self,
                  const Request            *req,
@@ -1008,6 +1028,8 @@ generate_locked (RuvCpuBackend            *self,
   if (params == NULL)
     params = defaults = ruv_generate_params_new ();
   if (!ruv_generate_params_validate (params, error))
+    return NULL;
+  if (!check_request_text (req, error))
     return NULL;
   prompt = request_tokens (self, req, &n_keep, &n_last, error);
   if (prompt == NULL)

@@ -414,6 +414,16 @@ test_errors (void)
   g_assert_null (res);
   g_assert_error (error, RUV_ERROR, RUV_ERROR_CONFIG);
   g_clear_error (&error);
+  {
+    /* Every chat message is checked too, and the message is named. */
+    const RuvChatMessage bad[] = { { "user", "ok" }, { "user", "b\xc3" } };
+
+    res = ruv_cpu_backend_chat (b, bad, G_N_ELEMENTS (bad), p, NULL, NULL, NULL, &error);
+    g_assert_null (res);
+    g_assert_error (error, RUV_ERROR, RUV_ERROR_CONFIG);
+    g_assert_nonnull (strstr (error->message, "message 2"));
+    g_clear_error (&error);
+  }
   res = ruv_cpu_backend_generate_tokens (b, (gint32[]) { 3, 99 }, 2, p, NULL, NULL, NULL,
                                          NULL, NULL, &error);
   g_assert_null (res);
