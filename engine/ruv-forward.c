@@ -154,7 +154,19 @@ kv_store (KvCache     *kv,
   gsize off;
 
   if (kv->tt != NULL)
-    return ruv_two_tier_kv_cache_append (kv->tt, (gint) il, k, v, m, error);
+    {
+      gboolean ok;
+
+      /* Layer 0 sets aside the pool bytes of the whole step, so pool
+       * exhaustion (or another chat in the pool) stops it before any layer
+       * changes; the rest is given back after the last layer. */
+      if (il == 0 && !ruv_two_tier_kv_cache_reserve (kv->tt, m, error))
+        return FALSE;
+      ok = ruv_two_tier_kv_cache_append (kv->tt, (gint) il, k, v, m, error);
+      if (!ok || il == ruv_two_tier_kv_cache_get_config (kv->tt)->num_layers - 1)
+        ruv_two_tier_kv_cache_release_reservation (kv->tt);
+      return ok;
+    }
   off = ((gsize) il * s->n_ctx + pos) * s->row;
   memcpy (s->k + off, k, (gsize) m * s->row * sizeof (float));
   memcpy (s->v + off, v, (gsize) m * s->row * sizeof (float));
@@ -258,7 +270,7 @@ struct _RuvContext
   float             *gate;    /* (n_ff) */
   float             *up;      /* (n_ff) */
   float             *rope_cs; /* (n_rot) cos/sin pairs per token */
-  void              *xq;      /* activations in a vec_dot_type */
+  void              *xq[3];   /* activations in up to 3 vec_dot_types at once */
   RuvMicroLora      *lora;    /* adapters applied on every token, or NULL */
   gsize              scratch_bytes;
 };
@@ -377,10 +389,11 @@ ruv_context_new (RuvModel                *model,
   ctx->gate = g_try_new (float, nb * hp->n_ff);
   ctx->up = g_try_new (float, nb * hp->n_ff);
   ctx->rope_cs = g_try_new (float, nb * hp->n_rot);
-  ctx->xq = g_try_malloc (MAX (xq, 1));
+  for (il = 0; il < 3; il++)
+    ctx->xq[il] = g_try_malloc (MAX (xq, 1));
   if (ctx->x == NULL || ctx->h == NULL || ctx->q == NULL || ctx->k == NULL ||
       ctx->v == NULL || ctx->a == NULL || ctx->gate == NULL || ctx->up == NULL ||
-      ctx->rope_cs == NULL || ctx->xq == NULL)
+      ctx->rope_cs == NULL || ctx->xq[0] == NULL || ctx->xq[1] == NULL || ctx->xq[2] == NULL)
     {
       g_set_error (error, RUV_ERROR, RUV_ERROR_OUT_OF_MEMORY,
                    "cannot allocate scratch buffers for a batch of %" G_GINT64_FORMAT " tokens",
@@ -389,7 +402,7 @@ ruv_context_new (RuvModel                *model,
       return NULL;
     }
   ctx->scratch_bytes = sizeof (float) * nb * (hp->n_embd + MAX (hp->n_embd, n_q) + 2 * n_q +
-                                              2 * n_kv + 2 * hp->n_ff + hp->n_rot) + xq;
+                                              2 * n_kv + 2 * hp->n_ff + hp->n_rot) + 3 * xq;
   return ctx;
 }
 
@@ -415,7 +428,9 @@ ruv_context_free (RuvContext *ctx)
   g_free (ctx->gate);
   g_free (ctx->up);
   g_free (ctx->rope_cs);
-  g_free (ctx->xq);
+  g_free (ctx->xq[0]);
+  g_free (ctx->xq[1]);
+  g_free (ctx->xq[2]);
   g_clear_object (&ctx->lora);
   if (ctx->pool != NULL)
     rk_pool_free (ctx->pool);
@@ -481,13 +496,10 @@ ruv_context_kv_shift (RuvContext *ctx,
   if (begin == end)
     return TRUE;
   kv_truncate (&ctx->kv, ctx->n_past);
+  /* a failed shift leaves the cache as it was (ruv_two_tier_kv_cache_shift) */
   if (!kv_shift (&ctx->kv, &ctx->rope, (gint) hp->n_head_kv, (gint) hp->head_dim, begin, end,
                  error))
-    {
-      /* the cache kept the first `begin` tokens */
-      ctx->n_past = begin;
-      return FALSE;
-    }
+    return FALSE;
   ctx->n_past -= end - begin;
   return TRUE;
 }
@@ -528,78 +540,301 @@ ruv_context_get_memory_stats (RuvContext     *ctx,
 
 /* ---- one step ------------------------------------------------------------ */
 
-/* y_i = x W_i^T for matrices sharing the input x (m rows of n_in floats,
- * contiguous). x is converted to a vec_dot_type only when it differs from
- * the one the previous matrix needed. */
+/* Row jobs below take at least this many token rows per pool chunk: one row
+ * of norm + quantize costs about a microsecond, like a pool dispatch. */
+#define ROW_CHUNK 4
+/* Weight bytes a fused decode chunk should cover at least. */
+#define DECODE_MIN_BYTES 16384
+
+/* The matrices (1 to 3) that read one input, and the vec_dot_types that
+ * input is converted to: slot[i] is the ctx->xq buffer matrix i reads (its
+ * type converted once and shared, e.g. Q8_0 for Q, K and V), -1 for F32
+ * weights, which read the floats themselves. */
+typedef struct
+{
+  const RuvWeight *w[3];
+  int              n;
+  int              slot[3];
+  rk_type          vdt[3];
+  int              n_slots;
+} QuantPlan;
+
 static void
-matmul_shared (RuvContext      *ctx,
-               const float     *x,
-               gint64           m,
-               const RuvWeight *w0,
-               float           *y0,
-               const RuvWeight *w1,
-               float           *y1,
-               const RuvWeight *w2,
-               float           *y2,
-               gint64           y_stride0)
+plan_init (QuantPlan       *p,
+           const RuvWeight *w0,
+           const RuvWeight *w1,
+           const RuvWeight *w2)
 {
   const RuvWeight *ws[3] = { w0, w1, w2 };
-  float *ys[3] = { y0, y1, y2 };
-  rk_type have = RK_TYPE_COUNT;
-  int i;
+  int i, s;
 
+  p->n = 0;
+  p->n_slots = 0;
   for (i = 0; i < 3 && ws[i] != NULL; i++)
     {
-      const RuvWeight *w = ws[i];
-      rk_type vdt = rk_get_traits (w->type)->vec_dot_type;
-      gint64 y_stride = i == 0 && y_stride0 > 0 ? y_stride0 : w->n_out;
-      const void *xin = x;
+      rk_type vdt = rk_get_traits (ws[i]->type)->vec_dot_type;
 
+      p->w[p->n] = ws[i];
+      p->slot[p->n] = -1;
       if (vdt != RK_TYPE_F32)
         {
-          if (vdt != have)
-            {
-              rk_quantize_rows (ctx->pool, vdt, x, w->n_in, w->n_in, m, ctx->xq);
-              have = vdt;
-            }
-          xin = ctx->xq;
+          for (s = 0; s < p->n_slots && p->vdt[s] != vdt; s++)
+            ;
+          if (s == p->n_slots)
+            p->vdt[p->n_slots++] = vdt;
+          p->slot[p->n] = s;
         }
-      rk_matmul_prequant (ctx->pool, w->type, w->data, w->row_stride, w->n_out, w->n_in,
-                          xin, m, ys[i], y_stride);
+      p->n++;
+    }
+}
+
+/* Converts row t of x (n_in floats) into every slot of the plan. */
+static void
+plan_quantize_row (RuvContext      *ctx,
+                   const QuantPlan *p,
+                   const float     *x,
+                   gint64           n_in,
+                   gint64           t)
+{
+  int s;
+
+  for (s = 0; s < p->n_slots; s++)
+    rk_quantize_rows (NULL, p->vdt[s], x, n_in, n_in, 1,
+                      (guint8 *) ctx->xq[s] + (gsize) t * rk_row_size (p->vdt[s], n_in));
+}
+
+/* Per token row t: x[t] += add[t] (add may be NULL); then, with out set,
+ * out[t] = rmsnorm (x[t]) * norm, converted for plan. add may equal out
+ * (each row is read before it is written). */
+typedef struct
+{
+  RuvContext      *ctx;
+  float           *x;
+  const float     *add;
+  const float     *norm;
+  float           *out;
+  const QuantPlan *plan;
+  gint64           n;
+} NormJob;
+
+static void
+norm_rows (void   *data,
+           gint64  begin,
+           gint64  end,
+           int     thread_index)
+{
+  const NormJob *j = data;
+  gint64 t, n = j->n;
+
+  (void) thread_index;
+  for (t = begin; t < end; t++)
+    {
+      float *x = j->x + t * n;
+
+      if (j->add != NULL)
+        rk_add (x, x, j->add + t * n, (int) n);
+      if (j->out == NULL)
+        continue;
+      rk_rmsnorm (j->out + t * n, x, j->norm, (int) n, j->ctx->w->hp.rms_eps);
+      if (j->plan != NULL)
+        plan_quantize_row (j->ctx, j->plan, j->out + t * n, n, t);
     }
 }
 
 static void
-add_bias (float       *y,
-          const float *b,
-          gint64       m,
-          gint64       n)
+norm_step (RuvContext      *ctx,
+           float           *x,
+           const float     *add,
+           const float     *norm,
+           float           *out,
+           const QuantPlan *plan,
+           gint64           m)
 {
-  gint64 t;
+  NormJob j = { ctx, x, add, norm, out, plan, ctx->w->hp.n_embd };
 
-  if (b == NULL)
-    return;
-  for (t = 0; t < m; t++)
-    rk_add (y + t * n, y + t * n, b, (int) n);
+  rk_pool_parallel_for (ctx->pool, m, ROW_CHUNK, norm_rows, &j);
 }
 
-static void
-rmsnorm_rows (float       *out,
-              const float *x,
-              const float *w,
-              gint64       m,
-              gint64       n,
-              float        eps)
+/* Per token: biases, qwen3's per-head q/k norms, RoPE of q and k. */
+typedef struct
 {
-  gint64 t;
+  RuvContext     *ctx;
+  const RuvLayer *l;
+} QkJob;
 
-  for (t = 0; t < m; t++)
-    rk_rmsnorm (out + t * n, x + t * n, w, (int) n, eps);
+static void
+qk_rows (void   *data,
+         gint64  begin,
+         gint64  end,
+         int     thread_index)
+{
+  const QkJob *j = data;
+  RuvContext *ctx = j->ctx;
+  const RuvLayer *l = j->l;
+  const RuvHParams *hp = &ctx->w->hp;
+  gint64 hd = hp->head_dim, n_q = hp->n_head * hd, n_kv = hp->n_head_kv * hd, t, hh;
+
+  (void) thread_index;
+  for (t = begin; t < end; t++)
+    {
+      float *q = ctx->q + t * n_q, *k = ctx->k + t * n_kv, *v = ctx->v + t * n_kv;
+      const float *cs = ctx->rope_cs + t * hp->n_rot;
+
+      if (l->bq != NULL)
+        rk_add (q, q, l->bq, (int) n_q);
+      if (l->bk != NULL)
+        rk_add (k, k, l->bk, (int) n_kv);
+      if (l->bv != NULL)
+        rk_add (v, v, l->bv, (int) n_kv);
+      if (l->q_norm != NULL)
+        for (hh = 0; hh < hp->n_head; hh++)
+          rk_rmsnorm (q + hh * hd, q + hh * hd, l->q_norm, (int) hd, hp->rms_eps);
+      if (l->k_norm != NULL)
+        for (hh = 0; hh < hp->n_head_kv; hh++)
+          rk_rmsnorm (k + hh * hd, k + hh * hd, l->k_norm, (int) hd, hp->rms_eps);
+      rk_rope_apply (q, (int) hp->n_head, (int) hd, cs, &ctx->rope);
+      rk_rope_apply (k, (int) hp->n_head_kv, (int) hd, cs, &ctx->rope);
+    }
+}
+
+/* Per token: gate = silu (gate) * up, converted for the down projection. */
+typedef struct
+{
+  RuvContext      *ctx;
+  const QuantPlan *plan;
+} SwigluJob;
+
+static void
+swiglu_rows (void   *data,
+             gint64  begin,
+             gint64  end,
+             int     thread_index)
+{
+  const SwigluJob *j = data;
+  RuvContext *ctx = j->ctx;
+  gint64 n = ctx->w->hp.n_ff, t;
+
+  (void) thread_index;
+  for (t = begin; t < end; t++)
+    {
+      rk_swiglu (ctx->gate + t * n, ctx->gate + t * n, ctx->up + t * n, (int) n);
+      plan_quantize_row (ctx, j->plan, ctx->gate + t * n, n, t);
+    }
+}
+
+typedef struct
+{
+  RuvContext *ctx;
+  gint64      pos;
+} RopeCacheJob;
+
+static void
+rope_cache_rows (void   *data,
+                 gint64  begin,
+                 gint64  end,
+                 int     thread_index)
+{
+  const RopeCacheJob *j = data;
+  gint64 t, n_rot = j->ctx->w->hp.n_rot;
+
+  (void) thread_index;
+  for (t = begin; t < end; t++)
+    rk_rope_cache (j->ctx->rope_cs + t * n_rot, j->pos + t, &j->ctx->rope);
+}
+
+/* One token through the (up to 3) matrices of a plan in a single pool pass:
+ * fused row r of [W0; W1; W2] is a row of one of them. */
+typedef struct
+{
+  const QuantPlan *plan;
+  const void      *xin[3];
+  float           *y[3];
+  gint64           start[4];
+} MatvecJob;
+
+static void
+matvec_rows (void   *data,
+             gint64  begin,
+             gint64  end,
+             int     thread_index)
+{
+  const MatvecJob *j = data;
+  int i;
+
+  (void) thread_index;
+  for (i = 0; i < j->plan->n; i++)
+    {
+      const RuvWeight *w = j->plan->w[i];
+      gint64 lo = MAX (begin, j->start[i]), hi = MIN (end, j->start[i + 1]);
+
+      if (lo >= hi)
+        continue;
+      /* inside a pool job: runs on this thread */
+      rk_matmul_prequant (NULL, w->type,
+                          (const guint8 *) w->data + (gsize) (lo - j->start[i]) * w->row_stride,
+                          w->row_stride, hi - lo, w->n_in, j->xin[i], 1,
+                          j->y[i] + (lo - j->start[i]), 1);
+    }
+}
+
+/* y_i = x W_i^T for the plan's matrices (m rows of n_in floats in x).
+ * quantized: x's rows are already in the plan's slots (a row job did it);
+ * otherwise they are converted here. y_stride0 > 0 sets the row stride of
+ * y0 (others: n_out). */
+static void
+matmul_plan (RuvContext      *ctx,
+             const QuantPlan *p,
+             const float     *x,
+             gboolean         quantized,
+             gint64           m,
+             float           *y0,
+             float           *y1,
+             float           *y2,
+             gint64           y_stride0)
+{
+  MatvecJob j;
+  gint64 n_in = p->w[0]->n_in;
+  gsize max_stride = 1;
+  int i, s;
+
+  j.plan = p;
+  j.y[0] = y0;
+  j.y[1] = y1;
+  j.y[2] = y2;
+  if (!quantized)
+    for (s = 0; s < p->n_slots; s++)
+      rk_quantize_rows (ctx->pool, p->vdt[s], x, n_in, n_in, m, ctx->xq[s]);
+  j.start[0] = 0;
+  for (i = 0; i < p->n; i++)
+    {
+      j.xin[i] = p->slot[i] >= 0 ? ctx->xq[p->slot[i]] : (const void *) x;
+      j.start[i + 1] = j.start[i] + p->w[i]->n_out;
+      max_stride = MAX (max_stride, p->w[i]->row_stride);
+    }
+  if (m == 1)
+    {
+      rk_pool_parallel_for (ctx->pool, j.start[p->n],
+                            MAX (1, DECODE_MIN_BYTES / (gint64) max_stride), matvec_rows, &j);
+      return;
+    }
+  for (i = 0; i < p->n; i++)
+    {
+      const RuvWeight *w = p->w[i];
+
+      rk_matmul_prequant (ctx->pool, w->type, w->data, w->row_stride, w->n_out, w->n_in,
+                          j.xin[i], m, j.y[i], i == 0 && y_stride0 > 0 ? y_stride0 : w->n_out);
+    }
 }
 
 /* tokens (m <= n_batch) at positions pos .. pos + m - 1, all checked.
  * logits: NULL, or n_out_rows rows of n_vocab for the last n_out_rows
- * tokens (1 or m). */
+ * tokens (1 or m).
+ *
+ * Row work (norms, biases, RoPE, SwiGLU, residual adds and the conversion
+ * of activations to the vec_dot_types) runs per token row on the pool,
+ * fused so each row is touched once between two matrix products; for one
+ * token it runs inline. A decode step is 5 pool passes per layer: Q+K+V,
+ * attention, O, gate+up, down. */
 static gboolean
 forward_step (RuvContext   *ctx,
               const gint32 *tokens,
@@ -613,67 +848,65 @@ forward_step (RuvContext   *ctx,
   const RuvHParams *hp = &w->hp;
   gint64 n_embd = hp->n_embd, hd = hp->head_dim;
   gint64 n_q = hp->n_head * hd, n_kv = hp->n_head_kv * hd;
-  gint64 il, t, hh;
+  const float *pending = NULL;   /* the last down projection, not yet added */
+  RopeCacheJob rj = { ctx, pos };
+  QuantPlan qkv, o, ffn, down, out;
+  QkJob qj;
+  SwigluJob sj;
+  gint64 il;
 
   rk_get_rows (w->token_embd.type, w->token_embd.data, w->token_embd.row_stride, n_embd,
                tokens, m, ctx->x);
-  for (t = 0; t < m; t++)
-    rk_rope_cache (ctx->rope_cs + t * hp->n_rot, pos + t, &ctx->rope);
+  rk_pool_parallel_for (ctx->pool, m, 16, rope_cache_rows, &rj);
 
   for (il = 0; il < hp->n_layer; il++)
     {
       const RuvLayer *l = &w->layers[il];
 
+      plan_init (&qkv, &l->wq, &l->wk, &l->wv);
+      plan_init (&o, &l->wo, NULL, NULL);
+      plan_init (&ffn, &l->w_gate, &l->w_up, NULL);
+      plan_init (&down, &l->w_down, NULL, NULL);
+
       /* attention */
-      rmsnorm_rows (ctx->h, ctx->x, l->attn_norm, m, n_embd, hp->rms_eps);
-      matmul_shared (ctx, ctx->h, m, &l->wq, ctx->q, &l->wk, ctx->k, &l->wv, ctx->v, 0);
+      norm_step (ctx, ctx->x, pending, l->attn_norm, ctx->h, &qkv, m);
+      matmul_plan (ctx, &qkv, ctx->h, TRUE, m, ctx->q, ctx->k, ctx->v, 0);
       ruv_lora_hook (ctx->lora, il, RUV_TARGET_Q_PROJ, ctx->h, m, n_embd, ctx->q, n_q, pos);
       ruv_lora_hook (ctx->lora, il, RUV_TARGET_K_PROJ, ctx->h, m, n_embd, ctx->k, n_kv, pos);
       ruv_lora_hook (ctx->lora, il, RUV_TARGET_V_PROJ, ctx->h, m, n_embd, ctx->v, n_kv, pos);
-      add_bias (ctx->q, l->bq, m, n_q);
-      add_bias (ctx->k, l->bk, m, n_kv);
-      add_bias (ctx->v, l->bv, m, n_kv);
-      if (l->q_norm != NULL)
-        {
-          for (hh = 0; hh < m * hp->n_head; hh++)
-            rk_rmsnorm (ctx->q + hh * hd, ctx->q + hh * hd, l->q_norm, (int) hd, hp->rms_eps);
-          for (hh = 0; hh < m * hp->n_head_kv; hh++)
-            rk_rmsnorm (ctx->k + hh * hd, ctx->k + hh * hd, l->k_norm, (int) hd, hp->rms_eps);
-        }
-      for (t = 0; t < m; t++)
-        {
-          const float *cs = ctx->rope_cs + t * hp->n_rot;
-
-          rk_rope_apply (ctx->q + t * n_q, (int) hp->n_head, (int) hd, cs, &ctx->rope);
-          rk_rope_apply (ctx->k + t * n_kv, (int) hp->n_head_kv, (int) hd, cs, &ctx->rope);
-        }
+      qj.ctx = ctx;
+      qj.l = l;
+      rk_pool_parallel_for (ctx->pool, m, ROW_CHUNK, qk_rows, &qj);
       if (!kv_store (&ctx->kv, il, pos, m, ctx->k, ctx->v, error))
         return FALSE;
       kv_attend (&ctx->kv, ctx->pool, &ctx->attn, il, ctx->q, m, pos, ctx->a);
-      matmul_shared (ctx, ctx->a, m, &l->wo, ctx->h, NULL, NULL, NULL, NULL, 0);
+      matmul_plan (ctx, &o, ctx->a, FALSE, m, ctx->h, NULL, NULL, 0);
       ruv_lora_hook (ctx->lora, il, RUV_TARGET_O_PROJ, ctx->a, m, n_q, ctx->h, n_embd, pos);
-      rk_add (ctx->x, ctx->x, ctx->h, (int) (m * n_embd));
 
-      /* feed-forward */
-      rmsnorm_rows (ctx->h, ctx->x, l->ffn_norm, m, n_embd, hp->rms_eps);
-      matmul_shared (ctx, ctx->h, m, &l->w_gate, ctx->gate, &l->w_up, ctx->up, NULL, NULL, 0);
+      /* feed-forward: x += h, then its norm */
+      norm_step (ctx, ctx->x, ctx->h, l->ffn_norm, ctx->h, &ffn, m);
+      matmul_plan (ctx, &ffn, ctx->h, TRUE, m, ctx->gate, ctx->up, NULL, 0);
       ruv_lora_hook (ctx->lora, il, RUV_TARGET_GATE_PROJ, ctx->h, m, n_embd, ctx->gate, hp->n_ff,
                      pos);
       ruv_lora_hook (ctx->lora, il, RUV_TARGET_UP_PROJ, ctx->h, m, n_embd, ctx->up, hp->n_ff, pos);
-      rk_swiglu (ctx->gate, ctx->gate, ctx->up, (int) (m * hp->n_ff));
-      matmul_shared (ctx, ctx->gate, m, &l->w_down, ctx->h, NULL, NULL, NULL, NULL, 0);
+      sj.ctx = ctx;
+      sj.plan = &down;
+      rk_pool_parallel_for (ctx->pool, m, ROW_CHUNK, swiglu_rows, &sj);
+      matmul_plan (ctx, &down, ctx->gate, TRUE, m, ctx->h, NULL, NULL, 0);
       ruv_lora_hook (ctx->lora, il, RUV_TARGET_DOWN_PROJ, ctx->gate, m, hp->n_ff, ctx->h, n_embd,
                      pos);
-      rk_add (ctx->x, ctx->x, ctx->h, (int) (m * n_embd));
+      pending = ctx->h;
     }
+  if (pending != NULL)
+    norm_step (ctx, ctx->x, pending, NULL, NULL, NULL, m);
 
   ruv_lora_hook_final (ctx->lora, ctx->x, m, n_embd, pos);
   if (logits == NULL)
     return TRUE;
-  rmsnorm_rows (ctx->h, ctx->x + (m - n_out_rows) * n_embd, w->output_norm, n_out_rows,
-                n_embd, hp->rms_eps);
-  matmul_shared (ctx, ctx->h, n_out_rows, &w->output, logits, NULL, NULL, NULL, NULL,
-                 hp->n_vocab);
+  plan_init (&out, &w->output, NULL, NULL);
+  norm_step (ctx, ctx->x + (m - n_out_rows) * n_embd, NULL, w->output_norm, ctx->h, &out,
+             n_out_rows);
+  matmul_plan (ctx, &out, ctx->h, TRUE, n_out_rows, logits, NULL, NULL, hp->n_vocab);
   return TRUE;
 }
 
@@ -748,5 +981,45 @@ ruv_context_decode (RuvContext    *ctx,
         }
       ctx->n_past = pos0 + start + m;
     }
+  return TRUE;
+}
+
+/* ---- saved KV state ------------------------------------------------------ */
+
+gboolean
+ruv_context_kv_save (RuvContext  *ctx,
+                     const char  *path,
+                     const char  *fingerprint,
+                     const void  *data,
+                     gsize        data_len,
+                     GError     **error)
+{
+  if (ctx->kv.tt == NULL)
+    {
+      g_set_error (error, RUV_ERROR, RUV_ERROR_KV_CACHE,
+                   "the simple f32 KV cache cannot be saved");
+      return FALSE;
+    }
+  return ruv_two_tier_kv_cache_save_with_data (ctx->kv.tt, path, fingerprint, data, data_len,
+                                               error);
+}
+
+gboolean
+ruv_context_kv_restore (RuvContext  *ctx,
+                        const char  *path,
+                        const char  *fingerprint,
+                        GBytes     **data,
+                        GError     **error)
+{
+  if (ctx->kv.tt == NULL)
+    {
+      g_set_error (error, RUV_ERROR, RUV_ERROR_KV_CACHE,
+                   "the simple f32 KV cache cannot be restored");
+      return FALSE;
+    }
+  if (!ruv_two_tier_kv_cache_restore_with_data (ctx->kv.tt, path, fingerprint, data, error))
+    return FALSE;
+  /* the state's layout fixed max_tokens = n_ctx; every layer holds the same */
+  ctx->n_past = ruv_two_tier_kv_cache_get_n_tokens (ctx->kv.tt, 0);
   return TRUE;
 }

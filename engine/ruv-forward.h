@@ -67,10 +67,28 @@ void        ruv_context_kv_truncate      (RuvContext             *ctx,
 
 /* Context shift: drops cached positions [begin, end); later tokens move to
  * begin.. with their keys re-rotated (RoPE) by begin - end, so decoding can
- * go on at n_past - (end - begin). RUV_ERROR_KV_CACHE for a bad range. */
+ * go on at n_past - (end - begin). RUV_ERROR_KV_CACHE for a bad range,
+ * RUV_ERROR_OUT_OF_MEMORY when the pool cannot hold the moved tokens; on
+ * error the cache and n_past are unchanged. */
 gboolean    ruv_context_kv_shift         (RuvContext             *ctx,
                                           gint64                  begin,
                                           gint64                  end,
+                                          GError                **error);
+
+/* Saves the KV cache (two-tier only) with the caller's bytes under one
+ * checksum / restores it, n_past becoming the restored token count; a state
+ * refused (other fingerprint or layout, corrupt) leaves the cache as it was.
+ * See ruv_two_tier_kv_cache_save_with_data. RUV_ERROR_KV_CACHE / RUV_ERROR_IO. */
+gboolean    ruv_context_kv_save          (RuvContext             *ctx,
+                                          const char             *path,
+                                          const char             *fingerprint,
+                                          const void             *data,
+                                          gsize                   data_len,
+                                          GError                **error);
+gboolean    ruv_context_kv_restore       (RuvContext             *ctx,
+                                          const char             *path,
+                                          const char             *fingerprint,
+                                          GBytes                **data,
                                           GError                **error);
 
 /* Live KV statistics (any thread may call this while another decodes). */

@@ -873,7 +873,17 @@ migrate (RuvTwoTierKvCache *c, KvLayer *L, gint64 mv, Prealloc *store_pa)
   gint64 bs = c->cfg.block_size;
   gint H = c->cfg.num_kv_heads, D = c->cfg.head_dim, h;
   g_autofree float *x = g_new (float, D);
+  g_autofree float *y = g_new (float, D);
+  /* Error feedback for V: the rounding residual of each (head, channel) is
+   * added to the next token's value before it is quantized, so the errors
+   * of consecutive tokens cancel in any weighted sum over a run of them
+   * (attention output) instead of adding up; each stored value stays within
+   * d/2 + (the previous token's d)/2 of what was appended. K is quantized
+   * plainly (its errors act through exp(), not linearly). */
+  g_autofree float *r = g_new0 (float, (gsize) H * D);
+  gboolean feedback = c->sf.prec != RUV_PRECISION_FP16;
   gint64 i;
+  gint e;
 
   if (mv > 0 && L->n_store % bs != 0)
     table_make_private (c, &L->store, L->n_store / bs, c->sf.block, store_pa);
@@ -898,7 +908,16 @@ migrate (RuvTwoTierKvCache *c, KvLayer *L, gint64 mv, Prealloc *store_pa)
           tail_read (c, tail_row (c, src, 0, sr), x);
           store_write (c, &c->sf, dst, 0, dr, x);
           tail_read (c, tail_row (c, src, 1, sr), x);
+          if (feedback)
+            for (e = 0; e < D; e++)
+              x[e] += r[h * D + e];
           store_write (c, &c->sf, dst, 1, dr, x);
+          if (feedback)
+            {
+              store_read (c, &c->sf, dst, 1, dr, y);
+              for (e = 0; e < D; e++)
+                r[h * D + e] = x[e] - y[e];
+            }
         }
     }
   L->n_store += mv;
@@ -1282,8 +1301,10 @@ attend_rows (void   *ctx,
 
 /* Query rows (tokens x heads of one group) per work item. */
 #define BLK_Q_ROWS 128
-/* Fewest query rows (tokens x group heads) that take the blocked path. */
-#define BLK_MIN_ROWS 16
+/* Fewest query rows (tokens x group heads) that take the blocked path: with
+ * GQA even a decode gains (a token's K and V are converted once for the
+ * group instead of read once per query head). */
+#define BLK_MIN_ROWS 2
 
 typedef struct
 {
@@ -1465,7 +1486,8 @@ blocked_items (void   *ctx,
     }
 }
 
-/* Runs the blocked attention; FALSE when its scratch cannot be had. */
+/* Runs the blocked attention; FALSE (nothing done) when the work would not
+ * spread over the threads or its scratch cannot be had. */
 static gboolean
 attend_blocked (const AttendJob *a,
                 gint             n_q)
@@ -1475,7 +1497,7 @@ attend_blocked (const AttendJob *a,
   gint nt = rk_pool_n_threads (c->threads);
   g_autofree float *scratch = NULL;
   BlockedJob j;
-  gint64 rmax;
+  gint64 rmax, items;
 
   j.c = c;
   j.L = a->L;
@@ -1489,13 +1511,18 @@ attend_blocked (const AttendJob *a,
   j.causal = a->causal;
   j.tok_chunk = MAX (1, MIN (n_q, BLK_Q_ROWS / a->ratio));
   j.n_chunks = (n_q + j.tok_chunk - 1) / j.tok_chunk;
+  items = j.n_chunks * c->cfg.num_kv_heads;
+  /* A few items that the threads cannot share evenly (a decode with 3 KV
+   * heads on 2 threads) would leave a thread idle: attend_rows instead. */
+  if (items < 2 * nt && items % nt != 0)
+    return FALSE;
   rmax = (gint64) j.tok_chunk * a->ratio;
   j.scratch_floats = (gsize) (rmax * (3 * D + bs + 2) + 2 * bs * D + 16);
   scratch = g_try_malloc ((gsize) nt * j.scratch_floats * sizeof (float));
   if (scratch == NULL)
     return FALSE;
   j.scratch = scratch;
-  rk_pool_parallel_for (c->threads, j.n_chunks * c->cfg.num_kv_heads, 1, blocked_items, &j);
+  rk_pool_parallel_for (c->threads, items, 1, blocked_items, &j);
   return TRUE;
 }
 

@@ -15,8 +15,12 @@
  *   FP16: plain halves (an unquantized store: "--kv-store f16")
  *
  * G is 64 when head_dim is a multiple of 64, else 32 when it is a multiple of
- * 32, else head_dim. K and V have their own scales. Every stored value is
- * within d/2 of what was appended (plus half rounding for the tail).
+ * 32, else head_dim. K and V have their own scales. Every stored key is
+ * within d/2 of what was appended (plus half rounding for the tail). Values
+ * use error feedback along a migration batch: each channel's rounding
+ * residual is added to the next token's value before it is quantized, so
+ * the errors of neighbouring tokens cancel in attention's weighted sums
+ * (a stored value is within its d/2 plus the previous token's d/2).
  *
  * Storage is paged: a layer's tokens live in fixed-size blocks of block_size
  * tokens (all KV heads, K and V) taken from a RuvKvPool; each layer of a

@@ -65,9 +65,11 @@ small_config (RuvPrecision store)
 }
 
 /* The largest error a stored value may have, from its group in the input:
- * d/2 with d the (half-rounded, never clamping) scale of that group. */
+ * d/2 with d the (half-rounded, never clamping) scale of that group, whose
+ * values are first moved by up to r each (V's carried rounding residual:
+ * the group quantized is x + residual, so its range widens by 2r). */
 static float
-group_bound (RuvPrecision prec, const float *x, gint G)
+group_bound_r (RuvPrecision prec, const float *x, gint G, float r)
 {
   float mn = x[0], mx = x[0], amax = 0.0f;
   gint i;
@@ -78,6 +80,9 @@ group_bound (RuvPrecision prec, const float *x, gint G)
       mx = fmaxf (mx, x[i]);
       amax = fmaxf (amax, fabsf (x[i]));
     }
+  mn -= r;
+  mx += r;
+  amax += r;
   if (prec == RUV_PRECISION_Q8)
     return amax / 127.0f * (1.0f + 1.0f / 256) / 2 + 1e-6f;
   if (prec == RUV_PRECISION_Q4)
@@ -86,8 +91,18 @@ group_bound (RuvPrecision prec, const float *x, gint G)
   return amax / 2048 + 1e-7f;
 }
 
+static float
+group_bound (RuvPrecision prec, const float *x, gint G)
+{
+  return group_bound_r (prec, x, G, 0.0f);
+}
+
 /* Checks every value of a layer against what was appended; the store's
- * tokens are the first n_store. Returns the largest error seen. */
+ * tokens are the first n_store. A quantized store's V carries each
+ * channel's rounding residual (at most the previous token's d/2) into the
+ * next token of a migration batch: a V value is within its own group's d/2
+ * (of the residual-widened group) plus the previous token's d/2. Returns the
+ * largest error seen. */
 static float
 check_layer_bounds (RuvTwoTierKvCache *c, gint layer, const float *k_in, const float *v_in,
                     gint64 n_store, RuvPrecision prec)
@@ -97,6 +112,9 @@ check_layer_bounds (RuvTwoTierKvCache *c, gint layer, const float *k_in, const f
   gint64 n = ruv_two_tier_kv_cache_get_n_tokens (c, layer), p;
   g_autofree float *k = g_new (float, n * H * D);
   g_autofree float *v = g_new (float, n * H * D);
+  /* the previous stored token's V bound (without its residual), per head
+   * and group */
+  g_autofree float *rprev = g_new0 (float, (gsize) H * (D / G));
   float worst = 0.0f;
   gint h, g, i, kv;
 
@@ -115,7 +133,17 @@ check_layer_bounds (RuvTwoTierKvCache *c, gint layer, const float *k_in, const f
              * quantized its half-rounded values, within d/2 of them. */
             for (i = 0; i < G; i++)
               xh[i] = rk_fp16_to_fp32 (rk_fp32_to_fp16 (in[i]));
-            b = group_bound (p < n_store ? prec : RUV_PRECISION_FP16, p < n_store ? xh : in, G);
+            if (p >= n_store)
+              b = group_bound (RUV_PRECISION_FP16, in, G);
+            else if (kv == 0 || prec == RUV_PRECISION_FP16)
+              b = group_bound (prec, xh, G);
+            else
+              {
+                float r = rprev[h * (D / G) + g];
+
+                rprev[h * (D / G) + g] = group_bound_r (prec, xh, G, r);
+                b = rprev[h * (D / G) + g] + r;
+              }
             for (i = 0; i < G; i++)
               {
                 float e = fabsf (got[i] - (p < n_store ? xh[i] : in[i]));
@@ -1074,8 +1102,12 @@ test_context_precisions (void)
                       st.compression_ratio);
       g_assert_cmpfloat (err[p], >, 0.0);
       /* measured (tiny-qwen3-f32, random weights, tail 8 of 40): FP16 40/40,
-       * Q8 39/40, Q4 31/40; per-token Q4 keys are coarse on a random model */
-      g_assert_cmpint (agree, >=, p == 3 ? 28 : n - 2);
+       * Q8 39/40, Q4 27/40 (31/40 before V's error feedback, which trades a
+       * larger per-value error for errors that cancel over runs of tokens: a
+       * win on long contexts, see tools/kv-accuracy.py, a small loss on these
+       * 32 sharply attended stored tokens); per-token Q4 keys are coarse on
+       * a random model */
+      g_assert_cmpint (agree, >=, p == 3 ? 25 : n - 2);
     }
   g_assert_cmpfloat (err[1], <, err[2]);
   g_assert_cmpfloat (err[2], <, err[3]);

@@ -1,0 +1,109 @@
+#!/usr/bin/python3
+# kv-accuracy.py — teacher-forced accuracy of the quantized KV store against
+# an FP16 cache (and FP16 against the f32 cache), with ruvllm-cli logits.
+# SPDX-License-Identifier: MIT
+#
+# A development tool, not a test (needs numpy; run with /usr/bin/python3):
+#
+#   tools/kv-accuracy.py --cli build/engine/ruvllm-cli MODEL.gguf... \
+#       [--n 1000] [--seed 1] [--tail 256] [--stores q8,q4] [--margin 0.5] [--json]
+#
+# For each model: n random token ids (seeded), scored teacher-forced with
+# --kv-store f32, f16 and each quantized store (--kv-tail tail, -t 2, full
+# logits through --dump). Per store it prints top-1 agreement with FP16 over
+# all positions, and over the "clean" positions (FP16 and f32 agree on top-1
+# and FP16's top1 - top2 logit margin is at least --margin, so that a flip
+# is not a near-tie of random weights), and the mean |delta log p(next)|
+# (log-probability of the actual next token) against FP16.
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+
+def n_vocab_of (cli, model):
+  out = subprocess.run ([cli, "logits", "-m", model, "--tokens", "1", "--json", "--top", "1",
+                         "--kv-store", "f32"], capture_output=True, text=True, check=True)
+  for line in out.stdout.splitlines ():
+    if line.startswith ("{") and '"n_vocab"' in line:
+      return json.loads (line)["n_vocab"]
+  return None
+
+
+def score (cli, model, tokens, store, tail, threads, tmp):
+  dump = os.path.join (tmp, "logits-%s.f32" % store)
+  cmd = [cli, "logits", "-m", model, "--tokens", ",".join (map (str, tokens)), "--json",
+         "--top", "1", "--kv-store", store, "--kv-tail", str (tail), "-t", str (threads),
+         "--dump", dump]
+  out = subprocess.run (cmd, capture_output=True, text=True)
+  if out.returncode != 0:
+    sys.exit ("%s failed: %s" % (" ".join (cmd[:3]), out.stderr))
+  x = np.fromfile (dump, dtype=np.float32)
+  return x.reshape (len (tokens), -1)
+
+
+def log_softmax (x):
+  m = x.max (axis=1, keepdims=True)
+  return x - m - np.log (np.exp (x - m).sum (axis=1, keepdims=True))
+
+
+def main ():
+  ap = argparse.ArgumentParser ()
+  ap.add_argument ("models", nargs="+")
+  ap.add_argument ("--cli", required=True)
+  ap.add_argument ("--n", type=int, default=1000)
+  ap.add_argument ("--seed", type=int, default=1)
+  ap.add_argument ("--tail", type=int, default=256)
+  ap.add_argument ("--threads", type=int, default=2)
+  ap.add_argument ("--stores", default="q8,q4")
+  ap.add_argument ("--margin", type=float, default=0.5)
+  ap.add_argument ("--vocab", type=int, default=0, help="token ids drawn below this (0: 4096)")
+  ap.add_argument ("--json", action="store_true")
+  args = ap.parse_args ()
+
+  for model in args.models:
+    rng = random.Random (args.seed)
+    hi = args.vocab if args.vocab > 0 else 4096
+    tokens = [rng.randrange (10, hi) for _ in range (args.n)]
+    with tempfile.TemporaryDirectory () as tmp:
+      f32 = score (args.cli, model, tokens, "f32", args.tail, args.threads, tmp)
+      f16 = score (args.cli, model, tokens, "f16", args.tail, args.threads, tmp)
+      lp16 = log_softmax (f16)
+      nxt = np.array (tokens[1:])
+      top16 = f16.argmax (axis=1)
+      srt = np.sort (f16, axis=1)
+      margin = srt[:, -1] - srt[:, -2]
+      clean = (top16 == f32.argmax (axis=1)) & (margin >= args.margin)
+      res = { "model": os.path.basename (model), "positions": len (tokens),
+              "f16_vs_f32_top1": float ((top16 == f32.argmax (axis=1)).mean ()),
+              "clean_positions": int (clean.sum ()), "stores": {} }
+      for st in args.stores.split (","):
+        q = score (args.cli, model, tokens, st, args.tail, args.threads, tmp)
+        agree = q.argmax (axis=1) == top16
+        lpq = log_softmax (q)
+        rows = np.arange (len (tokens) - 1)
+        dlp = np.abs (lpq[rows, nxt] - lp16[rows, nxt])
+        res["stores"][st] = { "top1": float (agree.mean ()),
+                              "top1_clean": float (agree[clean].mean ()),
+                              "mean_abs_dlogp_next": float (dlp.mean ()),
+                              "max_abs_dlogp_next": float (dlp.max ()) }
+    if args.json:
+      print (json.dumps (res))
+    else:
+      print ("%s: %d positions, FP16 vs f32 top-1 %.1f%%, %d clean positions"
+             % (res["model"], res["positions"], 100 * res["f16_vs_f32_top1"],
+                res["clean_positions"]))
+      for st, r in res["stores"].items ():
+        print ("  %s vs FP16: top-1 %.1f%%, clean %.1f%%, mean |dlogp(next)| %.4f (max %.3f)"
+               % (st, 100 * r["top1"], 100 * r["top1_clean"], r["mean_abs_dlogp_next"],
+                  r["max_abs_dlogp_next"]))
+
+
+if __name__ == "__main__":
+  main ()
