@@ -1,7 +1,10 @@
-/* ruv-test-util.c — small GGUF models built in memory for the engine tests.
+/* ruv-test-util.c — small GGUF models built in memory for the engine tests,
+ * and running the built ruvllm-cli.
  * SPDX-License-Identifier: MIT
  */
 #include <string.h>
+
+#include <gio/gio.h>
 
 #include "ruv-test-util.h"
 
@@ -160,4 +163,198 @@ char *
 ruv_test_data_path (const char *name)
 {
   return g_build_filename (TEST_DATA_DIR, name, NULL);
+}
+
+/* ---- the "chain" model and the built ruvllm-cli ------------------------- */
+
+#define CHAIN_N_EMBD  32
+#define CHAIN_N_VOCAB 32
+
+/* Greedy successor of token i: a..y → next letter, z → <|im_end|> (or a
+ * with CYCLE), newline → h, anything else → a. */
+static gint32
+chain_successor (gint32            i,
+                 RuvTestChainFlags flags)
+{
+  if (i >= 3 && i < 28)
+    return i + 1;
+  if (i == 28)
+    return (flags & RUV_TEST_CHAIN_CYCLE) ? 3 : 2;
+  if (i == 30)
+    return 3 + ('h' - 'a');
+  return 3;
+}
+
+static void
+chain_add_tensor (RuvGgufWriter     *w,
+                  const char        *name,
+                  gint64             ne0,
+                  gint64             ne1,
+                  RuvTestChainFlags  flags)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree float *v = g_new0 (float, ne0 * ne1);
+  gint64 ne[2] = { ne0, ne1 };
+  gint64 i, j;
+  guint32 state = g_str_hash (name) | 1u;
+
+  if ((flags & RUV_TEST_CHAIN_RANDOM) && g_str_has_prefix (name, "blk.") && ne1 > 1)
+    for (i = 0; i < ne0 * ne1; i++)
+      {
+        /* xorshift32 in [-0.25, 0.25) */
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        v[i] = (float) ((double) state / 4294967296.0 - 0.5) * 0.5f;
+      }
+  else if (g_str_has_suffix (name, "norm.weight"))
+    for (i = 0; i < ne0; i++)
+      v[i] = 1.0f;
+  else if (g_str_equal (name, "token_embd.weight"))
+    for (i = 0; i < ne1; i++)
+      v[i * ne0 + i] = 1.0f;
+  else if (g_str_equal (name, "output.weight"))
+    for (j = 0; j < ne1; j++)
+      for (i = 0; i < ne0; i++)
+        v[j * ne0 + i] = chain_successor ((gint32) i, flags) == j ? 1.0f : 0.0f;
+  if (!ruv_gguf_writer_add_tensor (w, name, RK_TYPE_F32, ne1 > 1 ? 2 : 1, ne, v,
+                                   (gsize) (ne0 * ne1) * sizeof (float), &error))
+    g_error ("%s", error->message);
+}
+
+void
+ruv_test_write_chain_model (const char        *path,
+                            const char        *name,
+                            guint32            n_ctx,
+                            RuvTestChainFlags  flags)
+{
+  g_autoptr(RuvGgufWriter) w = ruv_gguf_writer_new ();
+  g_autoptr(GError) error = NULL;
+  const char *tokens[CHAIN_N_VOCAB];
+  gint32 types[CHAIN_N_VOCAB];
+  char letters[26][2];
+  int i;
+
+  tokens[0] = "<|endoftext|>";
+  tokens[1] = "<|im_start|>";
+  tokens[2] = "<|im_end|>";
+  for (i = 0; i < 26; i++)
+    {
+      letters[i][0] = (char) ('a' + i);
+      letters[i][1] = '\0';
+      tokens[3 + i] = letters[i];
+    }
+  tokens[29] = "\xc4\xa0";
+  tokens[30] = "\xc4\x8a";
+  tokens[31] = "!";
+  for (i = 0; i < CHAIN_N_VOCAB; i++)
+    types[i] = i <= 2 ? 3 : 1;
+
+  ruv_gguf_writer_set_string (w, "general.architecture", "llama");
+  ruv_gguf_writer_set_string (w, "general.name", name);
+  ruv_gguf_writer_set_uint32 (w, "llama.context_length", n_ctx);
+  ruv_gguf_writer_set_uint32 (w, "llama.embedding_length", CHAIN_N_EMBD);
+  ruv_gguf_writer_set_uint32 (w, "llama.block_count", 1);
+  ruv_gguf_writer_set_uint32 (w, "llama.feed_forward_length", 32);
+  ruv_gguf_writer_set_uint32 (w, "llama.attention.head_count", 2);
+  ruv_gguf_writer_set_uint32 (w, "llama.attention.head_count_kv", 1);
+  ruv_gguf_writer_set_float32 (w, "llama.attention.layer_norm_rms_epsilon", 1e-6f);
+  ruv_gguf_writer_set_float32 (w, "llama.rope.freq_base", 10000.0f);
+  ruv_gguf_writer_set_string (w, "tokenizer.ggml.model", "gpt2");
+  ruv_gguf_writer_set_string (w, "tokenizer.ggml.pre", "default");
+  ruv_gguf_writer_set_array_string (w, "tokenizer.ggml.tokens", tokens, CHAIN_N_VOCAB);
+  ruv_gguf_writer_set_array_int32 (w, "tokenizer.ggml.token_type", types, CHAIN_N_VOCAB);
+  ruv_gguf_writer_set_array_string (w, "tokenizer.ggml.merges", NULL, 0);
+  ruv_gguf_writer_set_uint32 (w, "tokenizer.ggml.bos_token_id", 0);
+  ruv_gguf_writer_set_uint32 (w, "tokenizer.ggml.eos_token_id", 0);
+  ruv_gguf_writer_set_bool (w, "tokenizer.ggml.add_bos_token", FALSE);
+
+  chain_add_tensor (w, "token_embd.weight", CHAIN_N_EMBD, CHAIN_N_VOCAB, flags);
+  chain_add_tensor (w, "output_norm.weight", CHAIN_N_EMBD, 1, flags);
+  chain_add_tensor (w, "output.weight", CHAIN_N_EMBD, CHAIN_N_VOCAB, flags);
+  chain_add_tensor (w, "blk.0.attn_norm.weight", CHAIN_N_EMBD, 1, flags);
+  chain_add_tensor (w, "blk.0.attn_q.weight", CHAIN_N_EMBD, 32, flags);
+  chain_add_tensor (w, "blk.0.attn_k.weight", CHAIN_N_EMBD, 16, flags);
+  chain_add_tensor (w, "blk.0.attn_v.weight", CHAIN_N_EMBD, 16, flags);
+  chain_add_tensor (w, "blk.0.attn_output.weight", 32, CHAIN_N_EMBD, flags);
+  chain_add_tensor (w, "blk.0.ffn_norm.weight", CHAIN_N_EMBD, 1, flags);
+  chain_add_tensor (w, "blk.0.ffn_gate.weight", CHAIN_N_EMBD, 32, flags);
+  chain_add_tensor (w, "blk.0.ffn_up.weight", CHAIN_N_EMBD, 32, flags);
+  chain_add_tensor (w, "blk.0.ffn_down.weight", 32, CHAIN_N_EMBD, flags);
+  if (!ruv_gguf_writer_write_file (w, path, &error))
+    g_error ("%s", error->message);
+}
+
+static char *
+bytes_to_string (GBytes *b)
+{
+  gsize n = 0;
+  const char *data = b != NULL ? g_bytes_get_data (b, &n) : NULL;
+
+  return g_strndup (data != NULL ? data : "", n);
+}
+
+int
+ruv_test_spawn_va (const char         *program,
+                   const char *const  *envp,
+                   const char         *input,
+                   char              **out,
+                   char              **err,
+                   va_list             ap)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GBytes) stdin_bytes = NULL;
+  g_autoptr(GBytes) stdout_bytes = NULL;
+  g_autoptr(GBytes) stderr_bytes = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *arg;
+
+  g_ptr_array_add (argv, (char *) program);
+  while ((arg = va_arg (ap, const char *)) != NULL)
+    g_ptr_array_add (argv, (char *) arg);
+  g_ptr_array_add (argv, NULL);
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                        G_SUBPROCESS_FLAGS_STDERR_PIPE |
+                                        (input != NULL ? G_SUBPROCESS_FLAGS_STDIN_PIPE : 0));
+  if (envp != NULL)
+    g_subprocess_launcher_set_environ (launcher, (char **) envp);
+  proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  if (input != NULL)
+    stdin_bytes = g_bytes_new_static (input, strlen (input));
+  g_subprocess_communicate (proc, stdin_bytes, NULL, &stdout_bytes, &stderr_bytes, &error);
+  g_assert_no_error (error);
+  *out = bytes_to_string (stdout_bytes);
+  *err = bytes_to_string (stderr_bytes);
+  return g_subprocess_get_if_exited (proc) ? g_subprocess_get_exit_status (proc) : -1;
+}
+
+char *
+ruv_test_run_cli_va (const char         *cli,
+                     int                 expect_status,
+                     const char *const  *envp,
+                     const char         *input,
+                     char              **err_out,
+                     va_list             ap)
+{
+  g_autofree char *err = NULL;
+  char *out = NULL;
+  const char *command;
+  va_list copy;
+  int status;
+
+  /* The sub-command (first argument) names the run in a failure. */
+  va_copy (copy, ap);
+  command = va_arg (copy, const char *);
+  va_end (copy);
+  status = ruv_test_spawn_va (cli, envp, input, &out, &err, ap);
+  if (status != expect_status)
+    g_error ("ruvllm-cli %s: status %d, stderr: %s", command, status, err);
+  g_assert_true (g_utf8_validate (out, -1, NULL));
+  if (err_out != NULL)
+    *err_out = g_steal_pointer (&err);
+  return out;
 }

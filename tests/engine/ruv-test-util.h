@@ -1,8 +1,10 @@
 /* ruv-test-util.h — helpers shared by the engine tests: small GGUF models
- * built in memory with hand-chosen weights.
+ * built in memory with hand-chosen weights, and running the built ruvllm-cli.
  * SPDX-License-Identifier: MIT
  */
 #pragma once
+
+#include <stdarg.h>
 
 #include <glib.h>
 
@@ -52,5 +54,41 @@ GBytes *ruv_test_model_build     (const RuvTestModelSpec *spec,
 
 /* Path of a file in tests/data. */
 char   *ruv_test_data_path       (const char             *name);
+
+/* The "chain" model of the CLI tests: a 32-token byte-level vocabulary
+ * (<|endoftext|> <|im_start|> <|im_end|> a..z Ġ Ċ !), one layer (d32 h2/1
+ * ffn 32) with zero attention and FFN matrices, one-hot embeddings and an
+ * output matrix that makes the greedy successor of a..y the next letter, of
+ * z <|im_end|>, of a newline h. */
+typedef enum
+{
+  RUV_TEST_CHAIN_CYCLE  = 1 << 0, /* z is followed by a: it never stops */
+  RUV_TEST_CHAIN_RANDOM = 1 << 1, /* pseudo-random attention and FFN matrices */
+} RuvTestChainFlags;
+
+void    ruv_test_write_chain_model (const char             *path,
+                                    const char             *name,
+                                    guint32                 n_ctx,
+                                    RuvTestChainFlags       flags);
+
+/* Runs program with the NULL-terminated arguments in ap, the environment envp
+ * (NULL: this one's) and input on stdin (NULL: this one's stdin); returns the
+ * exit status (-1 when killed by a signal), stdout in *out, stderr in *err. */
+int     ruv_test_spawn_va          (const char             *program,
+                                    const char *const      *envp,
+                                    const char             *input,
+                                    char                  **out,
+                                    char                  **err,
+                                    va_list                 ap);
+
+/* Runs ruvllm-cli (path cli) like ruv_test_spawn_va; aborts unless it exits
+ * with expect_status; returns stdout (valid UTF-8), and stderr in *err_out
+ * unless NULL. */
+char   *ruv_test_run_cli_va        (const char             *cli,
+                                    int                     expect_status,
+                                    const char *const      *envp,
+                                    const char             *input,
+                                    char                  **err_out,
+                                    va_list                 ap);
 
 G_END_DECLS

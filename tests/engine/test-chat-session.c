@@ -20,16 +20,14 @@
 
 #include "ruv-chat-session.h"
 #include "ruv-error.h"
-#include "ruv-gguf-writer.h"
 #include "ruv-learner.h"
 #include "ruv-model.h"
+#include "ruv-test-util.h"
 
 #ifndef RUVLLM_CLI_PATH
 #define RUVLLM_CLI_PATH NULL
 #endif
 
-#define N_EMBD  32
-#define N_VOCAB 32
 #define ANSWER  "hijklmnopqrstuvwxyz"
 
 static char *tmp_dir;
@@ -37,106 +35,14 @@ static char *chain_path;
 static char *cycle_path;
 static const char *cli;
 
-static gint32
-successor (gint32   i,
-           gboolean cycle)
-{
-  if (i >= 3 && i < 28)
-    return i + 1;
-  if (i == 28)
-    return cycle ? 3 : 2;
-  if (i == 30)
-    return 3 + ('h' - 'a');
-  return 3;
-}
-
-static void
-add_tensor (RuvGgufWriter *w,
-            const char    *name,
-            gint64         ne0,
-            gint64         ne1,
-            gboolean       cycle)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree float *v = g_new0 (float, ne0 * ne1);
-  gint64 ne[2] = { ne0, ne1 };
-  gint64 i, j;
-
-  if (g_str_has_suffix (name, "norm.weight"))
-    for (i = 0; i < ne0; i++)
-      v[i] = 1.0f;
-  else if (g_str_equal (name, "token_embd.weight"))
-    for (i = 0; i < ne1; i++)
-      v[i * ne0 + i] = 1.0f;
-  else if (g_str_equal (name, "output.weight"))
-    for (j = 0; j < ne1; j++)
-      for (i = 0; i < ne0; i++)
-        v[j * ne0 + i] = successor ((gint32) i, cycle) == j ? 1.0f : 0.0f;
-  if (!ruv_gguf_writer_add_tensor (w, name, RK_TYPE_F32, ne1 > 1 ? 2 : 1, ne, v,
-                                   (gsize) (ne0 * ne1) * sizeof (float), &error))
-    g_error ("%s", error->message);
-}
-
 static char *
 write_model (const char *file,
              gboolean    cycle)
 {
-  g_autoptr(RuvGgufWriter) w = ruv_gguf_writer_new ();
-  g_autoptr(GError) error = NULL;
-  const char *tokens[N_VOCAB];
-  gint32 types[N_VOCAB];
-  char letters[26][2];
   char *path = g_build_filename (tmp_dir, file, NULL);
-  int i;
 
-  tokens[0] = "<|endoftext|>";
-  tokens[1] = "<|im_start|>";
-  tokens[2] = "<|im_end|>";
-  for (i = 0; i < 26; i++)
-    {
-      letters[i][0] = (char) ('a' + i);
-      letters[i][1] = '\0';
-      tokens[3 + i] = letters[i];
-    }
-  tokens[29] = "\xc4\xa0";
-  tokens[30] = "\xc4\x8a";
-  tokens[31] = "!";
-  for (i = 0; i < N_VOCAB; i++)
-    types[i] = i <= 2 ? 3 : 1;
-
-  ruv_gguf_writer_set_string (w, "general.architecture", "llama");
-  ruv_gguf_writer_set_string (w, "general.name", cycle ? "cycle" : "chain");
-  ruv_gguf_writer_set_uint32 (w, "llama.context_length", 128);
-  ruv_gguf_writer_set_uint32 (w, "llama.embedding_length", N_EMBD);
-  ruv_gguf_writer_set_uint32 (w, "llama.block_count", 1);
-  ruv_gguf_writer_set_uint32 (w, "llama.feed_forward_length", 32);
-  ruv_gguf_writer_set_uint32 (w, "llama.attention.head_count", 2);
-  ruv_gguf_writer_set_uint32 (w, "llama.attention.head_count_kv", 1);
-  ruv_gguf_writer_set_float32 (w, "llama.attention.layer_norm_rms_epsilon", 1e-6f);
-  ruv_gguf_writer_set_float32 (w, "llama.rope.freq_base", 10000.0f);
-  ruv_gguf_writer_set_string (w, "tokenizer.ggml.model", "gpt2");
-  ruv_gguf_writer_set_string (w, "tokenizer.ggml.pre", "default");
-  ruv_gguf_writer_set_array_string (w, "tokenizer.ggml.tokens", tokens, N_VOCAB);
-  ruv_gguf_writer_set_array_int32 (w, "tokenizer.ggml.token_type", types, N_VOCAB);
-  ruv_gguf_writer_set_array_string (w, "tokenizer.ggml.merges", NULL, 0);
-  ruv_gguf_writer_set_uint32 (w, "tokenizer.ggml.bos_token_id", 0);
-  ruv_gguf_writer_set_uint32 (w, "tokenizer.ggml.eos_token_id", 0);
-  ruv_gguf_writer_set_bool (w, "tokenizer.ggml.add_bos_token", FALSE);
-
-  add_tensor (w, "token_embd.weight", N_EMBD, N_VOCAB, cycle);
-  add_tensor (w, "output_norm.weight", N_EMBD, 1, cycle);
-  add_tensor (w, "output.weight", N_EMBD, N_VOCAB, cycle);
-  add_tensor (w, "blk.0.attn_norm.weight", N_EMBD, 1, cycle);
-  add_tensor (w, "blk.0.attn_q.weight", N_EMBD, 32, cycle);
-  add_tensor (w, "blk.0.attn_k.weight", N_EMBD, 16, cycle);
-  add_tensor (w, "blk.0.attn_v.weight", N_EMBD, 16, cycle);
-  add_tensor (w, "blk.0.attn_output.weight", 32, N_EMBD, cycle);
-  add_tensor (w, "blk.0.ffn_norm.weight", N_EMBD, 1, cycle);
-  add_tensor (w, "blk.0.ffn_gate.weight", N_EMBD, 32, cycle);
-  add_tensor (w, "blk.0.ffn_up.weight", N_EMBD, 32, cycle);
-  add_tensor (w, "blk.0.ffn_down.weight", 32, N_EMBD, cycle);
-  if (!ruv_gguf_writer_write_file (w, path, &error))
-    g_error ("%s", error->message);
+  ruv_test_write_chain_model (path, cycle ? "cycle" : "chain", 128,
+                              cycle ? RUV_TEST_CHAIN_CYCLE : 0);
   return path;
 }
 
@@ -534,33 +440,12 @@ run_cli (int          expect_status,
          char       **err_out,
          ...)
 {
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *err = NULL;
-  char *out = NULL;
-  const char *arg;
   va_list ap;
+  char *out;
 
-  g_ptr_array_add (argv, (char *) cli);
   va_start (ap, err_out);
-  while ((arg = va_arg (ap, const char *)) != NULL)
-    g_ptr_array_add (argv, (char *) arg);
+  out = ruv_test_run_cli_va (cli, expect_status, NULL, input, err_out, ap);
   va_end (ap);
-  g_ptr_array_add (argv, NULL);
-
-  proc = g_subprocess_newv ((const char * const *) argv->pdata,
-                            G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE |
-                            (input != NULL ? G_SUBPROCESS_FLAGS_STDIN_PIPE : 0), &error);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (proc, input, NULL, &out, &err, &error);
-  g_assert_no_error (error);
-  if (!g_subprocess_get_if_exited (proc) ||
-      g_subprocess_get_exit_status (proc) != expect_status)
-    g_error ("ruvllm-cli %s: status %d, stderr: %s", (char *) argv->pdata[1],
-             g_subprocess_get_if_exited (proc) ? g_subprocess_get_exit_status (proc) : -1, err);
-  if (err_out != NULL)
-    *err_out = g_steal_pointer (&err);
   return out;
 }
 

@@ -40,22 +40,12 @@ run_cli (Run                *r,
          const char *const  *extra_env,
          ...)
 {
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
   g_auto(GStrv) envp = g_get_environ ();
-  g_autoptr(GError) error = NULL;
-  const char *arg;
+  const char *command;
   va_list ap;
-  int wait_status = 0;
   guint i;
 
   run_clear (r);
-  g_ptr_array_add (argv, cli_path);
-  va_start (ap, extra_env);
-  while ((arg = va_arg (ap, const char *)) != NULL)
-    g_ptr_array_add (argv, (gpointer) arg);
-  va_end (ap);
-  g_ptr_array_add (argv, NULL);
-
   envp = g_environ_setenv (envp, "HF_ENDPOINT", ruv_fake_hub.hub_url, TRUE);
   envp = g_environ_setenv (envp, "XDG_DATA_HOME", data_home, TRUE);
   envp = g_environ_setenv (envp, "no_proxy", "*", TRUE);
@@ -72,12 +62,15 @@ run_cli (Run                *r,
 
       envp = g_environ_setenv (envp, kv[0], kv[1], TRUE);
     }
-  g_assert_true (g_spawn_sync (NULL, (char **) argv->pdata, envp, G_SPAWN_DEFAULT, NULL, NULL,
-                               &r->out, &r->err, &wait_status, &error));
-  g_assert_no_error (error);
-  r->status = WIFEXITED (wait_status) ? WEXITSTATUS (wait_status) : -1;
+  va_start (ap, extra_env);
+  command = va_arg (ap, const char *);
+  va_end (ap);
+  va_start (ap, extra_env);
+  r->status = ruv_test_spawn_va (cli_path, (const char * const *) envp, NULL, &r->out, &r->err,
+                                 ap);
+  va_end (ap);
   g_test_message ("ruvllm-cli %s → %d\nstdout:\n%s\nstderr:\n%s",
-                  (const char *) argv->pdata[1], r->status, r->out, r->err);
+                  command, r->status, r->out, r->err);
 }
 
 static guint

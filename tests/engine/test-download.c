@@ -128,6 +128,39 @@ wait_for (GAsyncResult **result)
     }
 }
 
+/* Runs the main loop until d has at least `bytes` bytes; fails the test
+ * after WAIT_US. */
+static void
+wait_bytes (RuvDownload *d,
+            guint64      bytes)
+{
+  gint64 deadline = g_get_monotonic_time () + WAIT_US;
+
+  while (ruv_download_get_bytes_done (d) < bytes)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, TRUE);
+    }
+}
+
+/* Starts downloading f with the CDN hanging after a part of it (and a stall
+ * timeout of a minute), and waits until `bytes` of it have arrived. */
+static RuvDownload *
+add_hung (Fixture    *fx,
+          RuvHubFile *f,
+          guint64     bytes)
+{
+  g_autoptr(GError) error = NULL;
+  RuvDownload *d;
+
+  g_object_set (fx->manager, "stall-timeout-ms", 60000, NULL);
+  ruv_fake_hub_push_faults (FAULT_HANG, -1);
+  d = ruv_download_manager_add (fx->manager, "test/model-GGUF", NULL, f, NULL, &error);
+  g_assert_no_error (error);
+  wait_bytes (d, bytes);
+  return d;
+}
+
 static GPtrArray *
 list_files (Fixture    *fx,
             const char *repo,
@@ -185,6 +218,23 @@ assert_absent (const char *path)
 
   g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
   (void) partial;
+}
+
+/* A download that failed with domain/code, an error message that holds
+ * needle (unless NULL), and no file left at its destination. */
+static void
+assert_failed (RuvDownload  *d,
+               gboolean      ok,
+               const GError *error,
+               GQuark        domain,
+               gint          code,
+               const char   *needle)
+{
+  g_assert_false (ok);
+  g_assert_error (error, domain, code);
+  if (needle != NULL)
+    g_assert_nonnull (strstr (error->message, needle));
+  assert_absent (ruv_download_get_path (d));
 }
 
 /* Downloads test/model-GGUF's Q4_K_M file with the queued faults; returns
@@ -409,6 +459,7 @@ test_gated (Fixture       *fx,
   g_autoptr(GAsyncResult) res = NULL;
   g_autoptr(GPtrArray) files = NULL;
   RuvHub *saved = fx->hub;
+  gboolean ok;
 
   (void) data;
   fx->hub = anon;
@@ -434,9 +485,8 @@ test_gated (Fixture       *fx,
   m2 = ruv_download_manager_new (anon, fx->dir);
   d = ruv_download_manager_add (m2, "test/gated-GGUF", NULL, f, "other/gated.gguf", &error);
   g_assert_no_error (error);
-  g_assert_false (wait_download (d, &error));
-  g_assert_error (error, RUV_ERROR, RUV_ERROR_NOT_FOUND);
-  assert_absent (ruv_download_get_path (d));
+  ok = wait_download (d, &error);
+  assert_failed (d, ok, error, RUV_ERROR, RUV_ERROR_NOT_FOUND, NULL);
   (void) res;
   (void) files;
 }
@@ -549,11 +599,8 @@ test_corrupt (Fixture       *fx,
   (void) data;
   ruv_fake_hub_push_faults (FAULT_CORRUPT, -1);
   d = download_model_file (fx, &error, &ok);
-  g_assert_false (ok);
-  g_assert_error (error, RUV_ERROR, RUV_ERROR_IO);
-  g_assert_nonnull (strstr (error->message, "sha256 mismatch"));
+  assert_failed (d, ok, error, RUV_ERROR, RUV_ERROR_IO, "sha256 mismatch");
   g_assert_nonnull (strstr (error->message, "deleted"));
-  assert_absent (ruv_download_get_path (d));
   partial = g_strconcat (ruv_download_get_path (d), ".incomplete", NULL);
   g_assert_false (g_file_test (partial, G_FILE_TEST_EXISTS));
 }
@@ -629,10 +676,7 @@ test_redirect_loop (Fixture       *fx,
   ruv_fake_hub.redirect_loop = TRUE;
   g_mutex_unlock (&ruv_fake_hub.lock);
   d = download_model_file (fx, &error, &ok);
-  g_assert_false (ok);
-  g_assert_error (error, RUV_ERROR, RUV_ERROR_IO);
-  g_assert_nonnull (strstr (error->message, "redirect loop"));
-  assert_absent (ruv_download_get_path (d));
+  assert_failed (d, ok, error, RUV_ERROR, RUV_ERROR_IO, "redirect loop");
 }
 
 /* Download half, destroy the manager, resume with a new one. */
@@ -644,20 +688,11 @@ test_restart (Fixture       *fx,
   g_autoptr(RuvDownload) d = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *partial = NULL;
-  gint64 deadline = g_get_monotonic_time () + WAIT_US;
   guint64 half = g_bytes_get_size (fx->model) / 2;
   GStatBuf st;
 
   (void) data;
-  ruv_fake_hub_push_faults (FAULT_HANG, -1);
-  g_object_set (fx->manager, "stall-timeout-ms", 60000, NULL);
-  d = ruv_download_manager_add (fx->manager, "test/model-GGUF", NULL, f, NULL, &error);
-  g_assert_no_error (error);
-  while (ruv_download_get_bytes_done (d) < half)
-    {
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      g_main_context_iteration (NULL, TRUE);
-    }
+  d = add_hung (fx, f, half);
   g_assert_cmpint (ruv_download_get_state (d), ==, RUV_DOWNLOAD_STATE_RUNNING);
   g_assert_finalize_object (g_steal_pointer (&fx->manager));
   g_assert_cmpint (ruv_download_get_state (d), ==, RUV_DOWNLOAD_STATE_PAUSED);
@@ -691,7 +726,6 @@ test_pause_cancel (Fixture       *fx,
   g_autoptr(GError) error = NULL;
   g_autofree char *partial = NULL;
   g_autofree char *partial8 = NULL;
-  gint64 deadline = g_get_monotonic_time () + WAIT_US;
 
   (void) data;
   g_object_set (fx->manager, "stall-timeout-ms", 60000, NULL);
@@ -699,11 +733,8 @@ test_pause_cancel (Fixture       *fx,
   d = ruv_download_manager_add (fx->manager, "test/model-GGUF", NULL, f, NULL, &error);
   d8 = ruv_download_manager_add (fx->manager, "test/model-GGUF", NULL, f8, NULL, &error);
   g_assert_no_error (error);
-  while (ruv_download_get_bytes_done (d) == 0 || ruv_download_get_bytes_done (d8) == 0)
-    {
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      g_main_context_iteration (NULL, TRUE);
-    }
+  wait_bytes (d, 1);
+  wait_bytes (d8, 1);
   partial = g_strconcat (ruv_download_get_path (d), ".incomplete", NULL);
   partial8 = g_strconcat (ruv_download_get_path (d8), ".incomplete", NULL);
 
@@ -730,19 +761,10 @@ test_cancel_keep (Fixture       *fx,
 {
   g_autoptr(RuvHubFile) f = listed (fx, "test/model-GGUF", "model-Q4_K_M.gguf");
   g_autoptr(RuvDownload) d = NULL;
-  g_autoptr(GError) error = NULL;
   g_autofree char *partial = NULL;
-  gint64 deadline = g_get_monotonic_time () + WAIT_US;
 
   (void) data;
-  g_object_set (fx->manager, "stall-timeout-ms", 60000, NULL);
-  ruv_fake_hub_push_faults (FAULT_HANG, -1);
-  d = ruv_download_manager_add (fx->manager, "test/model-GGUF", NULL, f, NULL, &error);
-  while (ruv_download_get_bytes_done (d) == 0)
-    {
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      g_main_context_iteration (NULL, TRUE);
-    }
+  d = add_hung (fx, f, 1);
   ruv_download_cancel (d, FALSE);
   g_assert_cmpint (ruv_download_get_state (d), ==, RUV_DOWNLOAD_STATE_CANCELLED);
   partial = g_strconcat (ruv_download_get_path (d), ".incomplete", NULL);
@@ -778,13 +800,12 @@ test_not_gguf (Fixture       *fx,
   g_autoptr(RuvHubFile) f = listed (fx, "test/fake-GGUF", "fake-Q4_K_M.gguf");
   g_autoptr(RuvDownload) d = NULL;
   g_autoptr(GError) error = NULL;
+  gboolean ok;
 
   (void) data;
   d = ruv_download_manager_add (fx->manager, "test/fake-GGUF", NULL, f, NULL, &error);
-  g_assert_false (wait_download (d, &error));
-  g_assert_error (error, RUV_ERROR, RUV_ERROR_MODEL);
-  g_assert_nonnull (strstr (error->message, "not a usable GGUF"));
-  assert_absent (ruv_download_get_path (d));
+  ok = wait_download (d, &error);
+  assert_failed (d, ok, error, RUV_ERROR, RUV_ERROR_MODEL, "not a usable GGUF");
 }
 
 static void
@@ -1216,7 +1237,6 @@ test_restart_store (Fixture       *fx,
   g_autofree char *db = g_build_filename (fx->tmp, "store.db", NULL);
   g_autofree char *url = NULL;
   g_autofree char *sidecar = NULL;
-  gint64 deadline = g_get_monotonic_time () + WAIT_US;
   guint64 half = g_bytes_get_size (fx->model) / 2;
   const RuvStoreModel *row;
 
@@ -1232,11 +1252,7 @@ test_restart_store (Fixture       *fx,
   g_assert_no_error (error);
   url = g_strdup (ruv_download_get_url (d));
   sidecar = g_strconcat (ruv_download_get_path (d), ".incomplete.json", NULL);
-  while (ruv_download_get_bytes_done (d) < half)
-    {
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      g_main_context_iteration (NULL, TRUE);
-    }
+  wait_bytes (d, half);
   g_assert_false (g_file_test (sidecar, G_FILE_TEST_EXISTS));
   g_assert_finalize_object (g_steal_pointer (&fx->manager));
   g_clear_object (&d);
@@ -1293,11 +1309,7 @@ test_restart_store (Fixture       *fx,
     ruv_fake_hub_push_faults (FAULT_HANG, -1);
     d8 = ruv_download_manager_add (fx->manager, "test/model-GGUF", NULL, f8, NULL, &error);
     g_assert_no_error (error);
-    while (ruv_download_get_bytes_done (d8) == 0)
-      {
-        g_assert_cmpint (g_get_monotonic_time (), <, deadline + WAIT_US);
-        g_main_context_iteration (NULL, TRUE);
-      }
+    wait_bytes (d8, 1);
     ruv_download_cancel (d8, TRUE);
     rows = ruv_store_list_models (store, &error);
     g_assert_cmpuint (rows->len, ==, 1);
