@@ -95,6 +95,29 @@ void rk_k_quantize_scale_min (const float *x,
                               rk_fp16     *d,
                               rk_fp16     *dmin);
 
+/* The Q4_K/Q5_K reference dequantize and dot, shared: both blocks start with
+ * d, dmin and the 12 packed scales/mins at the same offsets, and differ only
+ * in how the codes are stored. codes (block, q) unpacks a block (block_size
+ * bytes) so that q[32 * j + l] is value l (0..31) of sub-block j (0..7), a
+ * code in 0..15 (Q4_K) or 0..31 (Q5_K). Values are
+ * w = d * sc[j] * q - dmin * m[j]; the dot with Q8_K takes exact integer sums
+ * per sub-block times its 6-bit scale and folds the mins in through q8_K's
+ * bsums (sum of 16 activations each), per block
+ * d*dy * sum_j sc_j * (q . q8)_j  -  dmin*dy * sum_j m_j * (bsum_2j + bsum_2j+1). */
+typedef void (*rk_k4_codes_fn) (const uint8_t *block,
+                                uint8_t        q[RK_QK_K]);
+
+void  rk_k4_dequantize_row_ref (const uint8_t *x,
+                                size_t         block_size,
+                                rk_k4_codes_fn codes,
+                                float         *y,
+                                int64_t        k);
+float rk_k4_vec_dot_q8_K_ref (const uint8_t *x,
+                              size_t         block_size,
+                              rk_k4_codes_fn codes,
+                              const uint8_t *y,
+                              int            n);
+
 #if defined(__aarch64__)
 #include <arm_neon.h>
 

@@ -10,13 +10,17 @@
 
 #include "k-quants.h"
 
-/* Nibble l (0..31) of sub-block j (0..7). */
-static inline int
-q4_K_value (const rk_block_q4_K *b,
-            int                  j,
-            int                  l)
+/* Unpacks a block's codes for the shared loops (rk_k4_codes_fn in k-quants.h). */
+static void
+q4_K_codes (const uint8_t *block,
+            uint8_t        q[RK_QK_K])
 {
-  return (b->qs[32 * (j / 2) + l] >> (4 * (j % 2))) & 0xF;
+  const uint8_t *qs = block + offsetof (rk_block_q4_K, qs);
+  int j, l;
+
+  for (j = 0; j < RK_QK_K / 32; j++)
+    for (l = 0; l < 32; l++)
+      q[32 * j + l] = (uint8_t) ((qs[32 * (j / 2) + l] >> (4 * (j % 2))) & 0xF);
 }
 
 void
@@ -47,69 +51,13 @@ rk_dequantize_row_q4_K_ref (const void *vx,
                             float      *y,
                             int64_t     k)
 {
-  const uint8_t *x = vx;
-  int64_t nb = k / RK_QK_K, i;
-
-  assert (k % RK_QK_K == 0);
-  for (i = 0; i < nb; i++)
-    {
-      rk_block_q4_K b;
-      float d, dmin;
-      int j, l;
-
-      memcpy (&b, x + i * sizeof b, sizeof b);
-      d = rk_fp16_to_fp32 (b.d);
-      dmin = rk_fp16_to_fp32 (b.dmin);
-      for (j = 0; j < RK_QK_K / 32; j++)
-        {
-          uint8_t sc, m;
-          float dj, mj;
-
-          rk_k4_scale_min (j, b.scales, &sc, &m);
-          dj = d * sc;
-          mj = dmin * m;
-          for (l = 0; l < 32; l++)
-            *y++ = dj * q4_K_value (&b, j, l) - mj;
-        }
-    }
+  rk_k4_dequantize_row_ref (vx, sizeof (rk_block_q4_K), q4_K_codes, y, k);
 }
 
-/* Per block: an exact integer sum per sub-block times its 6-bit scale, and
- * the mins folded in through q8_K's bsums (sum of 16 activations each):
- * dot = d*dy * sum_j sc_j * (q . q8)_j  -  dmin*dy * sum_j m_j * (bsum_2j + bsum_2j+1). */
 float
 rk_vec_dot_q4_K_q8_K_ref (int         n,
                           const void *vx,
                           const void *vy)
 {
-  const uint8_t *x = vx;
-  const uint8_t *y = vy;
-  int nb = n / RK_QK_K, i;
-  float sumf = 0;
-
-  assert (n % RK_QK_K == 0);
-  for (i = 0; i < nb; i++)
-    {
-      rk_block_q4_K bx;
-      rk_block_q8_K by;
-      int32_t sumi = 0, summ = 0;
-      int j, l;
-
-      memcpy (&bx, x + (size_t) i * sizeof bx, sizeof bx);
-      memcpy (&by, y + (size_t) i * sizeof by, sizeof by);
-      for (j = 0; j < RK_QK_K / 32; j++)
-        {
-          uint8_t sc, m;
-          int32_t s = 0;
-
-          rk_k4_scale_min (j, bx.scales, &sc, &m);
-          for (l = 0; l < 32; l++)
-            s += q4_K_value (&bx, j, l) * by.qs[32 * j + l];
-          sumi += sc * s;
-          summ += m * (by.bsums[2 * j] + by.bsums[2 * j + 1]);
-        }
-      sumf += rk_fp16_to_fp32 (bx.d) * by.d * (float) sumi
-              - rk_fp16_to_fp32 (bx.dmin) * by.d * (float) summ;
-    }
-  return sumf;
+  return rk_k4_vec_dot_q8_K_ref (vx, sizeof (rk_block_q4_K), q4_K_codes, vy, n);
 }

@@ -6,6 +6,7 @@
  * quantize is byte-identical to llama-quantize's (checked in
  * tests/kernels/test-quant-k.c against hashes made by an independent port).
  */
+#include <assert.h>
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
@@ -322,4 +323,80 @@ rk_k_quantize_scale_min (const float *x,
           L[32 * j + l] = (uint8_t) MAX (0, MIN (nmax, q));
         }
     }
+}
+
+static_assert (offsetof (rk_block_q4_K, d) == offsetof (rk_block_q5_K, d)
+               && offsetof (rk_block_q4_K, dmin) == offsetof (rk_block_q5_K, dmin)
+               && offsetof (rk_block_q4_K, scales) == offsetof (rk_block_q5_K, scales),
+               "Q4_K and Q5_K share their block header");
+
+void
+rk_k4_dequantize_row_ref (const uint8_t *x,
+                          size_t         block_size,
+                          rk_k4_codes_fn codes,
+                          float         *y,
+                          int64_t        k)
+{
+  int64_t nb = k / RK_QK_K, i;
+
+  assert (k % RK_QK_K == 0);
+  for (i = 0; i < nb; i++)
+    {
+      const uint8_t *b = x + (size_t) i * block_size;
+      const float d = rk_k_load_fp16 (b + offsetof (rk_block_q4_K, d));
+      const float dmin = rk_k_load_fp16 (b + offsetof (rk_block_q4_K, dmin));
+      uint8_t q[RK_QK_K];
+      int j, l;
+
+      codes (b, q);
+      for (j = 0; j < RK_QK_K / 32; j++)
+        {
+          uint8_t sc, m;
+          float dj, mj;
+
+          rk_k4_scale_min (j, b + offsetof (rk_block_q4_K, scales), &sc, &m);
+          dj = d * sc;
+          mj = dmin * m;
+          for (l = 0; l < 32; l++)
+            *y++ = dj * q[32 * j + l] - mj;
+        }
+    }
+}
+
+float
+rk_k4_vec_dot_q8_K_ref (const uint8_t *x,
+                        size_t         block_size,
+                        rk_k4_codes_fn codes,
+                        const uint8_t *y,
+                        int            n)
+{
+  int nb = n / RK_QK_K, i;
+  float sumf = 0;
+
+  assert (n % RK_QK_K == 0);
+  for (i = 0; i < nb; i++)
+    {
+      const uint8_t *bx = x + (size_t) i * block_size;
+      rk_block_q8_K by;
+      uint8_t q[RK_QK_K];
+      int32_t sumi = 0, summ = 0;
+      int j, l;
+
+      memcpy (&by, y + (size_t) i * sizeof by, sizeof by);
+      codes (bx, q);
+      for (j = 0; j < RK_QK_K / 32; j++)
+        {
+          uint8_t sc, m;
+          int32_t s = 0;
+
+          rk_k4_scale_min (j, bx + offsetof (rk_block_q4_K, scales), &sc, &m);
+          for (l = 0; l < 32; l++)
+            s += q[32 * j + l] * by.qs[32 * j + l];
+          sumi += sc * s;
+          summ += m * (by.bsums[2 * j] + by.bsums[2 * j + 1]);
+        }
+      sumf += rk_k_load_fp16 (bx + offsetof (rk_block_q4_K, d)) * by.d * (float) sumi
+              - rk_k_load_fp16 (bx + offsetof (rk_block_q4_K, dmin)) * by.d * (float) summ;
+    }
+  return sumf;
 }
