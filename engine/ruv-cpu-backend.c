@@ -47,6 +47,7 @@ struct _RuvCpuBackend
   float         *raw_logits;    /* n_vocab: a copy before sampling, for RuvTokenInfo */
   gint64         n_vocab;
   RuvSonaLlm    *sona;          /* learning: adapters + generation capture, or NULL */
+  RuvMicroLora  *lora;          /* a fixed adapter set (no learning), or NULL */
   RuvSonaTrace  *last_trace;    /* the last generation's response trace */
 
   /* Properties: written by the thread driving the API (see the header). */
@@ -175,6 +176,7 @@ ruv_cpu_backend_finalize (GObject *object)
 
   drop_model (self);
   g_clear_object (&self->sona);
+  g_clear_object (&self->lora);
   g_clear_pointer (&self->last_trace, ruv_sona_trace_free);
   g_array_unref (self->kv_tokens);
   g_array_unref (self->dropped);
@@ -616,6 +618,21 @@ ruv_cpu_backend_load_model_finish (RuvCpuBackend  *self,
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 
+/* The adapters the forward pass applies: the learning SONA's when one is
+ * attached (and made for this model object), else the fixed set. Lock held. */
+static void
+apply_adapters_locked (RuvCpuBackend *self)
+{
+  RuvMicroLora *lora = self->lora;
+
+  if (self->ctx == NULL)
+    return;
+  if (self->sona != NULL)
+    lora = ruv_sona_llm_get_model (self->sona) == self->model
+           ? ruv_sona_llm_get_lora (self->sona) : NULL;
+  ruv_context_set_lora (self->ctx, lora);
+}
+
 void
 ruv_cpu_backend_set_learning (RuvCpuBackend *self,
                               RuvSonaLlm    *sona)
@@ -626,10 +643,19 @@ ruv_cpu_backend_set_learning (RuvCpuBackend *self,
     ruv_sona_llm_generation_abort (self->sona);
   g_set_object (&self->sona, sona);
   g_clear_pointer (&self->last_trace, ruv_sona_trace_free);
-  if (self->ctx != NULL)
-    ruv_context_set_lora (self->ctx, sona != NULL &&
-                          ruv_sona_llm_get_model (sona) == self->model
-                          ? ruv_sona_llm_get_lora (sona) : NULL);
+  apply_adapters_locked (self);
+  g_mutex_unlock (&self->lock);
+}
+
+void
+ruv_cpu_backend_set_lora (RuvCpuBackend *self,
+                          RuvMicroLora  *lora)
+{
+  g_return_if_fail (RUV_IS_CPU_BACKEND (self));
+  g_return_if_fail (lora == NULL || RUV_IS_MICRO_LORA (lora));
+  g_mutex_lock (&self->lock);
+  g_set_object (&self->lora, lora);
+  apply_adapters_locked (self);
   g_mutex_unlock (&self->lock);
 }
 
@@ -1361,10 +1387,10 @@ save_state_locked (RuvCpuBackend  *self,
   guint64 head[3];
   guint i;
 
-  if (self->sona != NULL)
+  if (self->sona != NULL || self->lora != NULL)
     {
       g_set_error (error, RUV_ERROR, RUV_ERROR_INVALID_OPERATION,
-                   "the KV cache is not saved while learning adapters are applied "
+                   "the KV cache is not saved while adapters are applied "
                    "(they change as the model learns)");
       return FALSE;
     }
@@ -1452,10 +1478,10 @@ restore_state_locked (RuvCpuBackend  *self,
   g_autoptr(GBytes) data = NULL;
   const char *why = NULL;
 
-  if (self->sona != NULL)
+  if (self->sona != NULL || self->lora != NULL)
     {
       g_set_error (error, RUV_ERROR, RUV_ERROR_INVALID_OPERATION,
-                   "a saved KV cache is not used while learning adapters are applied");
+                   "a saved KV cache is not used while adapters are applied");
       return FALSE;
     }
   if (!ruv_context_kv_restore (self->ctx, path, self->fingerprint, &data, error))
@@ -1519,7 +1545,8 @@ ruv_cpu_backend_switch_kv (RuvCpuBackend *self,
   g_return_val_if_fail (RUV_IS_CPU_BACKEND (self), 0);
 
   g_mutex_lock (&self->lock);
-  if (self->ctx == NULL || self->sona != NULL || g_strcmp0 (path, self->kv_owner) == 0)
+  if (self->ctx == NULL || self->sona != NULL || self->lora != NULL
+      || g_strcmp0 (path, self->kv_owner) == 0)
     {
       restored = self->ctx != NULL && path != NULL ? (gint64) self->kv_tokens->len : 0;
       g_mutex_unlock (&self->lock);

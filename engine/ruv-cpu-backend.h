@@ -85,8 +85,14 @@ void               ruv_cpu_backend_unload           (RuvCpuBackend  *self);
  * re-run; NULL detaches. Waits for a running request. */
 struct _RuvSonaLlm;
 struct _RuvSonaTrace;
+struct _RuvMicroLora;
 void               ruv_cpu_backend_set_learning     (RuvCpuBackend       *self,
                                                      struct _RuvSonaLlm  *sona);
+/* Applies a fixed adapter set (e.g. an imported GGUF LoRA) to every forward
+ * pass, without the activation capture of learning; NULL removes it. A
+ * learning SONA, when attached, takes precedence. */
+void               ruv_cpu_backend_set_lora         (RuvCpuBackend       *self,
+                                                     struct _RuvMicroLora *lora);
 /* The trace of the last completed generation (transfer full; NULL if none):
  * hand it to ruv_sona_llm_instant_adapt / ruv_learner_rate when the user
  * rates that answer. */

@@ -6,8 +6,8 @@
  *     [--stop STR]... [-t THREADS] [-c CTX] [--lora A.gguf] [--json]
  *
  * --lora applies a GGUF LoRA adapter (ours or llama.cpp's layout, see
- * ruv-lora-gguf.h) to every forward pass, as `logits --lora` does; it is
- * attached through the backend's learning hook, the path the app uses.
+ * ruv-lora-gguf.h) to every forward pass, as `logits --lora` does, through
+ * ruv_cpu_backend_set_lora (no learning, so no activation capture).
  * Prompt text is checked (size cap, UTF-8) before the model is loaded.
  *
  * Text mode streams the answer to stdout and a summary to stderr. --json
@@ -26,7 +26,6 @@
 #include "ruv-cpu-backend.h"
 #include "ruv-error.h"
 #include "ruv-lora-gguf.h"
-#include "ruv-sona.h"
 #include "cli-kv.h"
 #include "ruvllm-cli.h"
 
@@ -141,7 +140,6 @@ ruv_cli_generate (int    argc,
   g_autofree char *prompt_file = NULL;
   g_autofree char *lora_path = NULL;
   g_autoptr(RuvMicroLora) lora = NULL;
-  g_autoptr(RuvSonaLlm) sona = NULL;
   g_auto(GStrv) stops = NULL;
   RuvCliKvOptions kv_opts;
   gboolean json = FALSE;
@@ -235,16 +233,10 @@ ruv_cli_generate (int    argc,
     {
       RuvModel *model = ruv_cpu_backend_get_model (backend);
 
-      /* The backend applies the adapters of the SONA it learns with; one
-       * holding the imported adapter set applies exactly that set. */
       lora = ruv_lora_gguf_import (model, lora_path, NULL, &error);
       if (lora == NULL)
         return ruv_cli_fail (error);
-      sona = ruv_sona_llm_new (model, NULL, &error);
-      if (sona == NULL)
-        return ruv_cli_fail (error);
-      ruv_sona_llm_set_lora (sona, lora);
-      ruv_cpu_backend_set_learning (backend, sona);
+      ruv_cpu_backend_set_lora (backend, lora);
     }
 
   if (ids == NULL && json)
@@ -262,8 +254,6 @@ ruv_cli_generate (int    argc,
                                            json ? print_token_json : NULL, NULL, NULL, &error);
   else
     res = ruv_cpu_backend_generate (backend, prompt, params, print_text, NULL, NULL, &error);
-  if (sona != NULL)
-    ruv_cpu_backend_set_learning (backend, NULL);
   if (res == NULL)
     return ruv_cli_fail (error);
 
