@@ -67,6 +67,7 @@ struct _RuvDownload
   guint               n_requests;
   gboolean            restarted_inconsistent;
   gboolean            restarted_416;
+  gboolean            reresolved_403;  /* a CDN 403 was retried from the Hub */
   gboolean            disk_checked;
   guint               retry_source;
   guint               stall_source;

@@ -21,6 +21,7 @@
 #include <glib/gstdio.h>
 
 #include "ruv-error.h"
+#include "ruv-hub-private.h"
 
 #define CHUNK_SIZE (64u << 10)
 /* Free space kept beyond the file itself. */
@@ -473,23 +474,6 @@ read_next (Attempt *a)
                              a->d->attempt_cancellable, read_done, a);
 }
 
-/* Seconds from Retry-After (delta-seconds form only), or -1. */
-static gint64
-retry_after_ms (SoupMessage *msg)
-{
-  const char *v = soup_message_headers_get_one (soup_message_get_response_headers (msg),
-                                                "Retry-After");
-  guint64 secs;
-  char *end;
-
-  if (v == NULL)
-    return -1;
-  secs = g_ascii_strtoull (v, &end, 10);
-  if (end == v || *end != '\0' || secs > 24 * 3600)
-    return -1;
-  return (gint64) secs * 1000;
-}
-
 static void
 response_done (GObject      *source,
                GAsyncResult *result,
@@ -555,13 +539,30 @@ response_done (GObject      *source,
     }
   if (status == RUV_HTTP_TOO_MANY_REQUESTS)
     {
-      gint64 wait = retry_after_ms (a->msg);
+      gint64 wait = _ruv_hub_retry_after_ms (soup_message_get_response_headers (a->msg));
 
       attempt_free (a);
       /* hf_hub waits Retry-After + 1 s; capped so a hostile value cannot park us. */
       if (wait >= 0)
         wait = MIN (wait + 1000, (gint64) m->retry_after_max_ms);
       retry (d, "rate-limited by Hugging Face (HTTP 429)", wait);
+      return;
+    }
+  /* A signed CDN URL that expired (the Hub signs one per redirect, valid for
+   * a while): each attempt starts at the Hub, so one more signs a new one. */
+  if (status == SOUP_STATUS_FORBIDDEN
+      && !_ruv_hub_is_hub_origin (m->hub, soup_message_get_uri (a->msg)))
+    {
+      attempt_free (a);
+      if (!d->reresolved_403)
+        {
+          d->reresolved_403 = TRUE;
+          retry (d, "HTTP 403 from the CDN (an expired signed URL?)", 0);
+        }
+      else
+        fail (d, g_error_new (RUV_ERROR, RUV_ERROR_INVALID_OPERATION, "%s: the download server "
+                              "refused the file (HTTP 403) again, with a freshly signed URL",
+                              d->repo_id));
       return;
     }
   if (status == SOUP_STATUS_REQUEST_TIMEOUT || (status >= 500 && status <= 599))

@@ -10,22 +10,22 @@
  *             "oid": "<git sha1>",
  *             "lfs": { "oid": "<sha256>", "size": n, "pointerSize": n } }, ... ]
  *   GET /{repo}/resolve/{revision}/{path} → 302 to the CDN (or the bytes)
+ * This file: the object, redirects by hand, bounded reads (_ruv_hub_fetch,
+ * which retries a 429 on an API call after its Retry-After or RateLimit
+ * "t=", a few times when the wait is short) and remote GGUF headers. Names:
+ * ruv-hub-names.c; search and listings: ruv-hub-listing.c; picking files for
+ * a precision: ruv-hub-pick.c.
  */
 #include "ruv-hub.h"
 
 #include <string.h>
 
-#include <json-glib/json-glib.h>
-
 #include "ruv-error.h"
+#include "ruv-hub-private.h"
 
-/* A JSON answer larger than this is not an API answer. */
-#define MAX_JSON_BYTES (64u << 20)
-#define MAX_PATH_BYTES 1024
-#define MAX_COMPONENT_BYTES 255
-#define MAX_REPO_PART 96
-/* No real model file is this big (the CDN itself refuses ~400 GB). */
-#define MAX_FILE_SIZE (G_GUINT64_CONSTANT (1) << 42)
+/* 429s on an API call: retried this often, when the wait asked is short. */
+#define API_MAX_RETRIES 3
+#define API_MAX_WAIT_MS (60 * 1000)
 
 struct _RuvHub
 {
@@ -160,117 +160,6 @@ ruv_hub_get_session (RuvHub *self)
   return self->session;
 }
 
-/* ---- names ------------------------------------------------------------ */
-
-static gboolean
-repo_part_ok (const char *s,
-              gsize       len)
-{
-  gsize i;
-
-  if (len == 0 || len > MAX_REPO_PART || s[0] == '.' || s[0] == '-')
-    return FALSE;
-  for (i = 0; i < len; i++)
-    {
-      char c = s[i];
-
-      if (!g_ascii_isalnum (c) && c != '-' && c != '_' && c != '.')
-        return FALSE;
-      if (c == '.' && i + 1 < len && s[i + 1] == '.')
-        return FALSE;
-    }
-  return TRUE;
-}
-
-gboolean
-ruv_hub_check_repo_id (const char  *repo_id,
-                       GError     **error)
-{
-  const char *slash;
-
-  if (repo_id != NULL)
-    {
-      slash = strchr (repo_id, '/');
-      if (slash != NULL && strchr (slash + 1, '/') == NULL
-          && repo_part_ok (repo_id, (gsize) (slash - repo_id))
-          && repo_part_ok (slash + 1, strlen (slash + 1)))
-        return TRUE;
-    }
-  g_set_error (error, RUV_ERROR, RUV_ERROR_CONFIG,
-               "'%s' is not a Hugging Face repository id (expected owner/name)",
-               repo_id != NULL ? repo_id : "(null)");
-  return FALSE;
-}
-
-static gboolean
-path_error (GError    **error,
-            const char *path,
-            const char *why)
-{
-  g_autofree char *shown = g_strescape (path, NULL);
-
-  g_set_error (error, RUV_ERROR, RUV_ERROR_CONFIG, "unsafe file name '%s' from the Hub: %s",
-               shown, why);
-  return FALSE;
-}
-
-gboolean
-ruv_hub_check_path (const char  *path,
-                    GError     **error)
-{
-  gsize len, i, comp_start;
-
-  if (path == NULL || *path == '\0')
-    return path_error (error, "", "empty");
-  len = strlen (path);
-  if (len > MAX_PATH_BYTES)
-    return path_error (error, path, "too long");
-  if (!g_utf8_validate (path, (gssize) len, NULL))
-    return path_error (error, path, "not UTF-8");
-  if (path[0] == '/')
-    return path_error (error, path, "absolute path");
-  if (len >= 2 && g_ascii_isalpha (path[0]) && path[1] == ':')
-    return path_error (error, path, "drive letter");
-  comp_start = 0;
-  for (i = 0; i <= len; i++)
-    {
-      guchar c = (guchar) path[i];
-
-      if (i < len && (c < 0x20 || c == 0x7f))
-        return path_error (error, path, "control character");
-      if (c == '\\')
-        return path_error (error, path, "backslash");
-      if (i == len || c == '/')
-        {
-          gsize clen = i - comp_start;
-
-          if (clen == 0)
-            return path_error (error, path, "empty component");
-          if (clen > MAX_COMPONENT_BYTES)
-            return path_error (error, path, "component longer than 255 bytes");
-          if ((clen == 1 && path[comp_start] == '.')
-              || (clen == 2 && path[comp_start] == '.' && path[comp_start + 1] == '.'))
-            return path_error (error, path, "'.' or '..' component");
-          comp_start = i + 1;
-        }
-    }
-  return TRUE;
-}
-
-gboolean
-ruv_hub_check_revision (const char  *revision,
-                        GError     **error)
-{
-  if (revision == NULL || strlen (revision) > 255 || strchr (revision, '?') != NULL
-      || strchr (revision, '#') != NULL)
-    {
-      g_set_error (error, RUV_ERROR, RUV_ERROR_CONFIG, "'%s' is not a valid revision",
-                   revision != NULL ? revision : "(null)");
-      return FALSE;
-    }
-  return ruv_hub_check_path (revision, error);
-}
-
 static char *
 escape_path (const char *path)
 {
@@ -385,6 +274,13 @@ same_origin (GUri *a,
          && g_uri_get_host (a) != NULL && g_uri_get_host (b) != NULL
          && g_ascii_strcasecmp (g_uri_get_host (a), g_uri_get_host (b)) == 0
          && uri_port (a) == uri_port (b);
+}
+
+gboolean
+_ruv_hub_is_hub_origin (RuvHub *self,
+                        GUri   *uri)
+{
+  return same_origin (uri, self->endpoint_uri);
 }
 
 static void send_step (GTask *task);
@@ -605,17 +501,118 @@ read_more (GTask *task)
                              read_chunk_done, task);
 }
 
-/* GET url (following redirects) and read at most cap bytes of a 2xx body.
- * For JSON: cap is MAX_JSON_BYTES + 1, so "too large" is detectable. */
-typedef void (*BodyFunc) (GTask *outer, SoupMessage *msg, const guint8 *data, gsize len,
-                          gsize cap);
-
 typedef struct
 {
-  GTask   *outer;
-  BodyFunc func;
-  char    *what;
+  GTask          *outer;
+  RuvHubBodyFunc  func;
+  char           *what;
+  char           *url;
+  gint64          range_start;
+  gint64          range_end;
+  guint           rate_retries;
+  gboolean        reresolved;
+  GSource        *timer;
+  GSource        *cancel_source;
 } FetchData;
+
+static void
+fetch_clear_wait (FetchData *f)
+{
+  if (f->timer != NULL)
+    g_source_destroy (f->timer);
+  g_clear_pointer (&f->timer, g_source_unref);
+  if (f->cancel_source != NULL)
+    g_source_destroy (f->cancel_source);
+  g_clear_pointer (&f->cancel_source, g_source_unref);
+}
+
+static void
+fetch_data_free (FetchData *f)
+{
+  fetch_clear_wait (f);
+  g_object_unref (f->outer);
+  g_free (f->what);
+  g_free (f->url);
+  g_free (f);
+}
+
+static void fetch_send_done (GObject      *source,
+                             GAsyncResult *result,
+                             gpointer      user_data);
+
+static void
+fetch_start (FetchData *f)
+{
+  ruv_hub_send_async (g_task_get_source_object (f->outer), f->url, f->range_start, f->range_end,
+                      g_task_get_cancellable (f->outer), fetch_send_done, f);
+}
+
+/* After a wait, or at once when the task is cancelled (the new request then
+ * fails with G_IO_ERROR_CANCELLED). */
+static gboolean
+fetch_retry_cb (gpointer user_data)
+{
+  FetchData *f = user_data;
+
+  fetch_clear_wait (f);
+  fetch_start (f);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+fetch_cancelled_cb (GCancellable *cancellable,
+                    gpointer      user_data)
+{
+  (void) cancellable;
+  return fetch_retry_cb (user_data);
+}
+
+static void
+fetch_retry_later (FetchData *f,
+                   gint64     wait_ms)
+{
+  GCancellable *cancellable = g_task_get_cancellable (f->outer);
+
+  f->timer = g_timeout_source_new ((guint) wait_ms);
+  g_source_set_callback (f->timer, fetch_retry_cb, f, NULL);
+  g_source_attach (f->timer, g_task_get_context (f->outer));
+  if (cancellable != NULL)
+    {
+      f->cancel_source = g_cancellable_source_new (cancellable);
+      g_source_set_callback (f->cancel_source, G_SOURCE_FUNC (fetch_cancelled_cb), f, NULL);
+      g_source_attach (f->cancel_source, g_task_get_context (f->outer));
+    }
+}
+
+/* A 429 on an API call: TRUE when a retry is scheduled, else *error says
+ * why not. */
+static gboolean
+fetch_rate_limited (FetchData    *f,
+                    SoupMessage  *msg,
+                    GError      **error)
+{
+  gint64 wait = _ruv_hub_retry_after_ms (soup_message_get_response_headers (msg));
+
+  if (wait < 0)
+    wait = (gint64) 1000 << f->rate_retries;   /* 1, 2, 4 s */
+  if (wait > API_MAX_WAIT_MS)
+    {
+      *error = g_error_new (RUV_ERROR, RUV_ERROR_IO, "%s: rate-limited by Hugging Face (HTTP "
+                            "429); the Hub asks to wait %" G_GINT64_FORMAT " s", f->what,
+                            (wait + 999) / 1000);
+      return FALSE;
+    }
+  if (f->rate_retries >= API_MAX_RETRIES)
+    {
+      *error = ruv_hub_status_error (msg, f->what);
+      return FALSE;
+    }
+  f->rate_retries++;
+  g_debug ("%s: rate-limited (HTTP 429), retry %u in %" G_GINT64_FORMAT " ms", f->what,
+           f->rate_retries, wait);
+  fetch_retry_later (f, wait);
+  return TRUE;
+}
 
 static void
 fetch_read_done (GObject      *source,
@@ -631,9 +628,7 @@ fetch_read_done (GObject      *source,
     g_task_return_error (f->outer, error);
   else
     f->func (f->outer, d->msg, d->buf, d->len, d->cap);
-  g_object_unref (f->outer);
-  g_free (f->what);
-  g_free (f);
+  fetch_data_free (f);
 }
 
 static void
@@ -658,6 +653,23 @@ fetch_send_done (GObject      *source,
       goto out;
     }
   status = soup_message_get_status (msg);
+  if (status == RUV_HTTP_TOO_MANY_REQUESTS)
+    {
+      if (fetch_rate_limited (f, msg, &error))
+        return;
+      g_task_return_error (outer, error);
+      goto out;
+    }
+  /* A signed CDN URL can expire between the Hub's redirect and its use;
+   * resolving again from the Hub signs a fresh one. Once. */
+  if (status == SOUP_STATUS_FORBIDDEN && !f->reresolved
+      && !_ruv_hub_is_hub_origin (RUV_HUB (source), soup_message_get_uri (msg)))
+    {
+      f->reresolved = TRUE;
+      g_debug ("%s: HTTP 403 from the CDN; resolving again", f->what);
+      fetch_start (f);
+      return;
+    }
   if (!SOUP_STATUS_IS_SUCCESSFUL (status))
     {
       g_task_return_error (outer, ruv_hub_status_error (msg, f->what));
@@ -674,311 +686,30 @@ fetch_send_done (GObject      *source,
   return;
 
 out:
-  g_object_unref (f->outer);
-  g_free (f->what);
-  g_free (f);
+  fetch_data_free (f);
 }
 
-/* Starts a GET whose bounded body is handed to func; `outer`'s task data is
- * the cap (as a pointer-sized integer) until func replaces it. */
-static void
-fetch (RuvHub     *self,
-       GTask      *outer,
-       const char *url,
-       gint64      range_start,
-       gint64      range_end,
-       gsize       cap,
-       const char *what,
-       BodyFunc    func)
+void
+_ruv_hub_fetch (RuvHub         *self,
+                GTask          *outer,
+                const char     *url,
+                gint64          range_start,
+                gint64          range_end,
+                gsize           cap,
+                const char     *what,
+                RuvHubBodyFunc  func)
 {
   FetchData *f = g_new0 (FetchData, 1);
 
+  g_assert (g_task_get_source_object (outer) == (gpointer) self);
   f->outer = g_object_ref (outer);
   f->func = func;
   f->what = g_strdup (what);
+  f->url = g_strdup (url);
+  f->range_start = range_start;
+  f->range_end = range_end;
   g_task_set_task_data (outer, GSIZE_TO_POINTER (cap), NULL);
-  ruv_hub_send_async (self, url, range_start, range_end, g_task_get_cancellable (outer),
-                      fetch_send_done, f);
-}
-
-static JsonNode *
-parse_json_array (const guint8 *data,
-                  gsize         len,
-                  gsize         cap,
-                  const char   *what,
-                  GError      **error)
-{
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  GError *local_error = NULL;
-
-  if (len >= cap)
-    {
-      g_set_error (error, RUV_ERROR, RUV_ERROR_IO, "%s: the answer is larger than %u MiB",
-                   what, (guint) (MAX_JSON_BYTES >> 20));
-      return NULL;
-    }
-  if (!json_parser_load_from_data (parser, (const char *) data, (gssize) len, &local_error))
-    {
-      g_set_error (error, RUV_ERROR, RUV_ERROR_IO, "%s: malformed JSON from the Hub: %s", what,
-                   local_error->message);
-      g_error_free (local_error);
-      return NULL;
-    }
-  if (json_parser_get_root (parser) == NULL
-      || !JSON_NODE_HOLDS_ARRAY (json_parser_get_root (parser)))
-    {
-      g_set_error (error, RUV_ERROR, RUV_ERROR_IO, "%s: unexpected JSON from the Hub "
-                   "(expected an array)", what);
-      return NULL;
-    }
-  return json_node_copy (json_parser_get_root (parser));
-}
-
-/* A non-negative integer member, or FALSE. */
-static gboolean
-get_uint_member (JsonObject *o,
-                 const char *name,
-                 guint64    *out)
-{
-  JsonNode *n = json_object_get_member (o, name);
-
-  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_INT64
-      || json_node_get_int (n) < 0)
-    return FALSE;
-  *out = (guint64) json_node_get_int (n);
-  return TRUE;
-}
-
-static const char *
-get_string_member (JsonObject *o,
-                   const char *name)
-{
-  JsonNode *n = json_object_get_member (o, name);
-
-  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (n);
-}
-
-static gboolean
-is_hex (const char *s,
-        gsize       len)
-{
-  gsize i;
-
-  if (s == NULL || strlen (s) != len)
-    return FALSE;
-  for (i = 0; i < len; i++)
-    if (!g_ascii_isxdigit (s[i]))
-      return FALSE;
-  return TRUE;
-}
-
-/* ---- search ----------------------------------------------------------- */
-
-static void
-search_body (GTask        *task,
-             SoupMessage  *msg,
-             const guint8 *data,
-             gsize         len,
-             gsize         cap)
-{
-  g_autoptr(JsonNode) root = NULL;
-  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) ruv_hub_model_free);
-  GError *error = NULL;
-  JsonArray *arr;
-  guint i;
-
-  (void) msg;
-  root = parse_json_array (data, len, cap, "search", &error);
-  if (root == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  arr = json_node_get_array (root);
-  for (i = 0; i < json_array_get_length (arr); i++)
-    {
-      JsonNode *n = json_array_get_element (arr, i);
-      JsonObject *o;
-      JsonNode *gated;
-      const char *id;
-      RuvHubModel *m;
-
-      if (!JSON_NODE_HOLDS_OBJECT (n))
-        continue;
-      o = json_node_get_object (n);
-      id = get_string_member (o, "id");
-      if (id == NULL)
-        id = get_string_member (o, "modelId");
-      /* Hits with unusable ids are skipped, not trusted. */
-      if (id == NULL || !ruv_hub_check_repo_id (id, NULL))
-        continue;
-      m = g_new0 (RuvHubModel, 1);
-      m->id = g_strdup (id);
-      get_uint_member (o, "downloads", &m->downloads);
-      get_uint_member (o, "likes", &m->likes);
-      m->pipeline_tag = g_strdup (get_string_member (o, "pipeline_tag"));
-      gated = json_object_get_member (o, "gated");
-      m->gated = gated != NULL && JSON_NODE_HOLDS_VALUE (gated)
-                 && ((json_node_get_value_type (gated) == G_TYPE_BOOLEAN
-                      && json_node_get_boolean (gated))
-                     || json_node_get_value_type (gated) == G_TYPE_STRING);
-      g_ptr_array_add (out, m);
-    }
-  g_task_return_pointer (task, g_steal_pointer (&out), (GDestroyNotify) g_ptr_array_unref);
-}
-
-void
-ruv_hub_search_async (RuvHub              *self,
-                      const char          *query,
-                      guint                limit,
-                      GCancellable        *cancellable,
-                      GAsyncReadyCallback  callback,
-                      gpointer             user_data)
-{
-  g_autoptr(GTask) task = NULL;
-  g_autofree char *q = NULL;
-  g_autofree char *url = NULL;
-
-  g_return_if_fail (RUV_IS_HUB (self));
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, ruv_hub_search_async);
-  q = g_uri_escape_string (query != NULL ? query : "", NULL, FALSE);
-  url = g_strdup_printf ("%s/api/models?search=%s&filter=gguf&sort=downloads&direction=-1"
-                         "&limit=%u", self->endpoint, q, CLAMP (limit, 1, 100));
-  fetch (self, task, url, 0, -1, MAX_JSON_BYTES + 1, "search", search_body);
-}
-
-GPtrArray *
-ruv_hub_search_finish (RuvHub        *self,
-                       GAsyncResult  *result,
-                       GError       **error)
-{
-  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
-  return g_task_propagate_pointer (G_TASK (result), error);
-}
-
-/* ---- file listing ----------------------------------------------------- */
-
-static void
-tree_body (GTask        *task,
-           SoupMessage  *msg,
-           const guint8 *data,
-           gsize         len,
-           gsize         cap)
-{
-  g_autoptr(JsonNode) root = NULL;
-  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) ruv_hub_file_free);
-  GError *error = NULL;
-  JsonArray *arr;
-  guint i;
-
-  (void) msg;
-  root = parse_json_array (data, len, cap, "file listing", &error);
-  if (root == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  arr = json_node_get_array (root);
-  for (i = 0; i < json_array_get_length (arr); i++)
-    {
-      JsonNode *n = json_array_get_element (arr, i);
-      g_autoptr(RuvHubFile) f = NULL;
-      JsonObject *o, *lfs = NULL;
-      JsonNode *lfs_node;
-      const char *type, *path, *oid;
-
-      if (!JSON_NODE_HOLDS_OBJECT (n))
-        continue;
-      o = json_node_get_object (n);
-      type = get_string_member (o, "type");
-      if (g_strcmp0 (type, "file") != 0)
-        continue;
-      path = get_string_member (o, "path");
-      if (!ruv_hub_check_path (path, &error))
-        {
-          g_task_return_error (task, error);
-          return;
-        }
-      f = g_new0 (RuvHubFile, 1);
-      f->path = g_strdup (path);
-      if (!get_uint_member (o, "size", &f->size))
-        {
-          g_task_return_new_error (task, RUV_ERROR, RUV_ERROR_IO,
-                                   "file listing: '%s' has no valid size", path);
-          return;
-        }
-      oid = get_string_member (o, "oid");
-      if (is_hex (oid, 40))
-        f->git_oid = g_ascii_strdown (oid, -1);
-      lfs_node = json_object_get_member (o, "lfs");
-      if (lfs_node != NULL && JSON_NODE_HOLDS_OBJECT (lfs_node))
-        lfs = json_node_get_object (lfs_node);
-      if (lfs != NULL)
-        {
-          const char *sha = get_string_member (lfs, "oid");
-
-          if (sha == NULL)
-            sha = get_string_member (lfs, "sha256");
-          if (!is_hex (sha, 64) || !get_uint_member (lfs, "size", &f->size))
-            {
-              g_task_return_new_error (task, RUV_ERROR, RUV_ERROR_IO,
-                                       "file listing: '%s' has an invalid LFS entry", path);
-              return;
-            }
-          f->sha256 = g_ascii_strdown (sha, -1);
-        }
-      if (f->size > MAX_FILE_SIZE)
-        {
-          g_task_return_new_error (task, RUV_ERROR, RUV_ERROR_IO,
-                                   "file listing: '%s' claims an absurd size of %"
-                                   G_GUINT64_FORMAT " bytes", path, f->size);
-          return;
-        }
-      g_ptr_array_add (out, g_steal_pointer (&f));
-    }
-  g_task_return_pointer (task, g_steal_pointer (&out), (GDestroyNotify) g_ptr_array_unref);
-}
-
-void
-ruv_hub_list_files_async (RuvHub              *self,
-                          const char          *repo_id,
-                          const char          *revision,
-                          GCancellable        *cancellable,
-                          GAsyncReadyCallback  callback,
-                          gpointer             user_data)
-{
-  g_autoptr(GTask) task = NULL;
-  g_autofree char *url = NULL;
-  g_autofree char *erev = NULL;
-  g_autofree char *what = NULL;
-  GError *error = NULL;
-
-  g_return_if_fail (RUV_IS_HUB (self));
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, ruv_hub_list_files_async);
-  if (revision == NULL)
-    revision = "main";
-  if (!ruv_hub_check_repo_id (repo_id, &error) || !ruv_hub_check_revision (revision, &error))
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  erev = g_uri_escape_string (revision, NULL, FALSE);
-  url = g_strdup_printf ("%s/api/models/%s/tree/%s?recursive=1", self->endpoint, repo_id, erev);
-  what = g_strdup_printf ("%s: file listing", repo_id);
-  fetch (self, task, url, 0, -1, MAX_JSON_BYTES + 1, what, tree_body);
-}
-
-GPtrArray *
-ruv_hub_list_files_finish (RuvHub        *self,
-                           GAsyncResult  *result,
-                           GError       **error)
-{
-  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
-  return g_task_propagate_pointer (G_TASK (result), error);
+  fetch_start (f);
 }
 
 /* ---- remote GGUF header ----------------------------------------------- */
@@ -1057,8 +788,8 @@ header_try (GTask *task)
 {
   HeaderData *h = g_object_get_data (G_OBJECT (task), "ruv-header");
 
-  fetch (g_task_get_source_object (task), task, h->url, 0, (gint64) h->want - 1, h->want,
-         h->name, header_body);
+  _ruv_hub_fetch (g_task_get_source_object (task), task, h->url, 0, (gint64) h->want - 1,
+                  h->want, h->name, header_body);
 }
 
 void
@@ -1103,177 +834,4 @@ ruv_hub_read_header_finish (RuvHub        *self,
 {
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
   return g_task_propagate_pointer (G_TASK (result), error);
-}
-
-/* ---- picking files for a precision ------------------------------------ */
-
-static gboolean
-has_suffix_ci (const char *s,
-               const char *suffix)
-{
-  gsize ls = strlen (s), lx = strlen (suffix);
-
-  return ls >= lx && g_ascii_strcasecmp (s + ls - lx, suffix) == 0;
-}
-
-/* Parses "-00001-of-00003.gguf" at the end of name; the stem is the part
- * before it. FALSE for a single file. */
-static gboolean
-split_info (const char *name,
-            guint      *part,
-            guint      *count,
-            char      **stem)
-{
-  gsize len = strlen (name);
-  const char *p;
-  guint64 a, b;
-  char *endp;
-
-  /* "-NNNNN-of-NNNNN.gguf" is 20 characters. */
-  if (len < 20 || !has_suffix_ci (name, ".gguf"))
-    return FALSE;
-  p = name + len - 20;
-  if (p[0] != '-' || g_ascii_strncasecmp (p + 6, "-of-", 4) != 0)
-    return FALSE;
-  a = g_ascii_strtoull (p + 1, &endp, 10);
-  if (endp != p + 6)
-    return FALSE;
-  b = g_ascii_strtoull (p + 10, &endp, 10);
-  if (endp != p + 15 || a == 0 || b == 0 || a > b || b > 9999)
-    return FALSE;
-  *part = (guint) a;
-  *count = (guint) b;
-  if (stem != NULL)
-    *stem = g_strndup (name, (gsize) (p - name));
-  return TRUE;
-}
-
-/* Does the file name carry this quantization tag, delimited by non-alnum? */
-static gboolean
-name_has_tag (const char *path,
-              const char *tag)
-{
-  const char *base = strrchr (path, '/');
-  g_autofree char *lower = g_ascii_strdown (base != NULL ? base + 1 : path, -1);
-  g_autofree char *ltag = g_ascii_strdown (tag, -1);
-  const char *p = lower;
-  gsize tl = strlen (ltag);
-
-  while ((p = strstr (p, ltag)) != NULL)
-    {
-      gboolean left_ok = p == lower || !g_ascii_isalnum (p[-1]);
-      gboolean right_ok = !g_ascii_isalnum (p[tl]) && p[tl] != '_';
-
-      if (left_ok && right_ok)
-        return TRUE;
-      p++;
-    }
-  return FALSE;
-}
-
-static const char *const known_tags[] = {
-  "Q4_K_M", "Q4_K_S", "Q4_K_L", "Q8_0", "F16", "BF16", "Q4_0", "Q4_1", "F32", "Q5_K_M", "Q5_K_S",
-  "Q6_K", "Q3_K_M", "Q3_K_L", "Q3_K_S", "Q2_K", "Q5_0", "Q5_1", "IQ4_XS", "IQ4_NL",
-};
-
-GPtrArray *
-ruv_hub_pick_files (GPtrArray    *files,
-                    RuvPrecision  precision,
-                    GError      **error)
-{
-  const char *tags_q4k[] = { "Q4_K_M", "Q4_K", "Q4_K_S", "Q4_K_L", NULL };
-  const char *tags_q8[] = { "Q8_0", NULL };
-  const char *tags_f16[] = { "F16", "FP16", NULL };
-  const char *tags_bf16[] = { "BF16", NULL };
-  const char *tags_q4[] = { "Q4_0", NULL };
-  const char *tags_f32[] = { "F32", "FP32", NULL };
-  const char **tags;
-  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) ruv_hub_file_free);
-  g_autoptr(GString) found = g_string_new (NULL);
-  guint i, t, n_gguf = 0;
-
-  g_return_val_if_fail (files != NULL, NULL);
-  switch (precision)
-    {
-    case RUV_PRECISION_Q4K: tags = tags_q4k; break;
-    case RUV_PRECISION_Q8: tags = tags_q8; break;
-    case RUV_PRECISION_FP16: tags = tags_f16; break;
-    case RUV_PRECISION_BF16: tags = tags_bf16; break;
-    case RUV_PRECISION_Q4: tags = tags_q4; break;
-    case RUV_PRECISION_FP32: tags = tags_f32; break;
-    default:
-      g_set_error (error, RUV_ERROR, RUV_ERROR_CONFIG, "unknown precision %d", precision);
-      return NULL;
-    }
-
-  for (i = 0; i < files->len; i++)
-    if (has_suffix_ci (((RuvHubFile *) files->pdata[i])->path, ".gguf"))
-      n_gguf++;
-  if (n_gguf == 0)
-    {
-      g_set_error (error, RUV_ERROR, RUV_ERROR_NOT_FOUND,
-                   "the repository has no GGUF files");
-      return NULL;
-    }
-
-  for (t = 0; tags[t] != NULL && out->len == 0; t++)
-    for (i = 0; i < files->len; i++)
-      {
-        RuvHubFile *f = files->pdata[i];
-        g_autofree char *stem = NULL;
-        guint part = 0, count = 0, p, j;
-
-        if (!has_suffix_ci (f->path, ".gguf") || !name_has_tag (f->path, tags[t])
-            || strstr (f->path, "mmproj") != NULL)
-          continue;
-        if (!split_info (f->path, &part, &count, &stem))
-          {
-            g_ptr_array_add (out, ruv_hub_file_copy (f));
-            break;
-          }
-        if (part != 1)
-          continue;
-        /* Collect parts 1..count of this stem. */
-        for (p = 1; p <= count; p++)
-          {
-            gboolean have = FALSE;
-
-            for (j = 0; j < files->len; j++)
-              {
-                RuvHubFile *g = files->pdata[j];
-                g_autofree char *stem2 = NULL;
-                guint part2, count2;
-
-                if (split_info (g->path, &part2, &count2, &stem2) && part2 == p
-                    && count2 == count && strcmp (stem2, stem) == 0)
-                  {
-                    g_ptr_array_add (out, ruv_hub_file_copy (g));
-                    have = TRUE;
-                    break;
-                  }
-              }
-            if (!have)
-              {
-                g_set_error (error, RUV_ERROR, RUV_ERROR_NOT_FOUND,
-                             "split model '%s': part %u of %u is missing", f->path, p, count);
-                return NULL;
-              }
-          }
-        break;
-      }
-  if (out->len > 0)
-    return g_steal_pointer (&out);
-
-  for (t = 0; t < G_N_ELEMENTS (known_tags); t++)
-    for (i = 0; i < files->len; i++)
-      if (has_suffix_ci (((RuvHubFile *) files->pdata[i])->path, ".gguf")
-          && name_has_tag (((RuvHubFile *) files->pdata[i])->path, known_tags[t]))
-        {
-          g_string_append_printf (found, "%s%s", found->len > 0 ? ", " : "", known_tags[t]);
-          break;
-        }
-  g_set_error (error, RUV_ERROR, RUV_ERROR_NOT_FOUND,
-               "no %s GGUF file in the repository (it has: %s)", ruv_precision_name (precision),
-               found->len > 0 ? found->str : "no recognised quantization");
-  return NULL;
 }

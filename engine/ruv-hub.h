@@ -85,7 +85,10 @@ char        *ruv_hub_resolve_url      (RuvHub       *self,
                                        const char   *revision,
                                        const char   *path);
 
-/* Search GGUF models by downloads. Result: GPtrArray of RuvHubModel. */
+/* Search GGUF models by downloads, following the Hub's next-page links
+ * until `limit` hits. Result: GPtrArray of RuvHubModel. API calls answered
+ * 429 are retried after the wait the Hub asks for, a few times, when it is
+ * under a minute. */
 void         ruv_hub_search_async     (RuvHub              *self,
                                        const char          *query,
                                        guint                limit,
@@ -96,9 +99,11 @@ GPtrArray   *ruv_hub_search_finish    (RuvHub              *self,
                                        GAsyncResult        *result,
                                        GError             **error);
 
-/* Every file of repo at revision (NULL: "main"), recursively. Entries with
- * unsafe names make the whole listing fail (RUV_ERROR_CONFIG): a server that
- * sends them is not trusted further. Result: GPtrArray of RuvHubFile. */
+/* Every file of repo at revision (NULL: "main"), recursively, over all the
+ * pages the Hub sends (Link: rel="next" on the Hub's origin only, at most
+ * 100 pages; RUV_ERROR_IO otherwise). Entries with unsafe names make the
+ * whole listing fail (RUV_ERROR_CONFIG): a server that sends them is not
+ * trusted further. Result: GPtrArray of RuvHubFile. */
 void         ruv_hub_list_files_async  (RuvHub              *self,
                                         const char          *repo_id,
                                         const char          *revision,

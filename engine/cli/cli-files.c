@@ -35,7 +35,7 @@ ruv_cli_files (int    argc,
       fprintf (stderr, "Usage: ruvllm-cli files REPO [-r REVISION] [--no-fit]\n");
       return RUV_CLI_EXIT_USAGE;
     }
-  hub = ruv_hub_new (NULL, g_getenv ("HF_TOKEN"));
+  hub = ruv_cli_hub_new ();
   ruv_hub_list_files_async (hub, argv[1], revision, NULL, ruv_cli_got_result, &res);
   ruv_cli_wait (&res);
   files = ruv_hub_list_files_finish (hub, res, &error);

@@ -1,5 +1,6 @@
-/* cli-hub-common.c — what the Hub sub-commands share: waiting for a result on
- * the default main context, and the RAM-fit line shown before a download.
+/* cli-hub-common.c — what the Hub sub-commands share: the Hub with its token,
+ * waiting for a result on the default main context, and the RAM-fit line
+ * shown before a download.
  * SPDX-License-Identifier: MIT
  */
 #include <errno.h>
@@ -7,8 +8,40 @@
 #include <string.h>
 
 #include "ruv-error.h"
+#include "ruv-hub-token.h"
 #include "ruv-ram-fit.h"
 #include "ruvllm-cli.h"
+
+char *
+ruv_cli_hub_origin (const char  *endpoint,
+                    GError     **error)
+{
+  if (endpoint == NULL || *endpoint == '\0')
+    endpoint = g_getenv ("HF_ENDPOINT");
+  if (endpoint == NULL || *endpoint == '\0')
+    endpoint = RUV_HUB_DEFAULT_ENDPOINT;
+  return ruv_hub_token_origin (endpoint, error);
+}
+
+RuvHub *
+ruv_cli_hub_new (void)
+{
+  const char *env = g_getenv ("HF_TOKEN");
+  g_autoptr(GError) error = NULL;
+  RuvHub *hub;
+  char *token;
+
+  if (env != NULL && *env != '\0')
+    return ruv_hub_new (NULL, env);
+  hub = ruv_hub_new (NULL, NULL);
+  /* No keyring (a server, a container) is no token, not an error. */
+  token = ruv_hub_token_lookup (ruv_hub_get_endpoint (hub), NULL, &error);
+  if (token == NULL && error != NULL)
+    g_debug ("no Hub token from the keyring: %s", error->message);
+  ruv_hub_set_token (hub, token);
+  ruv_hub_token_free (token);
+  return hub;
+}
 
 void
 ruv_cli_got_result (GObject      *source,

@@ -3,7 +3,7 @@
  * SPDX-License-Identifier: MIT
  *
  * QUANT: Q4_K_M (default) / Q4K, Q8_0 / Q8, F16, BF16, Q4_0 / Q4, F32. The
- * token comes from $HF_TOKEN only (no libsecret in this build). Before the
+ * token comes from $HF_TOKEN, else the keyring (`ruvllm-cli login`). Before the
  * download each file's RAM fit is printed from its remote header; the model
  * is registered in the store (ruv-registry.h), which also keeps the resume
  * state, so an interrupted pull continues where it stopped when run again.
@@ -113,7 +113,7 @@ ruv_cli_pull (int    argc,
   reg = ruv_registry_open (dir, &error);
   if (reg == NULL)
     return ruv_cli_fail (error);
-  hub = ruv_hub_new (NULL, g_getenv ("HF_TOKEN"));
+  hub = ruv_cli_hub_new ();
   manager = ruv_download_manager_new_with_store (hub, ruv_registry_get_dir (reg),
                                                  ruv_registry_get_store (reg));
 

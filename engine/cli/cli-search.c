@@ -1,8 +1,8 @@
 /* cli-search.c — `ruvllm-cli search QUERY [-n N]`: GGUF models on the Hub.
  * SPDX-License-Identifier: MIT
  *
- * The Hub comes from $HF_ENDPOINT and the token from $HF_TOKEN (the keyring
- * is the app's: this build has no libsecret dependency).
+ * The Hub comes from $HF_ENDPOINT and the token from $HF_TOKEN, else the
+ * keyring (`ruvllm-cli login`).
  */
 #include <stdio.h>
 
@@ -42,7 +42,7 @@ ruv_cli_search (int    argc,
       fprintf (stderr, "Usage: ruvllm-cli search QUERY [-n N]\n");
       return RUV_CLI_EXIT_USAGE;
     }
-  hub = ruv_hub_new (NULL, g_getenv ("HF_TOKEN"));
+  hub = ruv_cli_hub_new ();
   ruv_hub_search_async (hub, argv[1], (guint) CLAMP (limit, 1, 100), NULL, got, &res);
   while (res == NULL)
     g_main_context_iteration (NULL, TRUE);

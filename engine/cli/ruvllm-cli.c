@@ -21,7 +21,7 @@ static const SubCommand *
 sub_commands (gsize *n)
 {
   /* Weak symbols: run is NULL when that sub-command's file is not built. */
-  static SubCommand table[18];
+  static SubCommand table[20];
 
   table[0] = (SubCommand) { "info", ruv_cli_info, "MODEL [--json]: describe a GGUF model" };
   table[1] = (SubCommand) { "tokenize", ruv_cli_tokenize,
@@ -53,6 +53,10 @@ sub_commands (gsize *n)
   table[17] = (SubCommand) { "score", ruv_cli_score,
                              "-m MODEL --pairs FILE.jsonl [--lora A.gguf] [--json]: "
                              "log p(response | prompt)" };
+  table[18] = (SubCommand) { "login", ruv_cli_login,
+                             "[--endpoint URL]: keep a Hub token (from stdin) in the keyring" };
+  table[19] = (SubCommand) { "logout", ruv_cli_logout,
+                             "[--endpoint URL]: remove the Hub token from the keyring" };
   *n = G_N_ELEMENTS (table);
   return table;
 }

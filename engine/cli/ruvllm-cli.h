@@ -30,6 +30,8 @@ int      ruv_cli_files    (int argc, char **argv) RUV_CLI_WEAK;
 int      ruv_cli_pull     (int argc, char **argv) RUV_CLI_WEAK;
 int      ruv_cli_models   (int argc, char **argv) RUV_CLI_WEAK;
 int      ruv_cli_rm       (int argc, char **argv) RUV_CLI_WEAK;
+int      ruv_cli_login    (int argc, char **argv) RUV_CLI_WEAK;
+int      ruv_cli_logout   (int argc, char **argv) RUV_CLI_WEAK;
 int      ruv_cli_chats    (int argc, char **argv) RUV_CLI_WEAK;
 int      ruv_cli_export   (int argc, char **argv) RUV_CLI_WEAK;
 int      ruv_cli_import   (int argc, char **argv) RUV_CLI_WEAK;
@@ -55,7 +57,15 @@ gboolean ruv_cli_parse_options  (GOptionContext *context,
                                  int            *argc,
                                  char         ***argv);
 
-/* cli-hub-common.c. A GAsyncReadyCallback storing a new reference to the
+/* cli-hub-common.c. The Hub at $HF_ENDPOINT (else the public Hub) with the
+ * token from $HF_TOKEN, else from the keyring for that endpoint, else none
+ * (a keyring that cannot be asked is only a debug message). */
+RuvHub  *ruv_cli_hub_new        (void);
+/* The origin a token is kept under for endpoint (NULL: $HF_ENDPOINT, else
+ * the public Hub); RUV_ERROR_CONFIG when it is not an http(s) URL. */
+char    *ruv_cli_hub_origin     (const char    *endpoint,
+                                 GError       **error);
+/* A GAsyncReadyCallback storing a new reference to the
  * result in *(GAsyncResult **) user_data; ruv_cli_wait iterates the default
  * main context until it is set. */
 void     ruv_cli_got_result     (GObject       *source,

@@ -142,6 +142,91 @@ check_gate (SoupServerMessage *msg,
   return FALSE;
 }
 
+/* Serves entries (JSON objects) as an array, a page of page_size at a time
+ * from the "cursor" query (an offset) when page_size > 0, with a Link to the
+ * next page: absolute for listings, relative for the search (both occur). */
+static void
+set_json_pages (SoupServerMessage *msg,
+                GHashTable        *query,
+                GPtrArray         *entries,
+                guint              page_size,
+                const char        *next_base)
+{
+  const char *cursor = query != NULL ? g_hash_table_lookup (query, "cursor") : NULL;
+  guint start = cursor != NULL ? (guint) g_ascii_strtoull (cursor, NULL, 10) : 0;
+  guint end = page_size > 0 ? MIN (entries->len, start + page_size) : entries->len;
+  GString *json = g_string_new ("[");
+  guint i;
+
+  for (i = start; i < end; i++)
+    g_string_append_printf (json, "%s%s", i > start ? "," : "",
+                            (const char *) entries->pdata[i]);
+  g_string_append (json, "]");
+  set_json (msg, json->str);
+  g_string_free (json, TRUE);
+  if (end < entries->len || (page_size > 0 && ruv_fake_hub.page_loop))
+    {
+      g_autofree char *link = NULL;
+
+      link = g_strdup_printf ("<%s>; rel=\"first\", <%s%s%s&cursor=%u>; rel=\"next\"",
+                              next_base, ruv_fake_hub.page_offsite ? ruv_fake_hub.cdn_url : "",
+                              ruv_fake_hub.page_offsite ? "/cdn" : "", next_base,
+                              ruv_fake_hub.page_loop ? start : end);
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Link", link);
+    }
+}
+
+/* A listing of r's files (after a directory entry, which is skipped), or
+ * its raw_tree. */
+static void
+serve_tree (SoupServerMessage *msg,
+            GHashTable        *query,
+            const char        *path,
+            RuvFakeRepo       *r)
+{
+  g_autoptr(GPtrArray) entries = NULL;
+  g_autofree char *base = NULL;
+  guint i;
+
+  if (r->raw_tree != NULL)
+    {
+      set_json (msg, r->raw_tree);
+      return;
+    }
+  entries = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (entries, g_strdup ("{\"type\":\"directory\",\"path\":\"sub\","
+                                      "\"oid\":\"x\"}"));
+  for (i = 0; i < r->files->len; i++)
+    {
+      RuvFakeFile *f = r->files->pdata[i];
+      GString *json = g_string_new (NULL);
+
+      g_string_append_printf (json, "{\"type\":\"file\",\"path\":\"%s\",\"size\":%"
+                              G_GUINT64_FORMAT ",\"oid\":\"%040u\"", f->path,
+                              f->sha256 != NULL ? (guint64) 135 : f->listed_size, i);
+      if (f->sha256 != NULL)
+        g_string_append_printf (json, ",\"lfs\":{\"oid\":\"%s\",\"size\":%"
+                                G_GUINT64_FORMAT ",\"pointerSize\":135}", f->sha256,
+                                f->listed_size);
+      g_string_append (json, "}");
+      g_ptr_array_add (entries, g_string_free (json, FALSE));
+    }
+  base = g_strdup_printf ("%s%s?recursive=1",
+                          ruv_fake_hub.page_offsite ? "" : ruv_fake_hub.hub_url, path);
+  set_json_pages (msg, query, entries,
+                  ruv_fake_hub.page_size > 0 ? ruv_fake_hub.page_size : r->page_size,
+                  base);
+}
+
+static const char *const search_entries[] = {
+  "{\"id\":\"test/model-GGUF\",\"downloads\":1200,\"likes\":3,"
+  "\"pipeline_tag\":\"text-generation\",\"gated\":false}",
+  "{\"id\":\"../../etc\",\"downloads\":5}",
+  "{\"id\":\"test/gated-GGUF\",\"downloads\":7,\"gated\":\"manual\"}",
+  "{\"nonsense\":true}",
+  "42",
+};
+
 static void
 hub_handler (SoupServer        *server,
              SoupServerMessage *msg,
@@ -157,15 +242,29 @@ hub_handler (SoupServer        *server,
   if (soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
                                     "Authorization") != NULL)
     ruv_fake_hub.n_auth_on_hub++;
+  if (g_str_has_prefix (path, "/api/"))
+    ruv_fake_hub.n_api++;
 
-  if (strcmp (path, "/api/models") == 0)
+  if (g_str_has_prefix (path, "/api/") && ruv_fake_hub.api_429 > 0)
     {
+      SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
+
+      ruv_fake_hub.api_429--;
+      soup_server_message_set_status (msg, 429, NULL);
+      if (ruv_fake_hub.api_retry_after != NULL)
+        soup_message_headers_replace (h, "Retry-After", ruv_fake_hub.api_retry_after);
+      if (ruv_fake_hub.api_ratelimit != NULL)
+        soup_message_headers_replace (h, "RateLimit", ruv_fake_hub.api_ratelimit);
+    }
+  else if (strcmp (path, "/api/models") == 0)
+    {
+      g_autoptr(GPtrArray) entries = g_ptr_array_new ();
+      guint i;
+
       g_assert_cmpstr (g_hash_table_lookup (query, "filter"), ==, "gguf");
-      set_json (msg, "[{\"id\":\"test/model-GGUF\",\"downloads\":1200,\"likes\":3,"
-                "\"pipeline_tag\":\"text-generation\",\"gated\":false},"
-                "{\"id\":\"../../etc\",\"downloads\":5},"
-                "{\"id\":\"test/gated-GGUF\",\"downloads\":7,\"gated\":\"manual\"},"
-                "{\"nonsense\":true}, 42]");
+      for (i = 0; i < G_N_ELEMENTS (search_entries); i++)
+        g_ptr_array_add (entries, (gpointer) search_entries[i]);
+      set_json_pages (msg, query, entries, ruv_fake_hub.page_size, "?filter=gguf&search=x");
     }
   else if (n == 7 && strcmp (parts[1], "api") == 0 && strcmp (parts[5], "tree") == 0)
     {
@@ -175,27 +274,7 @@ hub_handler (SoupServer        *server,
       if (r == NULL)
         soup_server_message_set_status (msg, 401, NULL);
       else if (check_gate (msg, r))
-        {
-          GString *json = g_string_new ("[{\"type\":\"directory\",\"path\":\"sub\",\"oid\":\"x\"}");
-          guint i;
-
-          for (i = 0; r->raw_tree == NULL && i < r->files->len; i++)
-            {
-              RuvFakeFile *f = r->files->pdata[i];
-
-              g_string_append_printf (json, ",{\"type\":\"file\",\"path\":\"%s\",\"size\":%"
-                                      G_GUINT64_FORMAT ",\"oid\":\"%040u\"", f->path,
-                                      f->sha256 != NULL ? (guint64) 135 : f->listed_size, i);
-              if (f->sha256 != NULL)
-                g_string_append_printf (json, ",\"lfs\":{\"oid\":\"%s\",\"size\":%"
-                                        G_GUINT64_FORMAT ",\"pointerSize\":135}", f->sha256,
-                                        f->listed_size);
-              g_string_append (json, "}");
-            }
-          g_string_append (json, "]");
-          set_json (msg, r->raw_tree != NULL ? r->raw_tree : json->str);
-          g_string_free (json, TRUE);
-        }
+        serve_tree (msg, query, path, r);
     }
   else if (n >= 6 && strcmp (parts[3], "resolve") == 0)
     {
@@ -319,6 +398,12 @@ cdn_handler (SoupServer        *server,
     case FAULT_500:
       soup_server_message_set_status (msg, 500, NULL);
       goto out;
+    case FAULT_403_EXPIRED:
+      soup_server_message_set_status (msg, 403, NULL);
+      soup_server_message_set_response (msg, "application/xml", SOUP_MEMORY_STATIC,
+                                        "<Error><Code>AccessDenied</Code>"
+                                        "<Message>Request has expired</Message></Error>", 77);
+      goto out;
     case FAULT_416:
       if (n_ranges > 0)
         {
@@ -428,6 +513,10 @@ ruv_fake_hub_reset (void)
   g_queue_clear (&ruv_fake_hub.faults);
   ruv_fake_hub.redirect_loop = FALSE;
   ruv_fake_hub.n_cdn = ruv_fake_hub.n_auth_on_cdn = ruv_fake_hub.n_auth_on_hub = 0;
+  ruv_fake_hub.page_size = 0;
+  ruv_fake_hub.page_offsite = ruv_fake_hub.page_loop = FALSE;
+  ruv_fake_hub.n_api = ruv_fake_hub.api_429 = 0;
+  ruv_fake_hub.api_retry_after = ruv_fake_hub.api_ratelimit = NULL;
   g_array_set_size (ruv_fake_hub.range_starts, 0);
   g_mutex_unlock (&ruv_fake_hub.lock);
 }
@@ -472,6 +561,14 @@ add_repos (void)
   r = repo_new ("test/split-GGUF");
   g_ptr_array_add (r->files, repo_file_new ("split-Q8_0-00001-of-00002.gguf", part1, TRUE));
   g_ptr_array_add (r->files, repo_file_new ("split-Q8_0-00002-of-00002.gguf", part2, TRUE));
+  g_ptr_array_add (ruv_fake_hub.repos, r);
+  r = repo_new ("test/many-GGUF");
+  r->page_size = 2;
+  g_ptr_array_add (r->files, repo_file_new ("README.md", readme, FALSE));
+  g_ptr_array_add (r->files, repo_file_new ("config.json", readme, FALSE));
+  g_ptr_array_add (r->files, repo_file_new ("many-Q2_K.gguf", part2, TRUE));
+  g_ptr_array_add (r->files, repo_file_new ("many-Q4_K_M.gguf", part1, TRUE));
+  g_ptr_array_add (r->files, repo_file_new ("many-Q8_0.gguf", model8, TRUE));
   g_ptr_array_add (ruv_fake_hub.repos, r);
   r = repo_new ("test/fake-GGUF");
   g_ptr_array_add (r->files, repo_file_new ("fake-Q4_K_M.gguf", fake_bytes, TRUE));

@@ -11,7 +11,10 @@
  *   test/gated-GGUF   gated-Q4_K_M.gguf; 401 without RUV_FAKE_HUB_TOKEN, 403 with another
  *   test/split-GGUF   split-Q8_0-0000{1,2}-of-00002.gguf
  *   test/fake-GGUF    fake-Q4_K_M.gguf (not a GGUF)
+ *   test/many-GGUF    README.md, config.json, many-{Q2_K,Q4_K_M,Q8_0}.gguf, listed two
+ *                     entries a page (Link: rel="next", as the real Hub pages)
  *   test/nogguf, test/evil (../../x), test/badjson, test/notarray, test/absurd
+ * page_size pages every listing and the search the same way.
  * Everything in ruv_fake_hub after `ready` is guarded by its lock.
  */
 #pragma once
@@ -35,6 +38,7 @@ typedef enum
   FAULT_SHORT_LENGTH,  /* 200 whose Content-Length (and body) is 100 bytes short */
   FAULT_416,
   FAULT_EXTRA_BYTES,   /* 200 with 100 bytes more than the listing says */
+  FAULT_403_EXPIRED,   /* 403 "Request has expired", as a CDN for a stale signed URL */
 } RuvFakeFault;
 
 #define HANG_MS 1500
@@ -53,6 +57,7 @@ typedef struct
   GPtrArray *files;   /* RuvFakeFile */
   gboolean   gated;
   const char *raw_tree;   /* served instead of a generated listing */
+  guint      page_size;   /* entries per listing page; 0: one page */
 } RuvFakeRepo;
 
 typedef struct
@@ -76,6 +81,13 @@ typedef struct
   guint         n_auth_on_cdn;
   guint         n_auth_on_hub;
   GArray       *range_starts; /* gint64, -1 for no Range */
+  guint         page_size;    /* > 0: every listing and search paged so */
+  gboolean      page_offsite; /* the next-page links point at the CDN's host */
+  gboolean      page_loop;    /* the next-page link points at the page itself */
+  guint         n_api;        /* requests to /api/ */
+  guint         api_429;      /* the next this many /api/ requests get a 429 */
+  const char   *api_retry_after; /* its Retry-After (NULL: none) */
+  const char   *api_ratelimit;   /* its RateLimit header (NULL: none) */
 } RuvFakeHub;
 
 extern RuvFakeHub ruv_fake_hub;
@@ -84,7 +96,7 @@ extern RuvFakeHub ruv_fake_hub;
  * joins the thread and frees everything. */
 void          ruv_fake_hub_start       (void);
 void          ruv_fake_hub_stop        (void);
-/* Clears faults, counters and the redirect loop. */
+/* Clears faults, counters, paging and the redirect loop. */
 void          ruv_fake_hub_reset       (void);
 /* Queues faults for the next CDN requests; end the list with -1. */
 void          ruv_fake_hub_push_faults (RuvFakeFault first,

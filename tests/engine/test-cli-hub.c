@@ -198,6 +198,15 @@ test_files (void)
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.out, "RAM fit: unknown ("));
 
+  /* A listing the Hub sends in pages (two entries each) is shown whole. */
+  run_cli (&r, NULL, "files", "test/many-GGUF", "--no-fit", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "README.md"));
+  g_assert_nonnull (strstr (r.out, "config.json"));
+  g_assert_nonnull (strstr (r.out, "many-Q2_K.gguf"));
+  g_assert_nonnull (strstr (r.out, "many-Q4_K_M.gguf"));
+  g_assert_nonnull (strstr (r.out, "many-Q8_0.gguf"));
+
   run_cli (&r, NULL, "files", "test/missing", NULL);
   g_assert_cmpint (r.status, ==, 1);
   g_assert_nonnull (strstr (r.err, "ruvllm-cli: "));

@@ -19,6 +19,7 @@
 #include "ruv-error.h"
 #include "ruv-gguf-writer.h"
 #include "ruv-hub.h"
+#include "ruv-hub-private.h"
 #include "ruv-catalog.h"
 #include "ruv-fake-hub.h"
 #include "ruv-ram-fit.h"
@@ -446,6 +447,286 @@ test_bad_listings (Fixture       *fx,
   expect_list_error (fx, "bad repo", RUV_ERROR_CONFIG, "repository id");
 }
 
+static guint
+n_api (void)
+{
+  guint n;
+
+  g_mutex_lock (&ruv_fake_hub.lock);
+  n = ruv_fake_hub.n_api;
+  g_mutex_unlock (&ruv_fake_hub.lock);
+  return n;
+}
+
+static void
+set_paging (guint    page_size,
+            gboolean offsite,
+            gboolean loop)
+{
+  g_mutex_lock (&ruv_fake_hub.lock);
+  ruv_fake_hub.page_size = page_size;
+  ruv_fake_hub.page_offsite = offsite;
+  ruv_fake_hub.page_loop = loop;
+  ruv_fake_hub.n_api = 0;
+  g_mutex_unlock (&ruv_fake_hub.lock);
+}
+
+/* A listing in pages (Link: rel="next") is gathered whole, in order. */
+static void
+test_list_pages (Fixture       *fx,
+                 gconstpointer  data)
+{
+  const char *want[] = { "README.md", "config.json", "many-Q2_K.gguf", "many-Q4_K_M.gguf",
+                         "many-Q8_0.gguf" };
+  RuvFakeRepo *repo = ruv_fake_hub_find_repo ("test/many-GGUF");
+  g_autoptr(GPtrArray) files = NULL;
+  g_autoptr(GPtrArray) unpaged = NULL;
+  g_autoptr(GPtrArray) picked = NULL;
+  g_autoptr(GError) error = NULL;
+  guint i;
+
+  (void) data;
+  /* Six entries (a directory, five files) two a page: three requests. */
+  files = list_files (fx, "test/many-GGUF", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (n_api (), ==, 3);
+  g_assert_cmpuint (files->len, ==, G_N_ELEMENTS (want));
+  for (i = 0; i < files->len; i++)
+    {
+      RuvHubFile *f = files->pdata[i];
+      RuvFakeFile *ff = repo->files->pdata[i];
+
+      g_assert_cmpstr (f->path, ==, want[i]);
+      g_assert_cmpuint (f->size, ==, g_bytes_get_size (ff->data));
+      g_assert_cmpstr (f->sha256, ==, ff->sha256);
+    }
+  /* The Q8_0 file is on the last page. */
+  picked = ruv_hub_pick_files (files, RUV_PRECISION_Q8, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (picked->len, ==, 1);
+  g_assert_cmpstr (((RuvHubFile *) picked->pdata[0])->path, ==, "many-Q8_0.gguf");
+
+  /* One entry a page gives the same listing as no paging. */
+  unpaged = list_files (fx, "test/model-GGUF", &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&files, g_ptr_array_unref);
+  set_paging (1, FALSE, FALSE);
+  files = list_files (fx, "test/model-GGUF", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (n_api (), ==, 4);
+  g_assert_cmpuint (files->len, ==, unpaged->len);
+  for (i = 0; i < files->len; i++)
+    {
+      RuvHubFile *a = files->pdata[i], *b = unpaged->pdata[i];
+
+      g_assert_cmpstr (a->path, ==, b->path);
+      g_assert_cmpuint (a->size, ==, b->size);
+      g_assert_cmpstr (a->sha256, ==, b->sha256);
+    }
+}
+
+/* A next link to another host is refused before any request is made to it
+ * (so the token cannot follow); a link back to a page already read ends in
+ * an error, not a loop. */
+static void
+test_list_pages_bad (Fixture       *fx,
+                     gconstpointer  data)
+{
+  (void) data;
+  set_paging (2, TRUE, FALSE);
+  expect_list_error (fx, "test/model-GGUF", RUV_ERROR_IO, "next page leaves");
+  g_assert_cmpuint (n_api (), ==, 1);
+  g_mutex_lock (&ruv_fake_hub.lock);
+  g_assert_cmpuint (ruv_fake_hub.n_cdn, ==, 0);
+  g_mutex_unlock (&ruv_fake_hub.lock);
+  set_paging (2, FALSE, TRUE);
+  expect_list_error (fx, "test/model-GGUF", RUV_ERROR_IO, "loop");
+  g_assert_cmpuint (n_api (), ==, 2);
+}
+
+static GPtrArray *
+search (Fixture  *fx,
+        guint     limit,
+        GError  **error)
+{
+  g_autoptr(GAsyncResult) res = NULL;
+
+  ruv_hub_search_async (fx->hub, "model", limit, NULL, got_result, &res);
+  wait_for (&res);
+  return ruv_hub_search_finish (fx->hub, res, error);
+}
+
+static void
+test_search_pages (Fixture       *fx,
+                   gconstpointer  data)
+{
+  g_autoptr(GPtrArray) hits = NULL;
+  g_autoptr(GError) error = NULL;
+
+  (void) data;
+  /* Five entries two a page, relative next links: all three pages. */
+  set_paging (2, FALSE, FALSE);
+  hits = search (fx, 10, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (n_api (), ==, 3);
+  g_assert_cmpuint (hits->len, ==, 2);
+  g_assert_cmpstr (((RuvHubModel *) hits->pdata[0])->id, ==, "test/model-GGUF");
+  g_assert_cmpstr (((RuvHubModel *) hits->pdata[1])->id, ==, "test/gated-GGUF");
+  g_clear_pointer (&hits, g_ptr_array_unref);
+  /* Enough hits on the first page: no second request. */
+  set_paging (2, FALSE, FALSE);
+  hits = search (fx, 1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (n_api (), ==, 1);
+  g_assert_cmpuint (hits->len, ==, 1);
+}
+
+static void
+set_api_429 (guint       n,
+             const char *retry_after,
+             const char *ratelimit)
+{
+  g_mutex_lock (&ruv_fake_hub.lock);
+  ruv_fake_hub.api_429 = n;
+  ruv_fake_hub.api_retry_after = retry_after;
+  ruv_fake_hub.api_ratelimit = ratelimit;
+  ruv_fake_hub.n_api = 0;
+  g_mutex_unlock (&ruv_fake_hub.lock);
+}
+
+static void
+cancel_once_cb (gpointer user_data)
+{
+  g_cancellable_cancel (user_data);
+}
+
+/* 429 on API calls: retried after the wait the Hub asks for (Retry-After,
+ * else RateLimit t=), a bounded number of times; a long wait is an error at
+ * once that says how long. */
+static void
+test_api_rate_limit (Fixture       *fx,
+                     gconstpointer  data)
+{
+  g_autoptr(GPtrArray) files = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 t0;
+
+  (void) data;
+  set_api_429 (2, "0", NULL);
+  files = list_files (fx, "test/model-GGUF", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (files->len, ==, 3);
+  g_assert_cmpuint (n_api (), ==, 3);
+  g_clear_pointer (&files, g_ptr_array_unref);
+
+  /* RateLimit: "api";r=0;t=1 → the retry waits at least that second. */
+  set_api_429 (1, NULL, "\"api\";r=0;t=1");
+  t0 = g_get_monotonic_time ();
+  files = list_files (fx, "test/model-GGUF", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_get_monotonic_time () - t0, >=, 950 * 1000);
+  g_assert_cmpuint (n_api (), ==, 2);
+  g_clear_pointer (&files, g_ptr_array_unref);
+
+  set_api_429 (1, "3600", NULL);
+  expect_list_error (fx, "test/model-GGUF", RUV_ERROR_IO, "wait 3600 s");
+  g_assert_cmpuint (n_api (), ==, 1);
+
+  /* Still 429 after the retries: the Hub's rate-limit error, 1 + 3 asks. */
+  set_api_429 (10, "0", NULL);
+  expect_list_error (fx, "test/model-GGUF", RUV_ERROR_IO, "rate-limited");
+  g_assert_cmpuint (n_api (), ==, 4);
+
+  /* Searches too. */
+  set_api_429 (1, "0", NULL);
+  files = search (fx, 10, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (files->len, ==, 2);
+  g_assert_cmpuint (n_api (), ==, 2);
+  g_clear_pointer (&files, g_ptr_array_unref);
+
+  /* Cancelling during the wait ends it at once (not after 30 s). */
+  {
+    g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+    g_autoptr(GAsyncResult) res = NULL;
+
+    set_api_429 (1, "30", NULL);
+    ruv_hub_list_files_async (fx->hub, "test/model-GGUF", NULL, cancellable, got_result, &res);
+    /* The 429 arrives within milliseconds; then the wait is cancelled.
+     * wait_for's bound (20 s) is shorter than the 30 s asked. */
+    g_timeout_add_once (300, cancel_once_cb, cancellable);
+    wait_for (&res);
+    files = ruv_hub_list_files_finish (fx->hub, res, &error);
+    g_assert_null (files);
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    g_assert_cmpuint (n_api (), ==, 1);
+  }
+}
+
+static void
+test_header_parsing (void)
+{
+  const struct { const char *link, *next; } links[] = {
+    { "<https://h/api/models/a/b/tree/main?cursor=x>; rel=\"next\"",
+      "https://h/api/models/a/b/tree/main?cursor=x" },
+    { "<https://h/1>; rel=\"first\", <https://h/3>; rel=\"next\"", "https://h/3" },
+    { "<https://h/p?a=1,2>; title=\"a, b; c\"; rel=next", "https://h/p?a=1,2" },
+    { "</api/models?cursor=2>; REL=\"prev next\"", "/api/models?cursor=2" },
+    { "<https://h/1>; rel=\"prev\"", NULL },
+    { "<https://h/1>; rel=\"nextpage\"", NULL },
+    { "<https://h/1>", NULL },
+    { "https://h/1; rel=next", NULL },
+    { "<https://h/1; rel=next", NULL },
+    { "", NULL },
+    { ";;;,,, = ; rel", NULL },
+  };
+  const struct { const char *retry_after, *ratelimit; gint64 ms; } waits[] = {
+    { "5", NULL, 5000 },
+    { "0", "\"api\";r=0;t=9", 0 },
+    { NULL, "\"api\";r=0;t=42", 42000 },
+    { NULL, "\"api\";t=7;r=0", 7000 },
+    { "soon", NULL, -1 },
+    { "-3", NULL, -1 },
+    { "99999999999", NULL, -1 },
+    { "Thu, 01 Jan 1970 00:00:00 GMT", NULL, 0 },
+    { NULL, "\"api\";r=0", -1 },
+    { NULL, NULL, -1 },
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (links); i++)
+    {
+      g_autofree char *next = _ruv_hub_link_next (links[i].link);
+
+      g_assert_cmpstr (next, ==, links[i].next);
+    }
+  for (i = 0; i < G_N_ELEMENTS (waits); i++)
+    {
+      SoupMessageHeaders *h = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+
+      if (waits[i].retry_after != NULL)
+        soup_message_headers_append (h, "Retry-After", waits[i].retry_after);
+      if (waits[i].ratelimit != NULL)
+        soup_message_headers_append (h, "RateLimit", waits[i].ratelimit);
+      g_assert_cmpint (_ruv_hub_retry_after_ms (h), ==, waits[i].ms);
+      soup_message_headers_unref (h);
+    }
+  /* An HTTP date in the future: about that far ahead. */
+  {
+    SoupMessageHeaders *h = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+    g_autoptr(GDateTime) later = g_date_time_add_seconds (now, 120);
+    g_autofree char *date = soup_date_time_to_string (later, SOUP_DATE_HTTP);
+    gint64 ms;
+
+    soup_message_headers_append (h, "Retry-After", date);
+    ms = _ruv_hub_retry_after_ms (h);
+    g_assert_cmpint (ms, >, 100 * 1000);
+    g_assert_cmpint (ms, <=, 120 * 1000);
+    soup_message_headers_unref (h);
+  }
+}
+
 static void
 test_gated (Fixture       *fx,
             gconstpointer  data)
@@ -677,6 +958,53 @@ test_redirect_loop (Fixture       *fx,
   g_mutex_unlock (&ruv_fake_hub.lock);
   d = download_model_file (fx, &error, &ok);
   assert_failed (d, ok, error, RUV_ERROR, RUV_ERROR_IO, "redirect loop");
+}
+
+/* An expired signed CDN URL (403 from the CDN) is resolved again from the
+ * Hub once; a second 403 is an error. Header reads do the same. */
+static void
+test_403_expired (Fixture       *fx,
+                  gconstpointer  data)
+{
+  g_autoptr(GAsyncResult) res = NULL;
+  g_autoptr(RuvGgufHeader) header = NULL;
+  g_autoptr(GError) error = NULL;
+
+  (void) data;
+  ruv_fake_hub_push_faults (FAULT_403_EXPIRED, -1);
+  run_fault (fx, TRUE);
+  g_mutex_lock (&ruv_fake_hub.lock);
+  g_assert_cmpuint (ruv_fake_hub.n_cdn, ==, 2);
+  g_mutex_unlock (&ruv_fake_hub.lock);
+
+  ruv_fake_hub_reset ();
+  ruv_fake_hub_push_faults (FAULT_403_EXPIRED, -1);
+  ruv_hub_read_header_async (fx->hub, "test/model-GGUF", NULL, "model-Q8_0.gguf", 0, 0,
+                             NULL, got_result, &res);
+  wait_for (&res);
+  header = ruv_hub_read_header_finish (fx->hub, res, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (header);
+  g_mutex_lock (&ruv_fake_hub.lock);
+  g_assert_cmpuint (ruv_fake_hub.n_cdn, ==, 2);
+  g_mutex_unlock (&ruv_fake_hub.lock);
+}
+
+static void
+test_403_twice (Fixture       *fx,
+                gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RuvDownload) d = NULL;
+  gboolean ok;
+
+  (void) data;
+  ruv_fake_hub_push_faults (FAULT_403_EXPIRED, FAULT_403_EXPIRED, -1);
+  d = download_model_file (fx, &error, &ok);
+  assert_failed (d, ok, error, RUV_ERROR, RUV_ERROR_INVALID_OPERATION, "HTTP 403");
+  g_mutex_lock (&ruv_fake_hub.lock);
+  g_assert_cmpuint (ruv_fake_hub.n_cdn, ==, 2);
+  g_mutex_unlock (&ruv_fake_hub.lock);
 }
 
 /* Download half, destroy the manager, resume with a new one. */
@@ -1341,11 +1669,16 @@ main (int    argc,
   g_test_add_func ("/engine/download/ram-fit", test_ram_fit);
   g_test_add_func ("/engine/download/header-prefix", test_header_prefix);
   g_test_add_func ("/engine/download/catalog", test_catalog);
+  g_test_add_func ("/engine/download/hub/header-parsing", test_header_parsing);
 #define ADD(path, fn) g_test_add ("/engine/download/" path, Fixture, NULL, fixture_setup, fn, \
                                   fixture_teardown)
   ADD ("hub/search", test_search);
   ADD ("hub/list-files", test_list_files);
   ADD ("hub/bad-listings", test_bad_listings);
+  ADD ("hub/list-pages", test_list_pages);
+  ADD ("hub/list-pages-bad", test_list_pages_bad);
+  ADD ("hub/search-pages", test_search_pages);
+  ADD ("hub/api-rate-limit", test_api_rate_limit);
   ADD ("hub/gated-token", test_gated);
   ADD ("hub/read-header", test_read_header);
   ADD ("clean", test_clean);
@@ -1360,6 +1693,8 @@ main (int    argc,
   ADD ("fault/extra-bytes", test_extra_bytes);
   ADD ("fault/416", test_416);
   ADD ("fault/redirect-loop", test_redirect_loop);
+  ADD ("fault/403-expired-url", test_403_expired);
+  ADD ("fault/403-twice", test_403_twice);
   ADD ("fault/disk-full", test_disk_full);
   ADD ("fault/not-gguf", test_not_gguf);
   ADD ("unsafe-destination", test_unsafe_dest);
