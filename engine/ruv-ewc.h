@@ -2,16 +2,23 @@
  * penalty that holds adapter weights near what earlier ratings taught.
  * SPDX-License-Identifier: MIT
  *
- * Over a flat parameter vector w (ruv_micro_lora_get_params order):
- *   update_fisher (g):  F <- decay * F + (1 - decay) * g^2   (g: a per-sample
- *                       gradient of the loss; the empirical Fisher)
- *   set_anchor (w):     w* <- w   (a task boundary: the start of a deep run,
- *                       or after each EwcMerge consolidation)
- *   penalty (w):        lambda / 2 * sum F (w - w*)^2
- *   penalty gradient:   min (lambda F, cap) (w - w*), cap = 0.5 / lr, so a
- *                       gradient step never moves past w* (lr * lambda * F < 1).
- * decay 0.9 forgets a rating's curvature with a half-life of ~7 ratings (the
- * reference's 0.999 would need hundreds of ratings to matter).
+ * Over a flat parameter vector w (ruv_micro_lora_get_params order), online
+ * EWC with task boundaries (Schwarz et al. 2018, "Progress & Compress"):
+ *   update_fisher (g):  C <- running mean of g^2 over the per-sample
+ *                       gradients g of the loss since the last boundary
+ *                       (the empirical Fisher of the current task)
+ *   end_task (w):       F* <- decay * F* + C, C <- 0, w* <- w  (a boundary:
+ *                       every sona.ewc_task_ratings consolidated ratings,
+ *                       and the start of a deep run)
+ *   penalty (w):        lambda / 2 * sum_i (F*_i / mean F*) (w_i - w*_i)^2
+ *   penalty gradient:   min (lambda F*_i / mean F*, cap) (w_i - w*_i),
+ *                       cap = 0.5 / lr, so a step never moves past w*.
+ * F* / mean F* is each parameter's importance to the earlier tasks relative
+ * to the average parameter, so lambda does not depend on the model's
+ * gradient scale (F ~ 1e-4 on one model, 1e-7 on another); lambda = 1 pulls
+ * an average parameter back by lr of its distance from w* per step. Only the
+ * earlier tasks' Fisher enters the penalty: the current task's own
+ * gradients do not stiffen the weights it is still learning.
  */
 #pragma once
 
@@ -22,7 +29,7 @@ G_BEGIN_DECLS
 typedef struct _RuvEwc RuvEwc;
 
 #define RUV_EWC_DEFAULT_DECAY  0.9f
-#define RUV_EWC_DEFAULT_LAMBDA 100.0f
+#define RUV_EWC_DEFAULT_LAMBDA 0.5f     /* relative to mean F*; as RUV_SONA_DEFAULT_EWC_LAMBDA */
 
 RuvEwc       *ruv_ewc_new            (gsize        n_params,
                                       float        decay);
@@ -41,19 +48,26 @@ gboolean      ruv_ewc_update_fisher  (RuvEwc      *self,
                                       const float *grad);
 void          ruv_ewc_set_anchor     (RuvEwc      *self,
                                       const float *w);
-/* Replaces the Fisher estimate (tests, restoring a snapshot). */
+/* A task boundary: F* <- decay F* + C, C <- 0, w* <- w. */
+void          ruv_ewc_end_task       (RuvEwc      *self,
+                                      const float *w);
+/* C and the number of gradients in it. */
+const float  *ruv_ewc_get_current_fisher (const RuvEwc *self);
+guint64       ruv_ewc_get_n_current  (const RuvEwc *self);
+/* Replaces F* (tests, restoring a snapshot). */
 void          ruv_ewc_set_fisher     (RuvEwc      *self,
                                       const float *fisher);
 double        ruv_ewc_penalty        (const RuvEwc *self,
                                       const float *w,
                                       float        lambda);
-/* grad += min (lambda F, 0.5 / lr) (w - w*); nothing without an anchor. */
+/* grad += min (lambda F* / mean F*, 0.5 / lr) (w - w*); nothing without an
+ * anchor or with F* = 0. */
 void          ruv_ewc_add_penalty_gradient (const RuvEwc *self,
                                             const float *w,
                                             float        lambda,
                                             float        learning_rate,
                                             float       *grad);
-/* Fisher to zero, no anchor. */
+/* F*, C to zero, no anchor. */
 void          ruv_ewc_reset          (RuvEwc      *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RuvEwc, ruv_ewc_free)

@@ -23,6 +23,8 @@ struct _RuvMicroLora
   guint64             rng;          /* dropout masks */
   float              *drop;         /* dropout scratch (max n_in) */
   gsize               drop_len;
+  float              *acc_tmp;      /* accumulate scratch: B^T and dL/dB^T */
+  gsize               acc_len;
   float              *upd_w;        /* apply_gradient scratch (n_params each) */
   float              *upd_g;
   gsize               upd_len;
@@ -204,6 +206,7 @@ ruv_micro_lora_finalize (GObject *object)
   g_array_unref (self->adapters);
   g_free (self->drop);
   g_free (self->upd_w);
+  g_free (self->acc_tmp);
   g_free (self->upd_g);
   g_mutex_clear (&self->lock);
   G_OBJECT_CLASS (ruv_micro_lora_parent_class)->finalize (object);
@@ -245,6 +248,40 @@ ruv_micro_lora_new_empty (const RuvMicroLoraConfig *config)
   self->config = *config;
   self->rng = config->seed ^ G_GUINT64_CONSTANT (0x5DEECE66D);
   return self;
+}
+
+RuvMicroLora *
+ruv_micro_lora_copy (RuvMicroLora *self,
+                     guint64       dropout_seed)
+{
+  RuvMicroLora *c;
+  guint i;
+
+  g_return_val_if_fail (RUV_IS_MICRO_LORA (self), NULL);
+  c = ruv_micro_lora_new_empty (&self->config);
+  c->rng = dropout_seed ^ G_GUINT64_CONSTANT (0x5DEECE66D);
+  c->enabled = self->enabled;
+  g_mutex_lock (&self->lock);
+  for (i = 0; i < self->adapters->len; i++)
+    {
+      const RuvLoraAdapter *ad = &g_array_index (self->adapters, RuvLoraAdapter, i);
+      gsize na = (gsize) ad->rank * ad->n_in, nb = (gsize) ad->n_out * ad->rank;
+      RuvLoraAdapter cp = *ad;
+
+      cp.a = g_memdup2 (ad->a, na * sizeof (float));
+      cp.b = g_memdup2 (ad->b, nb * sizeof (float));
+      cp.ga = g_new0 (float, na);
+      cp.gb = g_new0 (float, nb);
+      g_array_append_val (c->adapters, cp);
+      if ((gsize) ad->n_in > c->drop_len)
+        {
+          g_free (c->drop);
+          c->drop = g_new (float, ad->n_in);
+          c->drop_len = ad->n_in;
+        }
+    }
+  g_mutex_unlock (&self->lock);
+  return c;
 }
 
 static gboolean
@@ -641,20 +678,22 @@ ruv_micro_lora_accumulate_rows (RuvMicroLora       *self,
   return ruv_micro_lora_accumulate_checked (self, index, x_rows, dl_dy, m, weight, train, TRUE);
 }
 
-gboolean
-ruv_micro_lora_accumulate_checked (RuvMicroLora       *self,
-                                   gsize               index,
-                                   const float *const *x_rows,
-                                   const float        *dl_dy,
-                                   gint64              m,
-                                   float               weight,
-                                   gboolean            train,
-                                   gboolean            check)
+static gboolean
+accumulate_core (RuvMicroLora       *self,
+                 gsize               index,
+                 const float *const *x_rows,
+                 const float        *ax,
+                 const float        *dl_dy,
+                 gint64              m,
+                 float               weight,
+                 gboolean            train,
+                 gboolean            check)
 {
   rk_vec_dot_fn dotf = rk_get_traits (RK_TYPE_F32)->vec_dot;
   RuvLoraAdapter *ad;
-  float u[MAX_RANK], v[MAX_RANK];
   float keep = 1.0f - self->config.dropout;
+  float *bt, *gbt;
+  gsize nt;
   gint64 t, r, i, o;
 
   if (index >= self->adapters->len || !isfinite (weight) || m < 0)
@@ -666,12 +705,29 @@ ruv_micro_lora_accumulate_checked (RuvMicroLora       *self,
   if (check && !all_finite (dl_dy, (gsize) (m * ad->n_out)))
     return FALSE;
 
+  /* B^T and dL/dB^T, so that every row's work is dots and axpys over
+   * contiguous vectors (the kernels' SIMD) rather than rank-strided loops:
+   *   v[r] = (B^T g)[r],  dL/dB^T[r] += s w (A xd)[r] g,  dL/dA[r] += s w v[r] xd */
+  nt = (gsize) ad->rank * ad->n_out;
+  if (self->acc_len < 2 * nt)
+    {
+      g_free (self->acc_tmp);
+      self->acc_tmp = g_new (float, 2 * nt);
+      self->acc_len = 2 * nt;
+    }
+  bt = self->acc_tmp;
+  gbt = bt + nt;
+  for (o = 0; o < ad->n_out; o++)
+    for (r = 0; r < ad->rank; r++)
+      bt[r * ad->n_out + o] = ad->b[o * ad->rank + r];
+  memset (gbt, 0, nt * sizeof (float));
+
   for (t = 0; t < m; t++)
     {
       const float *gt = dl_dy + t * ad->n_out;
       const float *xd = x_rows[t];
 
-      if (train && self->config.dropout > 0.0f)
+      if (ax == NULL && train && self->config.dropout > 0.0f)
         {
           for (i = 0; i < ad->n_in; i++)
             self->drop[i] = rng_uniform (&self->rng) < keep ? x_rows[t][i] / keep : 0.0f;
@@ -679,24 +735,46 @@ ruv_micro_lora_accumulate_checked (RuvMicroLora       *self,
         }
       for (r = 0; r < ad->rank; r++)
         {
-          u[r] = dotf ((int) ad->n_in, ad->a + r * ad->n_in, xd) * ad->scale * weight;
-          v[r] = 0.0f;
-        }
-      for (o = 0; o < ad->n_out; o++)
-        {
-          const float *br = ad->b + o * ad->rank;
-          float *gbr = ad->gb + o * ad->rank;
+          float u = (ax != NULL ? ax[t * ad->rank + r]
+                                : dotf ((int) ad->n_in, ad->a + r * ad->n_in, xd)) *
+                    ad->scale * weight;
+          float v = dotf ((int) ad->n_out, bt + r * ad->n_out, gt) * ad->scale * weight;
 
-          for (r = 0; r < ad->rank; r++)
-            {
-              gbr[r] += gt[o] * u[r];
-              v[r] += br[r] * gt[o];
-            }
+          if (u != 0.0f)
+            rk_axpy (gbt + r * ad->n_out, u, gt, (int) ad->n_out);
+          if (v != 0.0f)
+            rk_axpy (ad->ga + r * ad->n_in, v, xd, (int) ad->n_in);
         }
-      for (r = 0; r < ad->rank; r++)
-        rk_axpy (ad->ga + r * ad->n_in, v[r] * ad->scale * weight, xd, (int) ad->n_in);
     }
+  for (o = 0; o < ad->n_out; o++)
+    for (r = 0; r < ad->rank; r++)
+      ad->gb[o * ad->rank + r] += gbt[r * ad->n_out + o];
   return TRUE;
+}
+
+gboolean
+ruv_micro_lora_accumulate_checked (RuvMicroLora       *self,
+                                   gsize               index,
+                                   const float *const *x_rows,
+                                   const float        *dl_dy,
+                                   gint64              m,
+                                   float               weight,
+                                   gboolean            train,
+                                   gboolean            check)
+{
+  return accumulate_core (self, index, x_rows, NULL, dl_dy, m, weight, train, check);
+}
+
+gboolean
+ruv_micro_lora_accumulate_ax (RuvMicroLora       *self,
+                              gsize               index,
+                              const float *const *x_rows,
+                              const float        *ax,
+                              const float        *dl_dy,
+                              gint64              m,
+                              float               weight)
+{
+  return accumulate_core (self, index, x_rows, ax, dl_dy, m, weight, FALSE, FALSE);
 }
 
 gboolean
@@ -878,6 +956,8 @@ ruv_micro_lora_get_mean_gradients (RuvMicroLora *self,
   gsize n = ruv_micro_lora_get_n_params (self), i;
 
   flat_io (self, out, 1);
+  if (self->n_accum == 1)
+    return;
   for (i = 0; i < n; i++)
     out[i] = self->n_accum > 0 ? out[i] / (float) self->n_accum : 0.0f;
 }
@@ -936,8 +1016,14 @@ ruv_micro_lora_apply_gradient (RuvMicroLora *self,
     g[i] = grad[i] + self->config.weight_decay * w[i];
   if (ewc != NULL && ruv_ewc_get_n_params (ewc) == n && isfinite (ewc_lambda) && ewc_lambda > 0.0f)
     ruv_ewc_add_penalty_gradient (ewc, w, ewc_lambda, learning_rate, g);
-  for (i = 0; i < n; i++)
-    norm += (double) g[i] * g[i];
+  /* the kernels' dot; in double only when float overflows */
+  norm = rk_get_traits (RK_TYPE_F32)->vec_dot ((int) n, g, g);
+  if (!isfinite (norm))
+    {
+      norm = 0.0;
+      for (i = 0; i < n; i++)
+        norm += (double) g[i] * g[i];
+    }
   norm = sqrt (norm);
   if (grad_norm != NULL)
     *grad_norm = norm;

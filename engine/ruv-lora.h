@@ -157,6 +157,11 @@ RuvMicroLora *ruv_micro_lora_new_for_model    (RuvModel                 *model,
                                                GError                  **error);
 /* An empty adapter set (for importing): add adapters one by one. */
 RuvMicroLora *ruv_micro_lora_new_empty        (const RuvMicroLoraConfig *config);
+/* An independent copy: the same config, adapters, weights and enabled flag
+ * (read under the weight lock); gradients and stats zero. dropout_seed
+ * seeds the copy's dropout masks. */
+RuvMicroLora *ruv_micro_lora_copy             (RuvMicroLora             *self,
+                                               guint64                   dropout_seed);
 /* Adds an adapter; a, b NULL: initialised as in new(). RUV_ERROR_ADAPTER on
  * a duplicate (layer, module), a rank outside 1..256, non-finite weights or
  * sizes out of range. Alpha gives the scale alpha / rank (alpha 0: scale 1,
@@ -263,6 +268,16 @@ gboolean ruv_micro_lora_accumulate_checked (RuvMicroLora       *self,
                                             float               weight,
                                             gboolean            train,
                                             gboolean            check);
+/* The same (unchecked, no dropout) with ax (m x rank): row t's A x_t,
+ * computed by a caller that needed it anyway (the backward pass's forward
+ * half), so the rows are read once less. */
+gboolean ruv_micro_lora_accumulate_ax      (RuvMicroLora       *self,
+                                            gsize               index,
+                                            const float *const *x_rows,
+                                            const float        *ax,
+                                            const float        *dl_dy,
+                                            gint64              m,
+                                            float               weight);
 /* Counts one sample of the given quality towards the averaging in
  * apply_updates() and the stats. */
 void     ruv_micro_lora_count_sample  (RuvMicroLora    *self,

@@ -17,6 +17,8 @@
 
 struct _RuvSonaTrace
 {
+  gint      ref_count;
+  guint64   serial;     /* unique per trace and content version */
   gint64    n_tok;
   gint64    n_embd;
   gint64    n_cand;
@@ -41,6 +43,14 @@ adapter_feeds_residual (const RuvLoraAdapter *ad,
   return (RUV_TARGET_BIT (ad->module) & RUV_TARGET_RESIDUAL_MASK) && ad->n_out == n_embd;
 }
 
+static guint64
+next_serial (void)
+{
+  static guint64 counter;
+
+  return __atomic_add_fetch (&counter, 1, __ATOMIC_RELAXED);
+}
+
 RuvSonaTrace *
 ruv_sona_trace_new (RuvMicroLora *lora,
                     gint64        n_tok,
@@ -55,6 +65,8 @@ ruv_sona_trace_new (RuvMicroLora *lora,
                         n_cand >= 0 && n_cand <= 4096, NULL);
 
   tr = g_new0 (RuvSonaTrace, 1);
+  tr->ref_count = 1;
+  tr->serial = next_serial ();
   tr->n_tok = n_tok;
   tr->n_embd = n_embd;
   tr->n_cand = n_cand;
@@ -91,7 +103,7 @@ ruv_sona_trace_free (RuvSonaTrace *tr)
 {
   gsize i;
 
-  if (tr == NULL)
+  if (tr == NULL || !g_atomic_int_dec_and_test (&tr->ref_count))
     return;
   for (i = 0; i < tr->n_adapters; i++)
     g_free (tr->inputs[i]);
@@ -106,6 +118,13 @@ ruv_sona_trace_free (RuvSonaTrace *tr)
   g_free (tr->cand);
   g_free (tr->is_set);
   g_free (tr);
+}
+
+RuvSonaTrace *
+_ruv_sona_trace_ref (RuvSonaTrace *tr)
+{
+  g_atomic_int_inc (&tr->ref_count);
+  return tr;
 }
 
 gint64
@@ -232,6 +251,7 @@ ruv_sona_trace_set_position (RuvSonaTrace       *tr,
         return FALSE;
       }
 
+  tr->serial = next_serial ();
   xb = tr->x_base + t * tr->n_embd;
   memcpy (xb, x_final, tr->n_embd * sizeof (float));
   tr->target[t] = target;
@@ -271,27 +291,37 @@ ruv_sona_trace_set_position (RuvSonaTrace       *tr,
 /* ---- scratch --------------------------------------------------------------- */
 
 static gpointer
-scratch_bytes (RuvSonaLlm *self,
-               int         slot,
-               gsize       nbytes)
+scratch_bytes (RuvSonaWork *work,
+               int          slot,
+               gsize        nbytes)
 {
-  if (self->scratch_len[slot] < nbytes)
+  if (work->scratch_len[slot] < nbytes)
     {
-      g_free (self->scratch[slot]);
+      g_free (work->scratch[slot]);
       /* grow by half again, so slowly rising sizes settle quickly */
-      nbytes = MAX (nbytes, self->scratch_len[slot] + self->scratch_len[slot] / 2);
-      self->scratch[slot] = g_malloc (nbytes);
-      self->scratch_len[slot] = nbytes;
+      nbytes = MAX (nbytes, work->scratch_len[slot] + work->scratch_len[slot] / 2);
+      work->scratch[slot] = g_malloc (nbytes);
+      work->scratch_len[slot] = nbytes;
     }
-  return self->scratch[slot];
+  return work->scratch[slot];
 }
 
 float *
-_ruv_sona_scratch (RuvSonaLlm *self,
-                   int         slot,
-                   gsize       n)
+_ruv_sona_scratch (RuvSonaWork *work,
+                   int          slot,
+                   gsize        n)
 {
-  return scratch_bytes (self, slot, n * sizeof (float));
+  return scratch_bytes (work, slot, n * sizeof (float));
+}
+
+void
+_ruv_sona_work_clear (RuvSonaWork *work)
+{
+  int i;
+
+  for (i = 0; i < N_SCRATCH; i++)
+    g_clear_pointer (&work->scratch[i], g_free);
+  memset (work, 0, sizeof *work);
 }
 
 /* ---- the backward pass --------------------------------------------------------------- */
@@ -304,20 +334,22 @@ dot (const float *a,
   return rk_get_traits (RK_TYPE_F32)->vec_dot ((int) n, a, b);
 }
 
-/* h = rmsnorm (x) * output_norm; returns 1 / rms. */
+/* h = rmsnorm (x) * output_norm; returns 1 / rms. In float with the
+ * kernels' dot, as the forward pass's rmsnorm. */
 static double
 head_norm (const RuvWeights *w,
            const float      *x,
            float            *h)
 {
   gint64 n = w->hp.n_embd, i;
-  double ms = 0.0, inv;
+  float inv = (float) (1.0 / sqrt ((double) dot (x, x, n) / (double) n + w->hp.rms_eps));
 
-  for (i = 0; i < n; i++)
-    ms += (double) x[i] * x[i];
-  inv = 1.0 / sqrt (ms / (double) n + w->hp.rms_eps);
-  for (i = 0; i < n; i++)
-    h[i] = (float) (x[i] * inv) * (w->output_norm != NULL ? w->output_norm[i] : 1.0f);
+  if (w->output_norm != NULL)
+    for (i = 0; i < n; i++)
+      h[i] = (x[i] * inv) * w->output_norm[i];
+  else
+    for (i = 0; i < n; i++)
+      h[i] = x[i] * inv;
   return inv;
 }
 
@@ -331,16 +363,14 @@ head_norm_backward (const RuvWeights *w,
                     float            *dj_dx)
 {
   gint64 n = w->hp.n_embd, i;
-  double mg = 0.0;
+  float fi = (float) inv, mg;
 
+  if (w->output_norm != NULL)
+    for (i = 0; i < n; i++)
+      gh[i] *= w->output_norm[i];
+  mg = dot (gh, x, n) * fi / (float) n;
   for (i = 0; i < n; i++)
-    {
-      gh[i] *= w->output_norm != NULL ? w->output_norm[i] : 1.0f;
-      mg += (double) gh[i] * (x[i] * inv);
-    }
-  mg /= (double) n;
-  for (i = 0; i < n; i++)
-    dj_dx[i] = (float) ((gh[i] - (x[i] * inv) * mg) * inv);
+    dj_dx[i] = (gh[i] - (x[i] * fi) * mg) * fi;
 }
 
 /* Full vocabulary: J_t = log softmax (W_out h)[y]; the logits come from the
@@ -348,6 +378,7 @@ head_norm_backward (const RuvWeights *w,
  * dJ/dh = W[y] - sum_c p_c W[c] from dequantized row chunks. */
 static double
 head_full (RuvSonaLlm  *self,
+           RuvSonaWork *work,
            const float *x,
            gint32       y,
            float       *dj_dx)
@@ -355,15 +386,16 @@ head_full (RuvSonaLlm  *self,
   const RuvWeights *w = self->w;
   const RuvWeight *wo = &w->output;
   gint64 n = w->hp.n_embd, nv = w->hp.n_vocab, c, c0;
-  float *h = _ruv_sona_scratch (self, SC_H, n);
-  float *z = _ruv_sona_scratch (self, SC_Z, nv);
+  float *h = _ruv_sona_scratch (work, SC_H, n);
+  float *z = _ruv_sona_scratch (work, SC_Z, nv);
   double inv, zmax = -INFINITY, sum = 0.0, jt;
 
   if (y < 0 || y >= nv)
     return NAN;
+  work->rows_serial = 0;   /* SC_ROWS is reused below */
   inv = head_norm (w, x, h);
   rk_matmul (NULL, wo->type, wo->data, wo->row_stride, nv, n, h, n, 1, z, nv,
-             scratch_bytes (self, SC_MATMUL, MAX (rk_matmul_scratch_size (wo->type, n, 1), 1)));
+             scratch_bytes (work, SC_MATMUL, MAX (rk_matmul_scratch_size (wo->type, n, 1), 1)));
   for (c = 0; c < nv; c++)
     zmax = MAX (zmax, z[c]);
   for (c = 0; c < nv; c++)
@@ -372,8 +404,8 @@ head_full (RuvSonaLlm  *self,
   if (dj_dx == NULL || !isfinite (jt))
     return jt;
   {
-    float *gh = _ruv_sona_scratch (self, SC_GH, n);
-    float *rows = _ruv_sona_scratch (self, SC_ROWS, HEAD_CHUNK * n);
+    float *gh = _ruv_sona_scratch (work, SC_GH, n);
+    float *rows = _ruv_sona_scratch (work, SC_ROWS, HEAD_CHUNK * n);
 
     memset (gh, 0, n * sizeof (float));
     for (c0 = 0; c0 < nv; c0 += HEAD_CHUNK)
@@ -405,6 +437,7 @@ head_full (RuvSonaLlm  *self,
  * x: (nsel, n) residuals; dj: (nsel, n) or NULL. Returns sum_t J_t. */
 static double
 head_candidates (RuvSonaLlm         *self,
+                 RuvSonaWork        *work,
                  const RuvSonaTrace *tr,
                  const gint64       *pos,
                  gint64              nsel,
@@ -415,18 +448,24 @@ head_candidates (RuvSonaLlm         *self,
   const RuvWeights *w = self->w;
   const RuvWeight *wo = &w->output;
   gint64 n = w->hp.n_embd, nv = w->hp.n_vocab, kk = k + 1, j, c;
-  gint32 *ids = scratch_bytes (self, SC_IDS, nsel * kk * sizeof (gint32));
-  gint32 *slot = scratch_bytes (self, SC_SLOT, nsel * kk * sizeof (gint32));
-  gint32 *uniq = scratch_bytes (self, SC_UNIQ, nsel * kk * sizeof (gint32));
-  gint64 *ns = scratch_bytes (self, SC_NS, nsel * sizeof (gint64));
+  gint32 *ids = scratch_bytes (work, SC_IDS, nsel * kk * sizeof (gint32));
+  gint32 *slot = scratch_bytes (work, SC_SLOT, nsel * kk * sizeof (gint32));
+  gint32 *uniq = scratch_bytes (work, SC_UNIQ, nsel * kk * sizeof (gint32));
+  gint64 *ns = scratch_bytes (work, SC_NS, nsel * sizeof (gint64));
   gint64 hsize = 64, n_uniq = 0;
   gint32 *hash;
   float *rows, *h, *z, *gh;
   double jsum = 0.0;
 
+  if (work->rows_serial == tr->serial && work->rows_nsel == nsel && work->rows_k == k)
+    {
+      n_uniq = work->rows_n_uniq;
+      goto have_rows;
+    }
+  work->rows_serial = 0;
   while (hsize < 2 * nsel * kk)
     hsize *= 2;
-  hash = scratch_bytes (self, SC_HASH, hsize * sizeof (gint32));
+  hash = scratch_bytes (work, SC_HASH, hsize * sizeof (gint32));
   memset (hash, 0xff, hsize * sizeof (gint32));
 
   /* per position: candidates (valid, distinct) plus the target */
@@ -470,11 +509,18 @@ head_candidates (RuvSonaLlm         *self,
         }
     }
 
-  rows = _ruv_sona_scratch (self, SC_ROWS, n_uniq * n);
+  rows = _ruv_sona_scratch (work, SC_ROWS, n_uniq * n);
   rk_get_rows (wo->type, wo->data, wo->row_stride, n, uniq, n_uniq, rows);
-  h = _ruv_sona_scratch (self, SC_H, n);
-  gh = _ruv_sona_scratch (self, SC_GH, n);
-  z = _ruv_sona_scratch (self, SC_Z, kk);
+  work->rows_serial = tr->serial;
+  work->rows_nsel = nsel;
+  work->rows_k = k;
+  work->rows_n_uniq = n_uniq;
+
+have_rows:
+  rows = _ruv_sona_scratch (work, SC_ROWS, n_uniq * n);
+  h = _ruv_sona_scratch (work, SC_H, n);
+  gh = _ruv_sona_scratch (work, SC_GH, n);
+  z = _ruv_sona_scratch (work, SC_Z, kk);
   for (j = 0; j < nsel; j++)
     {
       const float *x = xs + j * n;
@@ -512,18 +558,18 @@ head_candidates (RuvSonaLlm         *self,
 /* Row pointers to adapter a's inputs at the selected positions (f16 traces
  * are converted into SC_HALF). */
 static const float *const *
-trace_rows (RuvSonaLlm         *self,
+trace_rows (RuvSonaWork        *work,
             const RuvSonaTrace *tr,
             gsize               a,
             const gint64       *pos,
             gint64              nsel)
 {
-  const float **rp = scratch_bytes (self, SC_ROWP, nsel * sizeof (float *));
+  const float **rp = scratch_bytes (work, SC_ROWP, nsel * sizeof (float *));
   gint64 nin = tr->ad_n_in[a], j;
 
   if (tr->half)
     {
-      float *buf = _ruv_sona_scratch (self, SC_HALF, nsel * nin);
+      float *buf = _ruv_sona_scratch (work, SC_HALF, nsel * nin);
 
       for (j = 0; j < nsel; j++)
         {
@@ -538,10 +584,13 @@ trace_rows (RuvSonaLlm         *self,
 }
 
 /* Mean J over the chosen positions; with weight != 0 accumulates
- * weight * dJ/dtheta (all or nothing). Caller holds self->lock. Allocates
- * nothing once the scratch buffers have grown to the trace's size. */
+ * weight * dJ/dtheta into lora's gradients (all or nothing). The caller
+ * holds the lock guarding work and lora. Allocates nothing once the scratch
+ * buffers have grown to the trace's size. */
 double
 _ruv_sona_pass (RuvSonaLlm         *self,
+                RuvSonaWork        *work,
+                RuvMicroLora       *lora,
                 const RuvSonaTrace *tr,
                 gint                max_tokens,
                 gint                n_cand,
@@ -549,12 +598,11 @@ _ruv_sona_pass (RuvSonaLlm         *self,
                 float               weight,
                 gboolean            train)
 {
-  RuvMicroLora *lora = self->lora;
   gint64 n = tr->n_embd, T = tr->n_tok, nsel, j, k, i;
   gint64 *pos;
-  float *xs, *dj = NULL;
+  float *xs, *dj = NULL, *ax, *axa;
   double jsum = 0.0;
-  gsize a;
+  gsize a, n_ax;
 
   if (n != self->w->hp.n_embd || !trace_matches (tr, lora))
     return NAN;
@@ -563,48 +611,55 @@ _ruv_sona_pass (RuvSonaLlm         *self,
       return NAN;
 
   nsel = max_tokens > 0 && T > max_tokens ? max_tokens : T;
-  pos = scratch_bytes (self, SC_POS, nsel * sizeof (gint64));
+  pos = scratch_bytes (work, SC_POS, nsel * sizeof (gint64));
   for (j = 0; j < nsel; j++)
     pos[j] = nsel == T ? j : (j * T) / nsel;
   k = n_cand > 0 && tr->n_cand > 0 ? MIN (n_cand, tr->n_cand) : 0;
 
-  /* x_t = x_base_t + sum_a s B_a (A_a u_{a,t}) */
-  xs = _ruv_sona_scratch (self, SC_X, nsel * n);
+  /* x_t = x_base_t + sum_a s B_a (A_a u_{a,t}); with B transposed the
+   * rank-1/2 expansion is one axpy per rank (the kernels' SIMD) */
+  xs = _ruv_sona_scratch (work, SC_X, nsel * n);
   for (j = 0; j < nsel; j++)
     memcpy (xs + j * n, tr->x_base + pos[j] * n, n * sizeof (float));
+  n_ax = 0;
   for (a = 0; a < tr->n_adapters; a++)
+    if (tr->inputs[a] != NULL)
+      n_ax += (gsize) nsel * tr->ad_rank[a];
+  ax = _ruv_sona_scratch (work, SC_AX, MAX (n_ax, 1));
+  for (a = 0, axa = ax; a < tr->n_adapters; a++)
     if (tr->inputs[a] != NULL)
       {
         const RuvLoraAdapter *ad = ruv_micro_lora_get_adapter (lora, a);
-        const float *const *rp = trace_rows (self, tr, a, pos, nsel);
+        const float *const *rp = trace_rows (work, tr, a, pos, nsel);
+        float *bt = _ruv_sona_scratch (work, SC_BT, (gsize) ad->rank * ad->n_out);
+        gint r;
 
+        for (i = 0; i < ad->n_out; i++)
+          for (r = 0; r < ad->rank; r++)
+            bt[r * ad->n_out + i] = ad->b[i * ad->rank + r];
         for (j = 0; j < nsel; j++)
-          {
-            float *x = xs + j * n;
-            gint r;
+          for (r = 0; r < ad->rank; r++)
+            {
+              float u = dot (ad->a + r * ad->n_in, rp[j], ad->n_in);
 
-            for (r = 0; r < ad->rank; r++)
-              {
-                float v = dot (ad->a + r * ad->n_in, rp[j], ad->n_in) * ad->scale;
-                const float *br = ad->b + r;
-
-                for (i = 0; i < ad->n_out; i++)
-                  x[i] += br[i * ad->rank] * v;
-              }
-          }
+              axa[j * ad->rank + r] = u;
+              if (u != 0.0f)
+                rk_axpy (xs + j * n, u * ad->scale, bt + r * ad->n_out, (int) ad->n_out);
+            }
+        axa += (gsize) nsel * ad->rank;
       }
 
-  dj = backward ? _ruv_sona_scratch (self, SC_DJ, nsel * n) : NULL;
+  dj = backward ? _ruv_sona_scratch (work, SC_DJ, nsel * n) : NULL;
   if (k > 0)
     {
-      jsum = head_candidates (self, tr, pos, nsel, k, xs, dj);
+      jsum = head_candidates (self, work, tr, pos, nsel, k, xs, dj);
       if (!isfinite (jsum))
         return NAN;
     }
   else
     for (j = 0; j < nsel; j++)
       {
-        double jt = head_full (self, xs + j * n, tr->target[pos[j]],
+        double jt = head_full (self, work, xs + j * n, tr->target[pos[j]],
                                backward ? dj + j * n : NULL);
 
         if (!isfinite (jt))
@@ -613,17 +668,34 @@ _ruv_sona_pass (RuvSonaLlm         *self,
       }
   if (backward)
     {
+      guint32 bad = 0;
+      float inv = 1.0f / (float) nsel;
+
+      /* no early exit, so the loop vectorises; a non-finite value has an
+       * all-ones exponent */
       for (i = 0; i < nsel * n; i++)
         {
-          dj[i] /= (float) nsel;
-          if (!isfinite (dj[i]))
-            return NAN;
+          guint32 bits;
+
+          dj[i] *= inv;
+          memcpy (&bits, dj + i, sizeof bits);
+          bad |= (bits & 0x7f800000u) == 0x7f800000u;
         }
-      for (a = 0; a < tr->n_adapters; a++)
+      if (bad)
+        return NAN;
+      for (a = 0, axa = ax; a < tr->n_adapters; a++)
         if (tr->inputs[a] != NULL)
-          /* inputs were checked when the trace was filled, dj just above */
-          ruv_micro_lora_accumulate_checked (lora, a, trace_rows (self, tr, a, pos, nsel), dj,
-                                             nsel, weight, train, FALSE);
+          {
+            const float *const *rp = trace_rows (work, tr, a, pos, nsel);
+
+            /* inputs were checked when the trace was filled, dj just above;
+             * A u from above unless dropout draws a new input */
+            if (train && ruv_micro_lora_get_config (lora)->dropout > 0.0f)
+              ruv_micro_lora_accumulate_checked (lora, a, rp, dj, nsel, weight, train, FALSE);
+            else
+              ruv_micro_lora_accumulate_ax (lora, a, rp, axa, dj, nsel, weight);
+            axa += (gsize) nsel * tr->ad_rank[a];
+          }
     }
   return jsum / (double) nsel;
 }
@@ -637,7 +709,8 @@ ruv_sona_llm_trace_objective (RuvSonaLlm         *self,
   double j;
 
   g_mutex_lock (&self->lock);
-  j = _ruv_sona_pass (self, trace, max_tokens, n_cand, FALSE, 0.0f, FALSE);
+  j = _ruv_sona_pass (self, &self->work, self->lora, trace, max_tokens, n_cand, FALSE, 0.0f,
+                      FALSE);
   g_mutex_unlock (&self->lock);
   return j;
 }
@@ -651,7 +724,8 @@ _ruv_sona_backward_locked (RuvSonaLlm         *self,
                            gboolean            train,
                            float               quality)
 {
-  double j = _ruv_sona_pass (self, trace, max_tokens, n_cand, TRUE, weight, train);
+  double j = _ruv_sona_pass (self, &self->work, self->lora, trace, max_tokens, n_cand, TRUE,
+                             weight, train);
 
   if (isfinite (j))
     ruv_micro_lora_count_sample (self->lora, quality);

@@ -13,63 +13,97 @@
 
 /* ---- background loop -------------------------------------------------------------------- */
 
+/* A consolidation in three steps, so that the instant loop never waits for
+ * the backward passes (a full-vocabulary pass over a 64-token answer takes
+ * tens of milliseconds on Qwen2.5-0.5B):
+ *  1. under self->lock (microseconds): take a reference to each pending
+ *     sample's trace, mark it consolidated, copy the adapter (a shadow);
+ *  2. without self->lock: per-sample gradients g_i on the shadow (the
+ *     weights as they were at step 1), combined by the strategy;
+ *  3. under self->lock: EWC++ Fisher update, one step on the live adapter
+ *     (which instant ratings may have moved since step 1: the step is a
+ *     gradient taken a few milliseconds earlier), anchor / ensemble.
+ * Dropped if the adapter set was replaced meanwhile. self->clock keeps one
+ * consolidation at a time (the worker and explicit calls). */
+typedef struct
+{
+  RuvSonaTrace *trace;
+  float         reward;
+  float         quality;
+} Pending;
+
 static gboolean
-consolidate_locked (RuvSonaLlm          *self,
-                    RuvAdaptationResult *res)
+consolidate (RuvSonaLlm          *self,
+             RuvAdaptationResult *res)
 {
   RuvSonaLlmConfig *c = &self->config;
-  gsize np = ruv_micro_lora_get_n_params (self->lora), i, k, n_ok = 0;
-  g_autoptr(GPtrArray) pending = g_ptr_array_new ();
+  g_autoptr(GArray) pending = g_array_new (FALSE, FALSE, sizeof (Pending));
+  g_autoptr(RuvMicroLora) lora = NULL;
+  g_autoptr(RuvMicroLora) shadow = NULL;
   g_autofree float *grads = NULL;
   g_autofree float *wts = NULL;
+  g_autofree gboolean *ok = NULL;
   g_autofree float *g = NULL;
+  gsize np, i, k, n_ok = 0;
   double wsum = 0.0, loss = 0.0;
   gssize best = -1;
+  gboolean applied = FALSE;
+  guint64 epoch;
 
+  /* 1. snapshot */
+  g_mutex_lock (&self->lock);
   for (i = 0; i < self->samples->len; i++)
     {
       Sample *s = g_ptr_array_index (self->samples, i);
+      Pending p = { NULL, s->reward, s->quality };
 
-      if (!s->consolidated)
-        g_ptr_array_add (pending, s);
+      if (s->consolidated)
+        continue;
+      s->consolidated = TRUE;
+      p.trace = _ruv_sona_trace_ref (s->trace);
+      g_array_append_val (pending, p);
     }
-  if (pending->len == 0 || np == 0)
-    return FALSE;
+  np = ruv_micro_lora_get_n_params (self->lora);
+  epoch = self->lora_epoch;
+  if (pending->len > 0 && np > 0)
+    {
+      lora = g_object_ref (self->lora);
+      shadow = ruv_micro_lora_copy (lora, c->micro_lora.seed + self->stats.background_runs + 1);
+    }
+  g_mutex_unlock (&self->lock);
+  if (shadow == NULL)
+    goto out;
 
-  /* per-sample gradients of L_i = -r_i J_i, fuller backward pass */
+  /* 2. per-sample gradients of L_i = -r_i J_i, fuller backward pass */
   grads = g_new0 (float, pending->len * np);
   wts = g_new0 (float, pending->len);
+  ok = g_new0 (gboolean, pending->len);
   for (i = 0; i < pending->len; i++)
     {
-      Sample *s = g_ptr_array_index (pending, i);
+      Pending *p = &g_array_index (pending, Pending, i);
       double j;
 
-      s->consolidated = TRUE;
-      ruv_micro_lora_clear_gradients (self->lora);
-      j = _ruv_sona_backward_locked (self, s->trace, 0, c->sona.background_candidates, -s->reward,
-                                     TRUE, s->quality);
+      ruv_micro_lora_clear_gradients (shadow);
+      j = _ruv_sona_pass (self, &self->bg_work, shadow, p->trace, 0,
+                          c->sona.background_candidates, TRUE, -p->reward, TRUE);
       if (!isfinite (j))
-        {
-          self->stats.instant_skipped++;
-          continue;
-        }
-      ruv_micro_lora_get_mean_gradients (self->lora, grads + i * np);
-      loss += -s->reward * j;
+        continue;
+      ruv_micro_lora_count_sample (shadow, p->quality);
+      ruv_micro_lora_get_mean_gradients (shadow, grads + i * np);
+      ok[i] = TRUE;
+      loss += -p->reward * j;
       n_ok++;
       switch (c->consolidation_strategy)
         {
         case RUV_CONSOLIDATE_QUALITY_WEIGHTED:
-          wts[i] = fabsf (s->reward);
+          wts[i] = fabsf (p->reward);
           break;
         case RUV_CONSOLIDATE_BEST_ONLY:
-          if (best < 0 || fabsf (s->reward) >= wts[best])
+          if (best < 0 || fabsf (p->reward) >= wts[best])
             best = (gssize) i;
-          wts[i] = fabsf (s->reward);
+          wts[i] = fabsf (p->reward);
           break;
         case RUV_CONSOLIDATE_EWC_MERGE:
-          ruv_ewc_update_fisher (self->ewc, grads + i * np);
-          wts[i] = 1.0f;
-          break;
         case RUV_CONSOLIDATE_AVERAGE:
         case RUV_CONSOLIDATE_ENSEMBLE:
         default:
@@ -77,49 +111,84 @@ consolidate_locked (RuvSonaLlm          *self,
           break;
         }
     }
-  ruv_micro_lora_clear_gradients (self->lora);
-  if (n_ok == 0)
-    return FALSE;
-  if (c->consolidation_strategy == RUV_CONSOLIDATE_BEST_ONLY)
-    for (i = 0; i < pending->len; i++)
-      wts[i] = (gssize) i == best ? 1.0f : 0.0f;
-  for (i = 0; i < pending->len; i++)
-    wsum += wts[i];
   g = g_new0 (float, np);
-  if (wsum > 0.0)
-    for (i = 0; i < pending->len; i++)
-      for (k = 0; k < np; k++)
-        g[k] += (float) (wts[i] / wsum) * grads[i * np + k];
-
-  res->samples_used = n_ok;
-  res->loss = loss / (double) n_ok;
-  res->applied = ruv_micro_lora_apply_gradient (
-      self->lora, g, c->sona.background_lr,
-      c->consolidation_strategy == RUV_CONSOLIDATE_EWC_MERGE ? self->ewc : NULL,
-      c->sona.ewc_lambda, &res->grad_norm);
-  if (res->applied && c->consolidation_strategy == RUV_CONSOLIDATE_EWC_MERGE)
+  if (n_ok > 0)
     {
-      ruv_micro_lora_get_params (self->lora, g);
-      ruv_ewc_set_anchor (self->ewc, g);
+      if (c->consolidation_strategy == RUV_CONSOLIDATE_BEST_ONLY)
+        for (i = 0; i < pending->len; i++)
+          wts[i] = (gssize) i == best ? 1.0f : 0.0f;
+      for (i = 0; i < pending->len; i++)
+        wsum += wts[i];
+      if (wsum > 0.0)
+        for (i = 0; i < pending->len; i++)
+          if (wts[i] != 0.0f)
+            for (k = 0; k < np; k++)
+              g[k] += (float) (wts[i] / wsum) * grads[i * np + k];
     }
-  if (res->applied && c->consolidation_strategy == RUV_CONSOLIDATE_ENSEMBLE)
-    {
-      float *snap = g_new (float, np);
 
-      ruv_micro_lora_get_params (self->lora, snap);
-      g_ptr_array_add (self->ensemble, snap);
-      while (self->ensemble->len > (guint) c->sona.ensemble_size)
-        g_ptr_array_remove_index (self->ensemble, 0);
-      memset (g, 0, np * sizeof (float));
-      for (i = 0; i < self->ensemble->len; i++)
-        for (k = 0; k < np; k++)
-          g[k] += ((float *) g_ptr_array_index (self->ensemble, i))[k] /
-                  (float) self->ensemble->len;
-      ruv_micro_lora_set_params (self->lora, g);
+  /* 3. the step */
+  g_mutex_lock (&self->lock);
+  if (self->lora != lora || self->lora_epoch != epoch ||
+      ruv_micro_lora_get_n_params (self->lora) != np)
+    {
+      /* the adapter set was replaced or reset meanwhile: nothing to apply */
+      g_mutex_unlock (&self->lock);
+      goto out;
     }
-  self->stats.background_runs++;
-  self->stats.background_samples += n_ok;
-  return res->applied;
+  self->stats.instant_skipped += pending->len - n_ok;
+  for (i = 0; i < pending->len; i++)
+    if (ok[i])
+      {
+        ruv_micro_lora_count_sample (self->lora, g_array_index (pending, Pending, i).quality);
+        if (c->consolidation_strategy == RUV_CONSOLIDATE_EWC_MERGE)
+          ruv_ewc_update_fisher (self->ewc, grads + i * np);
+      }
+  ruv_micro_lora_clear_gradients (self->lora);
+  if (n_ok > 0)
+    {
+      res->samples_used = n_ok;
+      res->loss = loss / (double) n_ok;
+      applied = ruv_micro_lora_apply_gradient (
+          self->lora, g, c->sona.background_lr,
+          c->consolidation_strategy == RUV_CONSOLIDATE_EWC_MERGE ? self->ewc : NULL,
+          c->sona.ewc_lambda, &res->grad_norm);
+      if (applied && c->consolidation_strategy == RUV_CONSOLIDATE_EWC_MERGE)
+        {
+          /* an EWC++ task boundary every ewc_task_ratings ratings: the
+           * penalty then holds what they taught (ruv-ewc.h) */
+          self->ewc_task_n += (gint64) n_ok;
+          if (self->ewc_task_n >= c->sona.ewc_task_ratings)
+            {
+              ruv_micro_lora_get_params (self->lora, g);
+              ruv_ewc_end_task (self->ewc, g);
+              self->ewc_task_n = 0;
+            }
+        }
+      if (applied && c->consolidation_strategy == RUV_CONSOLIDATE_ENSEMBLE)
+        {
+          float *snap = g_new (float, np);
+
+          ruv_micro_lora_get_params (self->lora, snap);
+          g_ptr_array_add (self->ensemble, snap);
+          while (self->ensemble->len > (guint) c->sona.ensemble_size)
+            g_ptr_array_remove_index (self->ensemble, 0);
+          memset (g, 0, np * sizeof (float));
+          for (i = 0; i < self->ensemble->len; i++)
+            for (k = 0; k < np; k++)
+              g[k] += ((float *) g_ptr_array_index (self->ensemble, i))[k] /
+                      (float) self->ensemble->len;
+          ruv_micro_lora_set_params (self->lora, g);
+        }
+      self->stats.background_runs++;
+      self->stats.background_samples += n_ok;
+    }
+  g_mutex_unlock (&self->lock);
+  res->applied = applied;
+
+out:
+  for (i = 0; i < pending->len; i++)
+    ruv_sona_trace_free (g_array_index (pending, Pending, i).trace);
+  return applied;
 }
 
 gboolean
@@ -133,10 +202,12 @@ ruv_sona_llm_background_consolidate (RuvSonaLlm          *self,
   g_return_val_if_fail (RUV_IS_SONA_LLM (self), FALSE);
   memset (&res, 0, sizeof res);
   res.loss_after = NAN;
+  g_mutex_lock (&self->clock);
+  ok = consolidate (self, &res);
   g_mutex_lock (&self->lock);
-  ok = consolidate_locked (self, &res);
   self->last_background_us = g_get_monotonic_time ();
   g_mutex_unlock (&self->lock);
+  g_mutex_unlock (&self->clock);
   res.latency_us = (guint64) (g_get_monotonic_time () - t0);
   if (result != NULL)
     *result = res;
@@ -224,8 +295,16 @@ ruv_sona_llm_stop_background (RuvSonaLlm *self)
 
 /* ---- deep loop ----------------------------------------------------------------------- */
 
+/* Like a consolidation, a deep run trains a shadow copy of the adapter (and
+ * of the EWC++ state) without holding self->lock, so ratings keep being
+ * applied meanwhile; at the end, under the lock, the live weights become
+ * w_deep + (w_live - w0): the deep run's result plus whatever instant or
+ * background steps happened during it. A cancelled run leaves the live
+ * adapter as it is. */
+
 static double
 dataset_loss (RuvSonaLlm                  *self,
+              RuvMicroLora                *lora,
               const RuvSonaTrainingSample *s,
               gsize                        n)
 {
@@ -234,8 +313,8 @@ dataset_loss (RuvSonaLlm                  *self,
 
   for (i = 0; i < n; i++)
     {
-      double j = _ruv_sona_pass (self, s[i].trace, 0, self->config.sona.background_candidates,
-                                 FALSE, 0.0f, FALSE);
+      double j = _ruv_sona_pass (self, &self->bg_work, lora, s[i].trace, 0,
+                                 self->config.sona.background_candidates, FALSE, 0.0f, FALSE);
 
       if (isfinite (j))
         {
@@ -246,30 +325,32 @@ dataset_loss (RuvSonaLlm                  *self,
   return used > 0 ? sum / (double) used : NAN;
 }
 
-gboolean
-ruv_sona_llm_deep_optimize (RuvSonaLlm                  *self,
-                            const RuvSonaTrainingSample *samples,
-                            gsize                        n,
-                            RuvSonaProgressFunc          progress,
-                            gpointer                     user_data,
-                            GCancellable                *cancellable,
-                            GArray                      *loss_curve,
-                            RuvAdaptationResult         *result,
-                            GError                     **error)
+static gboolean
+deep_run (RuvSonaLlm                  *self,
+          const RuvSonaTrainingSample *samples,
+          gsize                        n,
+          RuvSonaProgressFunc          progress,
+          gpointer                     user_data,
+          GCancellable                *cancellable,
+          GArray                      *loss_curve,
+          RuvAdaptationResult         *res,
+          GError                     **error)
 {
-  RuvAdaptationResult res;
   g_autofree RuvSonaTrainingSample *own = NULL;
   g_autofree float *w0 = NULL;
+  g_autofree float *w1 = NULL;
+  g_autofree float *wl = NULL;
   g_autofree gsize *order = NULL;
-  gint64 t0 = g_get_monotonic_time ();
-  guint64 rng;
-  gsize np, i;
+  g_autoptr(RuvMicroLora) lora = NULL;
+  g_autoptr(RuvMicroLora) shadow = NULL;
+  g_autoptr(RuvEwc) ewc = NULL;
+  gsize np, i, n_own = 0;
+  guint64 rng, epoch_id;
   gint epoch;
   double loss;
+  gboolean ok = FALSE;
 
-  g_return_val_if_fail (RUV_IS_SONA_LLM (self), FALSE);
-  memset (&res, 0, sizeof res);
-  res.loss_after = NAN;
+  /* snapshot */
   g_mutex_lock (&self->lock);
   if (n == 0)
     {
@@ -278,26 +359,31 @@ ruv_sona_llm_deep_optimize (RuvSonaLlm                  *self,
         {
           Sample *s = g_ptr_array_index (self->samples, i);
 
-          own[i].trace = s->trace;
+          own[i].trace = _ruv_sona_trace_ref (s->trace);
           own[i].reward = s->reward;
           own[i].quality = s->quality;
         }
       samples = own;
-      n = self->samples->len;
+      n = n_own = self->samples->len;
     }
-  loss = n > 0 ? dataset_loss (self, samples, n) : NAN;
+  lora = g_object_ref (self->lora);
+  shadow = ruv_micro_lora_copy (lora, self->config.micro_lora.seed ^ self->stats.deep_runs);
+  ewc = ruv_ewc_copy (self->ewc);
+  epoch_id = self->lora_epoch;
+  g_mutex_unlock (&self->lock);
+
+  loss = n > 0 ? dataset_loss (self, shadow, samples, n) : NAN;
   if (!isfinite (loss))
     {
-      g_mutex_unlock (&self->lock);
       g_set_error (error, RUV_ERROR, RUV_ERROR_SONA,
                    "need at least 1 rated reply matching the adapter to train (have %"
                    G_GSIZE_FORMAT ")", n);
-      return FALSE;
+      goto out;
     }
-  np = ruv_micro_lora_get_n_params (self->lora);
+  np = ruv_micro_lora_get_n_params (shadow);
   w0 = g_new (float, np);
-  ruv_micro_lora_get_params (self->lora, w0);
-  ruv_ewc_set_anchor (self->ewc, w0);   /* the task boundary */
+  ruv_micro_lora_get_params (shadow, w0);
+  ruv_ewc_end_task (ewc, w0);   /* the task boundary */
   if (loss_curve != NULL)
     g_array_append_val (loss_curve, loss);
   order = g_new (gsize, n);
@@ -324,37 +410,90 @@ ruv_sona_llm_deep_optimize (RuvSonaLlm                  *self,
 
           if (g_cancellable_is_cancelled (cancellable))
             {
-              ruv_micro_lora_clear_gradients (self->lora);
-              ruv_micro_lora_set_params (self->lora, w0);
+              g_mutex_lock (&self->lock);
               self->stats.deep_cancelled++;
               g_mutex_unlock (&self->lock);
               g_set_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
                            "deep optimisation cancelled; the adapter is unchanged");
-              return FALSE;
+              goto out;
             }
           if (!isfinite (s->reward) || s->reward == 0.0f)
             continue;
-          ruv_micro_lora_clear_gradients (self->lora);
-          if (isfinite (_ruv_sona_backward_locked (self, s->trace, 0,
-                                                   self->config.sona.background_candidates,
-                                                   -CLAMP (s->reward, -1.0f, 1.0f), TRUE,
-                                                   s->quality)))
-            ruv_micro_lora_apply_updates_with_ewc (self->lora, self->config.training.learning_rate,
-                                                   self->ewc, self->config.training.ewc_lambda);
-          ruv_micro_lora_clear_gradients (self->lora);
+          ruv_micro_lora_clear_gradients (shadow);
+          if (isfinite (_ruv_sona_pass (self, &self->bg_work, shadow, s->trace, 0,
+                                        self->config.sona.background_candidates, TRUE,
+                                        -CLAMP (s->reward, -1.0f, 1.0f), TRUE)))
+            {
+              ruv_micro_lora_count_sample (shadow, s->quality);
+              ruv_micro_lora_apply_updates_with_ewc (shadow, self->config.training.learning_rate,
+                                                     ewc, self->config.training.ewc_lambda);
+            }
+          ruv_micro_lora_clear_gradients (shadow);
         }
-      loss = dataset_loss (self, samples, n);
+      loss = dataset_loss (self, shadow, samples, n);
       if (loss_curve != NULL)
         g_array_append_val (loss_curve, loss);
       if (progress != NULL)
         progress (epoch + 1, self->config.training.epochs, loss, user_data);
     }
+
+  /* swap in: w_deep + (w_live - w0) */
+  w1 = g_new (float, np);
+  wl = g_new (float, np);
+  ruv_micro_lora_get_params (shadow, w1);
+  g_mutex_lock (&self->lock);
+  if (self->lora != lora || self->lora_epoch != epoch_id ||
+      ruv_micro_lora_get_n_params (self->lora) != np)
+    {
+      g_mutex_unlock (&self->lock);
+      g_set_error (error, RUV_ERROR, RUV_ERROR_SONA,
+                   "the adapter was replaced or reset during the deep run; nothing applied");
+      goto out;
+    }
+  ruv_micro_lora_get_params (self->lora, wl);
+  for (i = 0; i < np; i++)
+    w1[i] += wl[i] - w0[i];
+  ruv_micro_lora_set_params (self->lora, w1);
+  /* what the run taught is the consolidated state now */
+  ruv_ewc_end_task (self->ewc, w1);
+  self->ewc_task_n = 0;
   self->deep_accum = 0.0;
   self->stats.deep_runs++;
   g_mutex_unlock (&self->lock);
-  res.applied = TRUE;
-  res.samples_used = n;
-  res.loss = loss;
+  res->applied = TRUE;
+  res->samples_used = n;
+  res->loss = loss;
+  ok = TRUE;
+
+out:
+  for (i = 0; i < n_own; i++)
+    ruv_sona_trace_free ((RuvSonaTrace *) own[i].trace);
+  return ok;
+}
+
+gboolean
+ruv_sona_llm_deep_optimize (RuvSonaLlm                  *self,
+                            const RuvSonaTrainingSample *samples,
+                            gsize                        n,
+                            RuvSonaProgressFunc          progress,
+                            gpointer                     user_data,
+                            GCancellable                *cancellable,
+                            GArray                      *loss_curve,
+                            RuvAdaptationResult         *result,
+                            GError                     **error)
+{
+  RuvAdaptationResult res;
+  gint64 t0 = g_get_monotonic_time ();
+  gboolean ok;
+
+  g_return_val_if_fail (RUV_IS_SONA_LLM (self), FALSE);
+  memset (&res, 0, sizeof res);
+  res.loss_after = NAN;
+  g_mutex_lock (&self->clock);   /* one deep run or consolidation at a time */
+  ok = deep_run (self, samples, n, progress, user_data, cancellable, loss_curve, &res, error);
+  g_mutex_unlock (&self->clock);
+  if (!ok)
+    return FALSE;
   res.latency_us = (guint64) (g_get_monotonic_time () - t0);
   if (result != NULL)
     *result = res;

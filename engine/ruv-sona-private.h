@@ -28,12 +28,31 @@ enum
   SC_MATMUL,    /* rk_matmul scratch (full-vocabulary head) */
   SC_GRAD,      /* (n_params): a combined gradient */
   SC_NS,        /* gint64 (nsel): candidates per position */
+  SC_BT,        /* (rank, n_out): one adapter's B transposed */
+  SC_AX,        /* per residual adapter (nsel, rank): A u at the positions */
   N_SCRATCH
 };
 
+/* A backward pass's scratch buffers, grown on demand and reused, so a pass
+ * allocates nothing once they have reached the trace's size. The instant
+ * loop's set is used under RuvSonaLlm.lock, the background loop's under
+ * RuvSonaLlm.clock (consolidation runs without holding the lock). */
 typedef struct
 {
-  RuvSonaTrace *trace;
+  gpointer scratch[N_SCRATCH];
+  gsize    scratch_len[N_SCRATCH];
+  /* SC_IDS .. SC_ROWS hold the candidate rows of this trace version and
+   * selection (0: nothing): a second pass over the same rating (the instant
+   * loop's loss_after) does not gather and dequantize them again */
+  guint64  rows_serial;
+  gint64   rows_nsel;
+  gint64   rows_k;
+  gint64   rows_n_uniq;
+} RuvSonaWork;
+
+typedef struct
+{
+  RuvSonaTrace *trace;          /* shared with a running consolidation (ref) */
   char         *key;
   float         reward;
   float         quality;
@@ -48,7 +67,10 @@ struct _RuvSonaLlm
   const RuvWeights *w;
   RuvMicroLora     *lora;
   RuvEwc           *ewc;
-  GMutex            lock;           /* everything below and weight writes */
+  GMutex            clock;          /* one consolidation at a time; bg_work */
+  RuvSonaWork       bg_work;
+  GMutex            lock;           /* everything below and weight writes; held
+                                     * briefly (never for a whole consolidation) */
   GPtrArray        *samples;        /* Sample, oldest first */
   GPtrArray        *ensemble;       /* float[n_params] snapshots, oldest first */
   RuvSonaUpdatedFunc updated_func;
@@ -60,7 +82,10 @@ struct _RuvSonaLlm
   GThreadPool      *reaper;         /* frees traces the instant loop replaced or
                                      * dropped (a few MB each: unmapping them on
                                      * the rating's path cost ~0.2 ms) */
+  guint64           lora_epoch;     /* bumped by reset / set_lora: a running
+                                     * consolidation's step is then dropped */
   gint64            last_background_us;
+  gint64            ewc_task_n;     /* ratings consolidated since the EWC++ boundary */
   double            deep_accum;
   RuvLearningLoopStats stats;
   /* worker */
@@ -68,17 +93,22 @@ struct _RuvSonaLlm
   GMutex            wlock;
   GCond             wcond;
   gboolean          wstop;
-  /* backward-pass scratch (under lock), grown on demand and reused, so a
-   * rating allocates nothing once the buffers have reached their size */
-  gpointer          scratch[N_SCRATCH];
-  gsize             scratch_len[N_SCRATCH];
+  /* backward-pass scratch of the instant loop and other callers of the
+   * lock: a rating allocates nothing once the buffers have grown */
+  RuvSonaWork       work;
 };
 
-/* ruv-sona-backward.c; callers hold self->lock. */
-float  *_ruv_sona_scratch         (RuvSonaLlm         *self,
+/* ruv-sona-backward.c. The pass reads self->w (immutable) and the given
+ * lora's weights, accumulates into that lora's gradients and uses `work`:
+ * callers hold the lock that guards both (self->lock for self->work and
+ * self->lora; a consolidation uses its own shadow adapter and bg_work). */
+float  *_ruv_sona_scratch         (RuvSonaWork        *work,
                                    int                 slot,
                                    gsize               n);
+void    _ruv_sona_work_clear      (RuvSonaWork        *work);
 double  _ruv_sona_pass            (RuvSonaLlm         *self,
+                                   RuvSonaWork        *work,
+                                   RuvMicroLora       *lora,
                                    const RuvSonaTrace *tr,
                                    gint                max_tokens,
                                    gint                n_cand,
@@ -92,5 +122,8 @@ double  _ruv_sona_backward_locked (RuvSonaLlm         *self,
                                    float               weight,
                                    gboolean            train,
                                    float               quality);
+/* Traces are shared between a Sample and a consolidation running without
+ * the lock: ruv_sona_trace_free() drops one reference. */
+RuvSonaTrace *_ruv_sona_trace_ref (RuvSonaTrace       *trace);
 
 G_END_DECLS

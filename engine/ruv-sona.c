@@ -47,14 +47,13 @@ ruv_sona_llm_config_init (RuvSonaLlmConfig *c,
   ruv_micro_lora_config_for_model (&c->micro_lora, model);
   c->training.learning_rate = 0.02f;
   c->training.epochs = 3;
-  c->training.ewc_lambda = 100.0f;
+  c->training.ewc_lambda = RUV_SONA_DEFAULT_EWC_LAMBDA;
   c->sona.ewc_decay = RUV_EWC_DEFAULT_DECAY;
-  /* The instant / background pull must be comparable to 1 / lr for EWC++
-   * to hold anything: per-sample gradients of the per-token objective are
-   * ~1e-2, so F ~ 1e-4 and lambda 1e4 gives lambda F ~ 1 (measured by
-   * /engine/lora/engine/learns: lambda 100 changed nothing, 1e4 cut the
-   * drift of neutral text's likelihood by a sixth to a third). */
+  /* EWC++ (ruv-ewc.h): lambda is relative to the mean Fisher estimate;
+   * 0.5 with a boundary every 10 ratings trades some plasticity for clearly
+   * less forgetting (/engine/lora/engine/ewc-forgetting, README) */
   c->sona.ewc_lambda = RUV_SONA_DEFAULT_EWC_LAMBDA;
+  c->sona.ewc_task_ratings = RUV_SONA_DEFAULT_EWC_TASK_RATINGS;
   c->sona.instant_max_tokens = 16;
   c->sona.instant_candidates = 16;
   c->sona.background_candidates = 0;
@@ -89,6 +88,8 @@ ruv_sona_llm_config_validate (const RuvSonaLlmConfig *c,
     bad = "ewc_lambda (>= 0)";
   else if (!(c->sona.ewc_decay >= 0.0f && c->sona.ewc_decay < 1.0f))
     bad = "sona.ewc_decay (0 <= decay < 1)";
+  else if (c->sona.ewc_task_ratings < 1 || c->sona.ewc_task_ratings > 1000000)
+    bad = "sona.ewc_task_ratings (1 .. 1000000)";
   else if (c->sona.instant_max_tokens < 1 || c->sona.instant_max_tokens > 4096)
     bad = "sona.instant_max_tokens (1 .. 4096)";
   else if (c->sona.instant_candidates < 1 || c->sona.instant_candidates > 4096 ||
@@ -150,7 +151,6 @@ static void
 ruv_sona_llm_finalize (GObject *object)
 {
   RuvSonaLlm *self = RUV_SONA_LLM (object);
-  int i;
 
   g_ptr_array_unref (self->samples);
   g_ptr_array_unref (self->ensemble);
@@ -158,9 +158,10 @@ ruv_sona_llm_finalize (GObject *object)
   g_array_unref (self->gen_targets);
   g_array_unref (self->gen_cands);
   ruv_ewc_free (self->ewc);
-  for (i = 0; i < N_SCRATCH; i++)
-    g_free (self->scratch[i]);
+  _ruv_sona_work_clear (&self->work);
+  _ruv_sona_work_clear (&self->bg_work);
   g_mutex_clear (&self->lock);
+  g_mutex_clear (&self->clock);
   g_mutex_clear (&self->wlock);
   g_cond_clear (&self->wcond);
   G_OBJECT_CLASS (ruv_sona_llm_parent_class)->finalize (object);
@@ -177,6 +178,7 @@ static void
 ruv_sona_llm_init (RuvSonaLlm *self)
 {
   g_mutex_init (&self->lock);
+  g_mutex_init (&self->clock);
   g_mutex_init (&self->wlock);
   g_cond_init (&self->wcond);
   self->samples = g_ptr_array_new_with_free_func (sample_free);
@@ -226,6 +228,8 @@ ruv_sona_llm_set_lora (RuvSonaLlm   *self,
   self->ewc = ruv_ewc_new (ruv_micro_lora_get_n_params (lora), self->config.sona.ewc_decay);
   g_ptr_array_set_size (self->samples, 0);
   g_ptr_array_set_size (self->ensemble, 0);
+  self->ewc_task_n = 0;
+  self->lora_epoch++;
   g_mutex_unlock (&self->lock);
 }
 
@@ -316,7 +320,7 @@ ruv_sona_llm_instant_adapt (RuvSonaLlm          *self,
   j = r_eff != 0.0f
       ? _ruv_sona_backward_locked (self, trace, self->config.sona.instant_max_tokens,
                                    self->config.sona.instant_candidates, -r_eff, TRUE, quality)
-      : _ruv_sona_pass (self, trace, 1, 1, FALSE, 0.0f, FALSE);
+      : _ruv_sona_pass (self, &self->work, self->lora, trace, 1, 1, FALSE, 0.0f, FALSE);
   if (!isfinite (j))
     {
       ruv_micro_lora_clear_gradients (self->lora);
@@ -335,7 +339,7 @@ ruv_sona_llm_instant_adapt (RuvSonaLlm          *self,
   if (r_eff != 0.0f)
     {
       np = ruv_micro_lora_get_n_params (self->lora);
-      g = _ruv_sona_scratch (self, SC_GRAD, np);
+      g = _ruv_sona_scratch (&self->work, SC_GRAD, np);
       ruv_micro_lora_get_mean_gradients (self->lora, g);
       ruv_ewc_update_fisher (self->ewc, g);
       res.applied = ruv_micro_lora_apply_gradient (self->lora, g, self->config.instant_lr,
@@ -377,7 +381,7 @@ ruv_sona_llm_instant_adapt (RuvSonaLlm          *self,
         }
     }
   res.latency_us = (guint64) (g_get_monotonic_time () - t0);
-  j = _ruv_sona_pass (self, trace, self->config.sona.instant_max_tokens,
+  j = _ruv_sona_pass (self, &self->work, self->lora, trace, self->config.sona.instant_max_tokens,
                       self->config.sona.instant_candidates, FALSE, 0.0f, FALSE);
   res.loss_after = -r * j;
   g_mutex_unlock (&self->lock);
@@ -428,5 +432,7 @@ ruv_sona_llm_reset (RuvSonaLlm *self)
   memset (&self->stats, 0, sizeof self->stats);
   self->deep_accum = 0.0;
   self->last_background_us = 0;
+  self->ewc_task_n = 0;
+  self->lora_epoch++;
   g_mutex_unlock (&self->lock);
 }

@@ -41,14 +41,22 @@
  *      QUALITY_WEIGHTED  sum_i |r_i| g_i / sum_i |r_i|
  *      BEST_ONLY         g_j of the most decisive rating (max |r|, latest on ties)
  *      EWC_MERGE         mean_i g_i + EWC penalty; Fisher updated with every
- *                        g_i; then the anchor w* <- the new weights
+ *                        g_i; every sona.ewc_task_ratings consolidated
+ *                        ratings an EWC++ task boundary (ruv-ewc.h): the
+ *                        anchor w* <- the new weights, F* gathers their
+ *                        Fisher estimate
  *      ENSEMBLE          the AVERAGE step, then the weights become the mean
  *                        of the last sona.ensemble_size consolidated adapters
+ *    The passes run on a copy of the adapter without holding the lock that
+ *    instant_adapt takes (it waits microseconds, not the tens of ms a
+ *    full-vocabulary pass takes); the step is then applied to the live
+ *    adapter (see ruv-sona-consolidate.c).
  *  deep_optimize: epochs over a data set (or every rated sample kept) with
- *    training.learning_rate, anchor at the start, loss curve per epoch,
- *    progress callback, cancellation at sample boundaries (the weights are
- *    then restored to those before the run). should_trigger_deep: the sum of
- *    |r| since the last deep run >= deep_trigger_threshold.
+ *    training.learning_rate, an EWC++ boundary at the start, loss curve per
+ *    epoch, progress callback, cancellation at sample boundaries (the live
+ *    adapter is then unchanged). Also on a copy: the live weights become the
+ *    run's result plus any steps ratings made meanwhile. should_trigger_deep:
+ *    the sum of |r| since the last deep run >= deep_trigger_threshold.
  * Samples: at most max_pending_samples kept (default 200; oldest dropped and
  * counted). A trace holds the inputs of the residual adapters, e.g. ~2.9 MB
  * for a 64-token answer on Qwen2.5-0.5B with the default adapters (half
@@ -104,8 +112,14 @@ gboolean      ruv_sona_score_response     (RuvContext          *ctx,
 
 /* ---- configuration ------------------------------------------------------- */
 
-/* EWC++ strength of the instant and background loops (see ruv-sona.c). */
-#define RUV_SONA_DEFAULT_EWC_LAMBDA 1e4f
+/* EWC++ strength of all three loops: lambda times the Fisher estimate
+ * relative to its mean (ruv-ewc.h), so it does not depend on the model's
+ * gradient scale. 0.5 (boundary every 10 ratings) halved the forgetting of
+ * an earlier task on the tiny test model while the later task kept 60% of
+ * its gain; on SmolLM2 / Qwen2.5-0.5B see README (tools/learn-proof.py
+ * --sequential). */
+#define RUV_SONA_DEFAULT_EWC_LAMBDA 0.5f
+#define RUV_SONA_DEFAULT_EWC_TASK_RATINGS 10
 
 typedef enum
 {
@@ -130,8 +144,10 @@ typedef struct
 
 typedef struct
 {
-  float ewc_decay;              /* Fisher decay per update (0.9) */
+  float ewc_decay;              /* earlier tasks' Fisher decay per boundary (0.9) */
   float ewc_lambda;             /* instant / background EWC strength */
+  gint  ewc_task_ratings;       /* EwcMerge: an EWC++ task boundary after this
+                                 * many consolidated ratings (ruv-ewc.h) */
   gint  instant_max_tokens;     /* positions used by the instant loop */
   gint  instant_candidates;     /* softmax candidates in the instant loop */
   gint  background_candidates;  /* 0: full vocabulary */

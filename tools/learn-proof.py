@@ -15,6 +15,21 @@
 # against llama.cpp (lref score --lora) on one held-out sequence.
 #
 #   tools/learn-proof.py [--model M.gguf] [--cli build/engine/ruvllm-cli] [--seed 1]
+#
+# --sequential: the forgetting protocol for EWC++ instead. Task A is the
+# sign-off preference above (20 ratings), task B a second one (20 ratings,
+# new prompts) that prefers A's rejected sign-off OTHER over a new one,
+# OTHER_B: B can be learned by lowering OTHER_B alone or also by raising
+# OTHER, which undoes A (on these random-weight models a task B that does
+# not touch A's answers causes no forgetting at all: A's margin rose). One
+# `adapt` run rates A's lines then B's (the app's loops, one session, so
+# EWC++ carries A's Fisher estimate and anchor into B); another rates A's
+# lines alone. Held-out margins of A and B are scored after each, with
+# EWC++ at the built-in lambda (plus any --ewc-lambdas) and off (0):
+#   forgetting = margin_A after A - margin_A after A then B
+#   retained_A = (margin_A after A then B - base) / (margin_A after A - base)
+#   learned_B  = margin_B after A then B - base
+# plus the neutral-text log-likelihood change.
 import argparse
 import json
 import os
@@ -31,6 +46,8 @@ WORDS = ("river stone cloud paper lamp window garden silver morning quiet engine
          "number planet pencil simple travel little window basket doctor island").split()
 PREFERRED = " Have a wonderful day!"
 OTHER = " Go away now."
+PREF_B = OTHER          # task B prefers what task A rejected ...
+OTHER_B = " Whatever, I do not care."   # ... over a new rude sign-off
 
 
 def phrase(rng, n):
@@ -51,6 +68,19 @@ def make_sets(seed):
         neutral.append({"prompt": phrase(rng, 5).capitalize() + "?",
                         "response": " " + phrase(rng, 6) + "."})
     return train, held, neutral
+
+
+def make_task(seed, pref, other, n_train=10, n_held=20):
+    rng = random.Random(seed)
+    train, held = [], []
+    for i in range(n_train):
+        p, a = phrase(rng, 5).capitalize() + "?", " " + phrase(rng, 4) + "."
+        train.append({"prompt": p, "response": a + pref, "rating": 1})
+        p, a = phrase(rng, 5).capitalize() + "?", " " + phrase(rng, 4) + "."
+        train.append({"prompt": p, "response": a + other, "rating": -1})
+    for i in range(n_held):
+        held.append((phrase(rng, 5).capitalize() + "?", " " + phrase(rng, 4) + "."))
+    return train, held
 
 
 def write_jsonl(path, rows):
@@ -74,14 +104,76 @@ def score(cli, model, path, lora=None):
     return [o["logp"] for o in out if "logp" in o]
 
 
+def sequential(a, tmp, extra):
+    train_a, held_a, neutral = make_sets(a.seed)
+    train_b, held_b = make_task(a.seed * 7919 + 13, PREF_B, OTHER_B)
+    write_jsonl(os.path.join(tmp, "a.jsonl"), train_a)
+    write_jsonl(os.path.join(tmp, "ab.jsonl"), train_a + train_b)
+    for name, held, pref, other in (("a", held_a, PREFERRED, OTHER),
+                                    ("b", held_b, PREF_B, OTHER_B)):
+        write_jsonl(os.path.join(tmp, "held-%s-pref.jsonl" % name),
+                    [{"prompt": p, "response": r + pref} for p, r in held])
+        write_jsonl(os.path.join(tmp, "held-%s-other.jsonl" % name),
+                    [{"prompt": p, "response": r + other} for p, r in held])
+    write_jsonl(os.path.join(tmp, "neutral.jsonl"), neutral)
+
+    def margin(name, lora):
+        lp = score(a.cli, a.model, os.path.join(tmp, "held-%s-pref.jsonl" % name), lora)
+        lo = score(a.cli, a.model, os.path.join(tmp, "held-%s-other.jsonl" % name), lora)
+        return float(np.mean(np.array(lp) - np.array(lo)))
+
+    def neutral_ll(lora):
+        return float(np.mean(score(a.cli, a.model, os.path.join(tmp, "neutral.jsonl"), lora)))
+
+    res = {"model": os.path.basename(a.model), "seed": a.seed, "protocol": "sequential",
+           "base": {"margin_a": margin("a", None), "margin_b": margin("b", None),
+                    "neutral": neutral_ll(None)}}
+    lambdas = [None] + [float(x) for x in a.ewc_lambdas.split(",")] if a.ewc_lambdas else [None]
+    lambdas = [0.0] + [l for l in lambdas if l != 0.0]
+    b = res["base"]
+    for lam in lambdas:
+        key = "ewc_off" if lam == 0.0 else ("ewc_default" if lam is None else "ewc_%g" % lam)
+        r = {"ewc_lambda": "default" if lam is None else lam}
+        for run_name, f in (("after_a", "a.jsonl"), ("after_ab", "ab.jsonl")):
+            out = os.path.join(tmp, "%s-%s.gguf" % (key, run_name))
+            cmd = [a.cli, "adapt", "-m", a.model, "--ratings", os.path.join(tmp, f),
+                   "--lora-out", out, "--json"] + extra
+            if lam is not None:
+                cmd += ["--ewc-lambda", repr(lam)]
+            run(cmd)
+            r[run_name] = {"margin_a": margin("a", out), "margin_b": margin("b", out),
+                           "neutral": neutral_ll(out)}
+            if run_name == "after_ab":
+                r["adapt_command"] = " ".join(cmd)
+        ga = r["after_a"]["margin_a"] - b["margin_a"]
+        gab = r["after_ab"]["margin_a"] - b["margin_a"]
+        r["gain_a_after_a"] = ga
+        r["gain_a_after_ab"] = gab
+        r["retained_a"] = gab / ga if ga != 0 else float("nan")
+        r["learned_b"] = r["after_ab"]["margin_b"] - b["margin_b"]
+        r["forgetting_a"] = r["after_a"]["margin_a"] - r["after_ab"]["margin_a"]
+        r["neutral_change_pct"] = (100.0 * (r["after_ab"]["neutral"] - b["neutral"]) /
+                                   abs(b["neutral"]))
+        res[key] = r
+    res["workdir"] = tmp
+    print(json.dumps(res, indent=1))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=os.path.join(RH, "models", "smol135-q8_0.gguf"))
     ap.add_argument("--cli", default="build/engine/ruvllm-cli")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--extra", default="", help="more adapt options, space separated")
+    ap.add_argument("--sequential", action="store_true",
+                    help="the forgetting protocol (task A then task B) for EWC++")
+    ap.add_argument("--ewc-lambdas", default="",
+                    help="--sequential: comma-separated lambdas besides the default and 0")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="learn-proof-")
+    if a.sequential:
+        sequential(a, tmp, a.extra.split() if a.extra else [])
+        return
     train, held, neutral = make_sets(a.seed)
     write_jsonl(os.path.join(tmp, "train.jsonl"), train)
     write_jsonl(os.path.join(tmp, "train-down.jsonl"), [r for r in train if r["rating"] < 0])

@@ -345,6 +345,8 @@ ruv_cli_adapt (int    argc,
   gboolean deep = FALSE, json = FALSE, use_store = FALSE;
   int threads = 0, bg_cand = -1, epochs = 0, n_layers = 0, seed = -1;
   double ewc_lambda = -1.0, instant_lr = -1.0, bg_lr = -1.0, deep_lr = -1.0;
+  double ewc_decay = -1.0;
+  int ewc_task = 0;
   guint i;
   GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "GGUF model file", "MODEL" },
@@ -358,6 +360,10 @@ ruv_cli_adapt (int    argc,
     { "epochs", 0, 0, G_OPTION_ARG_INT, &epochs, "Deep run epochs (default 3)", "N" },
     { "ewc-lambda", 0, 0, G_OPTION_ARG_DOUBLE, &ewc_lambda,
       "EWC++ strength of the instant and background loops (0: off)", "F" },
+    { "ewc-decay", 0, 0, G_OPTION_ARG_DOUBLE, &ewc_decay,
+      "EWC++ decay of earlier tasks' Fisher per task boundary (0 .. 1)", "F" },
+    { "ewc-task-ratings", 0, 0, G_OPTION_ARG_INT, &ewc_task,
+      "EWC++ task boundary every N consolidated ratings (default 10)", "N" },
     { "instant-lr", 0, 0, G_OPTION_ARG_DOUBLE, &instant_lr, "Instant loop step", "F" },
     { "background-lr", 0, 0, G_OPTION_ARG_DOUBLE, &bg_lr, "Background loop step", "F" },
     { "deep-lr", 0, 0, G_OPTION_ARG_DOUBLE, &deep_lr, "Deep loop step", "F" },
@@ -415,6 +421,10 @@ ruv_cli_adapt (int    argc,
       cfg.sona.ewc_lambda = (float) ewc_lambda;
       cfg.training.ewc_lambda = (float) ewc_lambda;
     }
+  if (ewc_decay >= 0.0)
+    cfg.sona.ewc_decay = (float) ewc_decay;
+  if (ewc_task > 0)
+    cfg.sona.ewc_task_ratings = ewc_task;
   if (instant_lr > 0.0)
     cfg.instant_lr = (float) instant_lr;
   if (bg_lr > 0.0)

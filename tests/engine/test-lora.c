@@ -99,6 +99,8 @@ make_sona (RuvModel               *model,
   ruv_sona_llm_config_init (&cfg, model);
   cfg.consolidation_strategy = strategy;
   cfg.sona.background_candidates = 0;
+  /* EwcMerge: an EWC++ task boundary after consolidation_case's 3 ratings */
+  cfg.sona.ewc_task_ratings = 3;
   if (loose)
     {
       cfg.micro_lora.max_grad_norm = 1e6f;
@@ -629,17 +631,33 @@ test_ewc (void)
   w_star = params_of (lora);
   ruv_ewc_set_anchor (ewc, w_star);
 
-  /* the Fisher estimate really moves: F = 0.5 F + 0.5 g^2 */
+  /* the Fisher estimate really moves: C = mean of g^2 since the boundary
+   * (0.3^2 and 0.6^2 at index 3), F* untouched until end_task, then
+   * F* = 0.5 F* + C */
   g = g_new (float, n);
   for (i = 0; i < n; i++)
     g[i] = (float) (i % 5) * 0.1f;
   g_assert_true (ruv_ewc_update_fisher (ewc, g));
-  g_assert_cmpfloat_with_epsilon (ruv_ewc_get_fisher (ewc)[3], 0.5f * 0.09f, 1e-7);
+  g_assert_cmpfloat_with_epsilon (ruv_ewc_get_current_fisher (ewc)[3], 0.09f, 1e-7);
+  for (i = 0; i < n; i++)
+    g[i] *= 2.0f;
   g_assert_true (ruv_ewc_update_fisher (ewc, g));
-  g_assert_cmpfloat_with_epsilon (ruv_ewc_get_fisher (ewc)[3], 0.75f * 0.09f, 1e-7);
+  g_assert_cmpfloat_with_epsilon (ruv_ewc_get_current_fisher (ewc)[3], 0.5f * (0.09f + 0.36f),
+                                  1e-7);
+  g_assert_cmpfloat (ruv_ewc_get_fisher (ewc)[3], ==, 0.0f);
   g[0] = NAN;
   g_assert_false (ruv_ewc_update_fisher (ewc, g));
+  g[0] = 2e18f;
+  g_assert_false (ruv_ewc_update_fisher (ewc, g));
   g_assert_cmpuint (ruv_ewc_get_n_updates (ewc), ==, 2);
+  g_assert_cmpuint (ruv_ewc_get_n_current (ewc), ==, 2);
+  ruv_ewc_end_task (ewc, w_star);
+  g_assert_cmpfloat_with_epsilon (ruv_ewc_get_fisher (ewc)[3], 0.225f, 1e-7);
+  g_assert_cmpuint (ruv_ewc_get_n_current (ewc), ==, 0);
+  g[0] = 0.0f;
+  g_assert_true (ruv_ewc_update_fisher (ewc, g));
+  ruv_ewc_end_task (ewc, w_star);
+  g_assert_cmpfloat_with_epsilon (ruv_ewc_get_fisher (ewc)[3], 0.5f * 0.225f + 0.36f, 1e-6);
 
   f = g_new (float, n);
   for (i = 0; i < n; i++)
@@ -652,8 +670,9 @@ test_ewc (void)
   pen = ruv_ewc_penalty (ewc, w, 10.0f);
   g_assert_cmpfloat (pen, >, 0.0);
 
-  /* no data gradient: the step is the penalty alone and pulls towards w*;
-   * the cap keeps lr * lambda * F = 0.5 */
+  /* F* = 1 everywhere: mean 1, so the penalty's curvature is lambda. No data
+   * gradient: the step is the penalty alone and pulls towards w*; the cap
+   * keeps lr * lambda * F = 0.5 */
   zero = g_new0 (float, n);
   g_assert_true (ruv_micro_lora_apply_gradient (lora, zero, 0.1f, ewc, 1000.0f, NULL));
   g_free (w);
@@ -665,6 +684,23 @@ test_ewc (void)
     }
   g_assert_cmpfloat_with_epsilon (d1, 0.5 * d0, 1e-4 * d0);
   g_assert_cmpfloat (ruv_ewc_penalty (ewc, w, 10.0f), <, pen);
+
+  /* F* is used relative to its mean: F* = 1e-6 everywhere pulls as F* = 1,
+   * here below the cap, w - lr * lambda (w - w*) = w* + 0.8 (w - w*) */
+  for (i = 0; i < n; i++)
+    f[i] = 1e-6f;
+  ruv_ewc_set_fisher (ewc, f);
+  g_assert_true (ruv_micro_lora_apply_gradient (lora, zero, 0.1f, ewc, 2.0f, NULL));
+  {
+    g_autofree float *w2 = params_of (lora);
+    double d2 = 0.0;
+
+    for (i = 0; i < n; i++)
+      d2 += fabs (w2[i] - w_star[i]);
+    g_assert_cmpfloat_with_epsilon (d2, 0.8 * d1, 1e-4 * d1);
+    g_free (w);
+    w = g_steal_pointer (&w2);
+  }
 
   /* zero Fisher: no pull */
   memset (f, 0, n * sizeof (float));
@@ -762,10 +798,20 @@ consolidation_case (RuvConsolidationStrategy strategy)
     {
       RuvEwc *ewc = ruv_sona_llm_get_ewc (sona);
 
-      /* anchor = the consolidated weights; Fisher updated per sample */
+      /* Fisher updated per sample (3 instant, 3 consolidated); the 3rd
+       * consolidated rating is a task boundary: anchor = the consolidated
+       * weights, F* = what C had gathered */
       g_assert_true (ruv_ewc_has_anchor (ewc));
       g_assert_cmpfloat (max_abs_diff (ruv_ewc_get_anchor (ewc), p1, n), ==, 0.0);
       g_assert_cmpuint (ruv_ewc_get_n_updates (ewc), ==, 3 + 3);
+      g_assert_cmpuint (ruv_ewc_get_n_current (ewc), ==, 0);
+      {
+        double fsum = 0.0;
+
+        for (k = 0; k < n; k++)
+          fsum += ruv_ewc_get_fisher (ewc)[k];
+        g_assert_cmpfloat (fsum, >, 0.0);
+      }
     }
   if (strategy == RUV_CONSOLIDATE_ENSEMBLE)
     {
@@ -1453,6 +1499,124 @@ test_learns (void)
 
 
 
+/* ---- EWC++ reduces forgetting: task A, then task B ---------------------------------- */
+
+/* Task 0 is pref_seq's phrase preference ({13, 14, 15} over {10, 11, 12});
+ * task 1 prefers task 0's rejected phrase {10, 11, 12} over a new one
+ * {16, 17, 18}. Task 1 can be learned by lowering {16, 17, 18} alone or by
+ * also raising {10, 11, 12}, which undoes task 0: plain gradient steps do
+ * some of both. */
+static void
+task_seq (gint     task,
+          guint64  set_seed,
+          gint     i,
+          gboolean preferred,
+          gint32  *seq_out)
+{
+  pref_seq (set_seed + (guint64) task * 100, i, preferred, seq_out);
+  if (task == 1)
+    {
+      gint k;
+
+      for (k = 0; k < 3; k++)
+        seq_out[7 + k] = (preferred ? 10 : 16) + k;
+    }
+}
+
+static double
+task_margin (RuvContext *ctx,
+             gint        task)
+{
+  g_autoptr(GError) error = NULL;
+  gint32 a[PREF_LEN], b[PREF_LEN];
+  double lp, lo, m = 0.0;
+  gint i, n = 10;
+
+  for (i = 0; i < n; i++)
+    {
+      task_seq (task, 2, i, TRUE, a);     /* set 2: held out */
+      task_seq (task, 2, i, FALSE, b);
+      g_assert_true (ruv_sona_score_response (ctx, a, PREF_PROMPT, PREF_LEN, &lp, &error));
+      g_assert_true (ruv_sona_score_response (ctx, b, PREF_PROMPT, PREF_LEN, &lo, &error));
+      m += (lp - lo) / n;
+    }
+  return m;
+}
+
+static void
+task_train (RuvSonaLlm *sona,
+            RuvContext *ctx,
+            gint        task)
+{
+  g_autoptr(GError) error = NULL;
+  gint32 s[PREF_LEN];
+  gint i;
+
+  for (i = 0; i < 20; i++)
+    {
+      gboolean up = i % 2 == 0;
+      g_autofree char *key = g_strdup_printf ("task%d-msg-%d", task, i);
+      RuvSonaTrace *tr;
+
+      task_seq (task, 1, i / 2, up, s);
+      tr = ruv_sona_llm_capture (sona, ctx, s, PREF_PROMPT, PREF_LEN, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_true (ruv_sona_llm_instant_adapt (sona, tr, key, up ? 1.0f : 0.0f,
+                                                 up ? 1.0f : -1.0f, NULL, &error));
+      ruv_sona_llm_background_consolidate (sona, NULL);
+    }
+}
+
+/* The forgetting protocol of tools/learn-proof.py --sequential on the tiny
+ * model: 20 ratings of task A, then 20 of task B, through the instant loop
+ * and a consolidation after each, with the default EWC++ and with it off.
+ * Forgetting = task A's held-out margin after A minus after A then B (the
+ * usual backward-transfer measure). EWC++ must clearly reduce it while B is
+ * still learned (at least half of B's margin gain without EWC++). */
+static void
+test_ewc_forgetting (void)
+{
+  TinyModel tm;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RuvContext) ctx = NULL;
+  double base_a, base_b, after_a[2], after_ab[2], forgot[2], learned_b[2];
+  int pass;
+
+  tiny_model (&tm, "llama", 32, 32);
+  ctx = ruv_context_new (tm.model, NULL, &error);
+  g_assert_no_error (error);
+  base_a = task_margin (ctx, 0);
+  base_b = task_margin (ctx, 1);
+  for (pass = 0; pass < 2; pass++)
+    {
+      /* pass 0: EWC++ off, 1: the default lambda */
+      g_autoptr(RuvSonaLlm) sona = pref_sona (tm.model,
+                                              pass == 0 ? 0.0f : RUV_SONA_DEFAULT_EWC_LAMBDA);
+
+      task_train (sona, ctx, 0);
+      after_a[pass] = task_margin (ctx, 0);
+      task_train (sona, ctx, 1);
+      after_ab[pass] = task_margin (ctx, 0);
+      forgot[pass] = after_a[pass] - after_ab[pass];
+      learned_b[pass] = task_margin (ctx, 1) - base_b;
+      ruv_context_set_lora (ctx, NULL);
+      g_test_message ("EWC++ %s: task A margin %.3f -> %.3f after A (+%.3f) -> %.3f after B "
+                      "(forgot %.3f); task B margin +%.3f", pass == 0 ? "off" : "on", base_a,
+                      after_a[pass], after_a[pass] - base_a, after_ab[pass], forgot[pass],
+                      learned_b[pass]);
+    }
+  /* both learn A, and B makes them forget some of it */
+  g_assert_cmpfloat (after_a[0], >, base_a + 1.0);
+  g_assert_cmpfloat (after_a[1], >, base_a + 1.0);
+  g_assert_cmpfloat (forgot[0], >, 0.5);
+  /* EWC++ forgets clearly less ... */
+  g_assert_cmpfloat (forgot[1], <, 0.75 * forgot[0]);
+  /* ... without blocking B */
+  g_assert_cmpfloat (learned_b[1], >, 0.5 * learned_b[0]);
+  g_clear_pointer (&ctx, ruv_context_free);
+  tiny_model_clear (&tm);
+}
+
 /* Capture during generation (token by token, as the backend's loop does)
  * gives the same trace as a separate capture run of the same tokens. */
 static void
@@ -1682,17 +1846,23 @@ cmp_u64 (gconstpointer a,
   return x < y ? -1 : x > y;
 }
 
-/* RUVLLM_LORA_BENCH_MODEL=path/to/qwen05.gguf test-lora -m perf -p /engine/lora/perf/instant */
+/* RUVLLM_LORA_BENCH_MODEL=path/to/qwen05.gguf test-lora -m perf -p /engine/lora/perf/instant
+ * (RUVLLM_LORA_BENCH_N ratings, default 1000). .../instant-background: the
+ * same with the background worker consolidating (full vocabulary) while
+ * ratings arrive every 20 ms (RUVLLM_LORA_BENCH_N, default 100). */
 static void
-test_perf_instant (void)
+perf_instant (gboolean background)
 {
   const char *path = g_getenv ("RUVLLM_LORA_BENCH_MODEL");
   g_autoptr(GBytes) synth = NULL;   /* outlives the model made from it */
   g_autoptr(RuvModel) model = NULL;
   g_autoptr(RuvSonaLlm) sona = NULL;
   g_autoptr(GError) error = NULL;
-  guint64 lat[400], cpu[400];
-  int i, n = 400;
+  g_autofree guint64 *lat = NULL;
+  g_autofree guint64 *cpu = NULL;
+  g_autofree char *loadavg = NULL;
+  const char *ns = g_getenv ("RUVLLM_LORA_BENCH_N");
+  int i, n = ns != NULL ? CLAMP (atoi (ns), 10, 1000000) : background ? 100 : 1000;
 
   if (path == NULL)
     {
@@ -1730,11 +1900,18 @@ test_perf_instant (void)
   g_assert_no_error (error);
   sona = ruv_sona_llm_new (model, NULL, &error);
   g_assert_no_error (error);
+  lat = g_new (guint64, n);
+  cpu = g_new (guint64, n);
+  if (background)
+    ruv_sona_llm_start_background (sona);
   for (i = 0; i < n; i++)
     {
       RuvSonaTrace *tr = make_trace (sona, (guint64) i, 64, 64);
       RuvAdaptationResult res;
       struct timespec c0, c1;
+
+      if (background)
+        g_usleep (20000);
 
       /* thread CPU time beside the wall time: on a loaded machine the wall
        * time's tail is the scheduler's, the CPU time is the loop's own */
@@ -1746,13 +1923,37 @@ test_perf_instant (void)
       cpu[i] = (guint64) ((c1.tv_sec - c0.tv_sec) * G_GINT64_CONSTANT (1000000) +
                           (c1.tv_nsec - c0.tv_nsec) / 1000);
     }
+  if (background)
+    {
+      RuvLearningLoopStats st;
+
+      ruv_sona_llm_stop_background (sona);
+      ruv_sona_llm_get_stats (sona, &st);
+      g_print ("# background consolidations during the run: %" G_GUINT64_FORMAT " (%"
+               G_GUINT64_FORMAT " samples)\n", st.background_runs, st.background_samples);
+    }
+  if (g_file_get_contents ("/proc/loadavg", &loadavg, NULL, NULL))
+    g_strchomp (loadavg);
   qsort (lat, n, sizeof lat[0], (int (*)(const void *, const void *)) cmp_u64);
   qsort (cpu, n, sizeof cpu[0], (int (*)(const void *, const void *)) cmp_u64);
-  g_print ("# instant_adapt on %s (64-token answers, default config): wall p50 %"
+  g_print ("# instant_adapt on %s (64-token answers, default config%s): wall p50 %"
            G_GUINT64_FORMAT " us, p99 %" G_GUINT64_FORMAT " us, max %" G_GUINT64_FORMAT
            " us; thread CPU p50 %" G_GUINT64_FORMAT " us, p99 %" G_GUINT64_FORMAT
-           " us (n=%d)\n", path, lat[n / 2], lat[(n * 99) / 100], lat[n - 1], cpu[n / 2],
-           cpu[(n * 99) / 100], n);
+           " us (n=%d; loadavg %s)\n", path,
+           background ? ", background worker running" : "", lat[n / 2], lat[(n * 99) / 100],
+           lat[n - 1], cpu[n / 2], cpu[(n * 99) / 100], n, loadavg != NULL ? loadavg : "?");
+}
+
+static void
+test_perf_instant (void)
+{
+  perf_instant (FALSE);
+}
+
+static void
+test_perf_instant_background (void)
+{
+  perf_instant (TRUE);
 }
 
 int
@@ -1788,9 +1989,13 @@ main (int   argc,
   g_test_add_func ("/engine/lora/engine/gradcheck", test_engine_gradcheck);
   g_test_add_func ("/engine/lora/engine/direction", test_engine_direction);
   g_test_add_func ("/engine/lora/engine/learns", test_learns);
+  g_test_add_func ("/engine/lora/engine/ewc-forgetting", test_ewc_forgetting);
   g_test_add_func ("/engine/lora/learner/store", test_learner_store);
   g_test_add_func ("/engine/lora/engine/generation-capture", test_generation_capture);
   if (g_test_perf ())
-    g_test_add_func ("/engine/lora/perf/instant", test_perf_instant);
+    {
+      g_test_add_func ("/engine/lora/perf/instant", test_perf_instant);
+      g_test_add_func ("/engine/lora/perf/instant-background", test_perf_instant_background);
+    }
   return g_test_run ();
 }
