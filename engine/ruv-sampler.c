@@ -178,12 +178,174 @@ argmax (const float *logits,
   return best;
 }
 
+/* "a ranks before b": a higher logit, or the same logit and a lower id, as
+ * cmp_candidate_desc; a total order, since ids differ. */
+static inline gboolean
+ranks_before (const Candidate *a,
+              const Candidate *b)
+{
+  return a->logit > b->logit || (a->logit == b->logit && a->id < b->id);
+}
+
+static inline void
+swap_candidates (Candidate *a,
+                 Candidate *b)
+{
+  Candidate t = *a;
+
+  *a = *b;
+  *b = t;
+}
+
+/* Reorders c[0 .. n) so that c[0 .. k) are the k best (in any order),
+ * 0 < k < n: Hoare quickselect with a median-of-three pivot; the ranking is
+ * total, so the set is the one a full sort would put first. */
+static void
+select_best (Candidate *c,
+             int        n,
+             int        k)
+{
+  int lo = 0, hi = n - 1;
+
+  while (hi > lo)
+    {
+      int mid = lo + (hi - lo) / 2, i = lo, j = hi;
+      Candidate pivot;
+
+      if (ranks_before (&c[mid], &c[lo]))
+        swap_candidates (&c[mid], &c[lo]);
+      if (ranks_before (&c[hi], &c[lo]))
+        swap_candidates (&c[hi], &c[lo]);
+      if (ranks_before (&c[hi], &c[mid]))
+        swap_candidates (&c[hi], &c[mid]);
+      pivot = c[mid];
+      while (i <= j)
+        {
+          while (ranks_before (&c[i], &pivot))
+            i++;
+          while (ranks_before (&pivot, &c[j]))
+            j--;
+          if (i <= j)
+            {
+              swap_candidates (&c[i], &c[j]);
+              i++;
+              j--;
+            }
+        }
+      /* c[lo .. j] rank before or equal to the pivot, c[i .. hi] after or
+       * equal, and anything between them is the pivot itself. */
+      if (k - 1 <= j)
+        hi = j;
+      else if (k - 1 >= i)
+        lo = i;
+      else
+        return;
+    }
+}
+
+/* Sorts c[0 .. n) into rank order: quicksort partitions as select_best's,
+ * insertion sort below 16, and qsort past a depth that only adversarial
+ * input reaches. Inline comparisons make it several times faster than
+ * qsort on the 100k-candidate flat distributions of random weights. */
+static void
+sort_candidates (Candidate *c,
+                 int        n,
+                 int        depth)
+{
+  int a, b;
+
+  while (n > 16)
+    {
+      int mid = n / 2, i = 0, j = n - 1;
+      Candidate pivot;
+
+      if (depth-- == 0)
+        {
+          qsort (c, (gsize) n, sizeof *c, cmp_candidate_desc);
+          return;
+        }
+      if (ranks_before (&c[mid], &c[0]))
+        swap_candidates (&c[mid], &c[0]);
+      if (ranks_before (&c[n - 1], &c[0]))
+        swap_candidates (&c[n - 1], &c[0]);
+      if (ranks_before (&c[n - 1], &c[mid]))
+        swap_candidates (&c[n - 1], &c[mid]);
+      pivot = c[mid];
+      while (i <= j)
+        {
+          while (ranks_before (&c[i], &pivot))
+            i++;
+          while (ranks_before (&pivot, &c[j]))
+            j--;
+          if (i <= j)
+            {
+              swap_candidates (&c[i], &c[j]);
+              i++;
+              j--;
+            }
+        }
+      /* c[0 .. j] and c[i .. n) are sorted apart; recurse into the smaller */
+      if (j + 1 < n - i)
+        {
+          sort_candidates (c, j + 1, depth);
+          c += i;
+          n -= i;
+        }
+      else
+        {
+          sort_candidates (c + i, n - i, depth);
+          n = j + 1;
+        }
+    }
+  for (a = 1; a < n; a++)
+    {
+      Candidate v = c[a];
+
+      for (b = a; b > 0 && ranks_before (&v, &c[b - 1]); b--)
+        c[b] = c[b - 1];
+      c[b] = v;
+    }
+}
+
+/* The candidates c[0 .. n), ranked lazily: c[0 .. sorted) are the best
+ * `sorted` in rank order, and everything after ranks below them. A large
+ * vocabulary (128k for Llama 3) is thus not sorted whole when top-p or
+ * min-p keep a few dozen tokens. */
+typedef struct
+{
+  Candidate *c;
+  int        n;
+  int        sorted;
+} Ranking;
+
+/* Makes c[i] the i-th best (i < n). */
+static inline const Candidate *
+ranked (Ranking *r,
+        int      i)
+{
+  if (i >= r->sorted)
+    {
+      /* grow geometrically: a few selections per sample at most */
+      int k = MIN (r->n, MAX (MAX (2 * r->sorted, 64), i + 1));
+
+      /* past a quarter, selecting first costs more than it saves */
+      if (k > r->n / 4)
+        k = r->n;
+      if (k < r->n)
+        select_best (r->c + r->sorted, r->n - r->sorted, k - r->sorted);
+      sort_candidates (r->c + r->sorted, k - r->sorted, 64);
+      r->sorted = k;
+    }
+  return &r->c[i];
+}
+
 gint32
 ruv_sampler_sample (RuvSampler *self,
                     float      *logits)
 {
   const RuvGenerateParams *p = self->params;
   Candidate *c = self->cand;
+  Ranking rank;
   int n = 0;
   int i;
   float max_logit = -INFINITY;
@@ -192,7 +354,6 @@ ruv_sampler_sample (RuvSampler *self,
   double r;
 
   apply_repetition_penalty (self, logits);
-
   if (p->temperature == 0.0f)
     return argmax (logits, self->n_vocab);
 
@@ -203,8 +364,7 @@ ruv_sampler_sample (RuvSampler *self,
     return argmax (logits, self->n_vocab);
 
   /* Tokens more than 40 nats below the best have p < 4e-18 of the best;
-   * dropping them before sorting changes no kept mass representable in a
-   * float and keeps the sort to the few that matter. */
+   * dropping them changes no kept mass representable in a float. */
   for (i = 0; i < self->n_vocab; i++)
     if (logits[i] >= max_logit - 40.0f)
       {
@@ -212,10 +372,14 @@ ruv_sampler_sample (RuvSampler *self,
         c[n].logit = logits[i];
         n++;
       }
-  qsort (c, n, sizeof *c, cmp_candidate_desc);
-
+  rank.c = c;
+  rank.n = n;
+  rank.sorted = 0;
   if (p->top_k > 0 && (int) p->top_k < n)
-    n = p->top_k;
+    {
+      select_best (c, n, (int) p->top_k);
+      n = rank.n = (int) p->top_k;
+    }
 
   /* Untempered probabilities for top-p and min-p, as llama.cpp's chain. */
   for (i = 0; i < n; i++)
@@ -223,12 +387,13 @@ ruv_sampler_sample (RuvSampler *self,
       c[i].p = expf (c[i].logit - max_logit);
       sum += c[i].p;
     }
+
   if (p->top_p < 1.0f)
     {
       cum = 0.0;
       for (i = 0; i < n; i++)
         {
-          cum += c[i].p / sum;
+          cum += ranked (&rank, i)->p / sum;
           if (cum >= p->top_p)
             {
               n = i + 1;
@@ -240,13 +405,13 @@ ruv_sampler_sample (RuvSampler *self,
     {
       int keep = 1;
 
-      /* c[0] is the best: p = 1 before normalisation. */
-      while (keep < n && c[keep].p >= p->min_p)
+      /* the best has p = 1 before normalisation */
+      while (keep < n && ranked (&rank, keep)->p >= p->min_p)
         keep++;
       n = keep;
     }
 
-  /* Temperature, then a draw from what is left. */
+  /* Temperature, then a draw from what is left, walked in rank order. */
   sum = 0.0;
   for (i = 0; i < n; i++)
     {
@@ -257,9 +422,9 @@ ruv_sampler_sample (RuvSampler *self,
   cum = 0.0;
   for (i = 0; i < n; i++)
     {
-      cum += c[i].p;
+      cum += ranked (&rank, i)->p;
       if (r < cum)
         return c[i].id;
     }
-  return c[n - 1].id;
+  return ranked (&rank, n - 1)->id;
 }

@@ -26,26 +26,29 @@ hsum_ps (__m256 v)
   return _mm_cvtss_f32 (s);
 }
 
-/* The 4 x 32 unsigned values (0..63) of half h: quarter t in q[t]. */
+/* The 4 x 32 unsigned values (0..63) of half h: quarter t in q[t]. The two
+ * high bits of quarter t are bits 2t, 2t + 1 of qh, moved to bits 4, 5 by
+ * one shift (none for t = 2) and a mask; a 16-bit shift only carries bits
+ * between the bytes of a lane into positions the mask clears. */
 static inline void
 q6_K_half (const uint8_t *ql,
            const uint8_t *qh,
            __m256i        q[4])
 {
   const __m256i m4 = _mm256_set1_epi8 (0xF);
-  const __m256i m2 = _mm256_set1_epi8 (3);
+  const __m256i m30 = _mm256_set1_epi8 (0x30);
   const __m256i l0 = _mm256_loadu_si256 ((const __m256i *) ql);
   const __m256i l1 = _mm256_loadu_si256 ((const __m256i *) (ql + 32));
   const __m256i h = _mm256_loadu_si256 ((const __m256i *) qh);
 
   q[0] = _mm256_or_si256 (_mm256_and_si256 (l0, m4),
-                          _mm256_slli_epi16 (_mm256_and_si256 (h, m2), 4));
+                          _mm256_and_si256 (_mm256_slli_epi16 (h, 4), m30));
   q[1] = _mm256_or_si256 (_mm256_and_si256 (l1, m4),
-                          _mm256_slli_epi16 (_mm256_and_si256 (_mm256_srli_epi16 (h, 2), m2), 4));
+                          _mm256_and_si256 (_mm256_slli_epi16 (h, 2), m30));
   q[2] = _mm256_or_si256 (_mm256_and_si256 (_mm256_srli_epi16 (l0, 4), m4),
-                          _mm256_slli_epi16 (_mm256_and_si256 (_mm256_srli_epi16 (h, 4), m2), 4));
+                          _mm256_and_si256 (h, m30));
   q[3] = _mm256_or_si256 (_mm256_and_si256 (_mm256_srli_epi16 (l1, 4), m4),
-                          _mm256_slli_epi16 (_mm256_and_si256 (_mm256_srli_epi16 (h, 6), m2), 4));
+                          _mm256_and_si256 (_mm256_srli_epi16 (h, 2), m30));
 }
 
 void
@@ -94,8 +97,10 @@ rk_dequantize_row_q6_K_avx2 (const void *vx,
 /* maddubs needs an unsigned operand, so the values stay 0..63; the -32
  * offset comes off once per block as 32 * sum_k scale_k * bsum_k (madd of
  * the 16 scales with the 16 bsums). Each 32-value quarter spans two 16-value
- * sub-blocks: their int8 scales are widened to 8 + 8 lanes of s16 and
- * applied with madd. The loops unroll, so every shuffle mask is a constant. */
+ * sub-blocks: the block's 16 scales are widened to s16 once, each half's 8
+ * copied to both 128-bit lanes, and one shuffle per quarter spreads scale k
+ * over the low lane and k + 1 over the high one for madd. The loops
+ * unroll, so every shuffle mask is a constant. */
 float
 rk_vec_dot_q6_K_q8_K_avx2 (int         n,
                            const void *vx,
@@ -114,8 +119,8 @@ rk_vec_dot_q6_K_q8_K_avx2 (int         n,
       const uint8_t *q8 = by + offsetof (rk_block_q8_K, qs);
       uint16_t dh;
       float d;
-      const __m128i scales =
-        _mm_loadu_si128 ((const __m128i *) (bx + offsetof (rk_block_q6_K, scales)));
+      const __m256i sc16 = _mm256_cvtepi8_epi16 (
+        _mm_loadu_si128 ((const __m128i *) (bx + offsetof (rk_block_q6_K, scales))));
       const __m256i bsums =
         _mm256_loadu_si256 ((const __m256i *) (by + offsetof (rk_block_q8_K, bsums)));
       __m256i sum0 = _mm256_setzero_si256 (), sum1 = _mm256_setzero_si256 ();
@@ -123,10 +128,13 @@ rk_vec_dot_q6_K_q8_K_avx2 (int         n,
 
       memcpy (&dh, bx + offsetof (rk_block_q6_K, d), sizeof dh);
       d = rk_k_load_f32 (by + offsetof (rk_block_q8_K, d)) * _cvtsh_ss (dh);
-      off = _mm256_slli_epi32 (_mm256_madd_epi16 (_mm256_cvtepi8_epi16 (scales), bsums), 5);
+      off = _mm256_slli_epi32 (_mm256_madd_epi16 (sc16, bsums), 5);
 #pragma GCC unroll 2
       for (h = 0; h < 2; h++)
         {
+          /* scales 8h .. 8h + 7 (s16) in both lanes */
+          const __m256i sch = h ? _mm256_permute2x128_si256 (sc16, sc16, 0x11)
+                                : _mm256_permute2x128_si256 (sc16, sc16, 0x00);
           __m256i q[4];
 
           q6_K_half (bx + offsetof (rk_block_q6_K, ql) + 64 * h,
@@ -134,11 +142,13 @@ rk_vec_dot_q6_K_q8_K_avx2 (int         n,
 #pragma GCC unroll 4
           for (t = 0; t < 4; t++, q8 += 32)
             {
-              const int s = 8 * h + 2 * t;
-              /* bytes s x 8 then s + 1 x 8 */
-              const __m128i shuf = _mm_set_epi64x (0x0101010101010101LL * (s + 1),
-                                                   0x0101010101010101LL * s);
-              const __m256i scale = _mm256_cvtepi8_epi16 (_mm_shuffle_epi8 (scales, shuf));
+              /* s16 2t of the lane in the low lane, 2t + 1 in the high one */
+              const char lo = (char) (4 * t), hi = (char) (4 * t + 2);
+              const __m256i shuf = _mm256_setr_epi8 (lo, lo + 1, lo, lo + 1, lo, lo + 1, lo, lo + 1,
+                                                     lo, lo + 1, lo, lo + 1, lo, lo + 1, lo, lo + 1,
+                                                     hi, hi + 1, hi, hi + 1, hi, hi + 1, hi, hi + 1,
+                                                     hi, hi + 1, hi, hi + 1, hi, hi + 1, hi, hi + 1);
+              const __m256i scale = _mm256_shuffle_epi8 (sch, shuf);
               const __m256i q8v = _mm256_loadu_si256 ((const __m256i *) q8);
               const __m256i p = _mm256_madd_epi16 (scale, _mm256_maddubs_epi16 (q[t], q8v));
 

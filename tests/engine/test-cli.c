@@ -258,8 +258,18 @@ test_bench (void)
   g_autoptr(JsonObject) o = parse_object (out);
   JsonObject *pp = json_object_get_object_member (o, "pp");
   JsonObject *tg = json_object_get_object_member (o, "tg");
+  JsonObject *ft = json_object_get_object_member (o, "ttft_ms");
 
   g_assert_cmpint (json_object_get_int_member (pp, "n"), ==, 8);
+  /* time to first token: a pp run plus the first sample, so never below the
+   * fastest pp run's time (printed to 3 decimals) */
+  g_assert_cmpint (json_object_get_int_member (ft, "n_prompt"), ==, 8);
+  g_assert_cmpfloat (json_object_get_double_member (ft, "min"), <=,
+                     json_object_get_double_member (ft, "median"));
+  g_assert_cmpfloat (json_object_get_double_member (ft, "median"), <=,
+                     json_object_get_double_member (ft, "max"));
+  g_assert_cmpfloat (json_object_get_double_member (ft, "min"), >=,
+                     8000.0 / json_object_get_double_member (pp, "max") * 0.999 - 0.002);
   g_assert_cmpint (json_object_get_int_member (tg, "n"), ==, 4);
   g_assert_cmpfloat (json_object_get_double_member (pp, "min"), >, 0.0);
   g_assert_cmpfloat (json_object_get_double_member (pp, "min"), <=,

@@ -231,6 +231,125 @@ test_top_p_and_min_p (void)
     }
 }
 
+/* A large vocabulary with many tied logits: the sampler ranks candidates
+ * lazily (selection, then sorting only the prefix it walks). Every draw must
+ * come from the set a full sort defines (ties: the lower id first), and the
+ * kept tokens must be drawn about as often as their probabilities say. */
+typedef struct
+{
+  gint32 id;
+  float  logit;
+} Ranked;
+
+static int
+cmp_ranked (const void *a,
+            const void *b)
+{
+  const Ranked *x = a, *y = b;
+
+  if (x->logit != y->logit)
+    return x->logit < y->logit ? 1 : -1;
+  return (x->id > y->id) - (x->id < y->id);
+}
+
+static void
+check_kept_set (float top_p,
+                float min_p,
+                guint top_k)
+{
+  const int n_vocab = 20000, n_draws = 200;
+  g_autoptr(RuvGenerateParams) p = ruv_generate_params_new ();
+  g_autoptr(GRand) r = g_rand_new_with_seed (5);
+  g_autofree float *base = g_new (float, n_vocab);
+  g_autofree float *l = g_new (float, n_vocab);
+  g_autofree Ranked *ref = g_new (Ranked, n_vocab);
+  g_autofree int *rank_of = g_new (int, n_vocab);
+  g_autofree int *counts = NULL;
+  double sum = 0.0, cum = 0.0, z = 0.0;
+  int i, n_keep;
+
+  /* steps of 0.25 in [-8, -4]: thousands of ties; 40 tokens in 5 tied
+   * levels from 4 to 5 stand out and hold about 95% of the mass */
+  for (i = 0; i < n_vocab; i++)
+    base[i] = roundf ((float) g_rand_double_range (r, -8.0, 8.0)) / 4.0f - 6.0f;
+  for (i = 0; i < 40; i++)
+    base[g_rand_int_range (r, 0, n_vocab)] = 4.0f + (float) (i % 5) * 0.25f;
+
+  /* the reference: the old chain with a full sort */
+  for (i = 0; i < n_vocab; i++)
+    {
+      ref[i].id = i;
+      ref[i].logit = base[i];
+    }
+  qsort (ref, n_vocab, sizeof *ref, cmp_ranked);
+  n_keep = top_k > 0 ? (int) top_k : n_vocab;
+  for (i = 0; i < n_keep; i++)
+    sum += expf (ref[i].logit - ref[0].logit);
+  if (top_p < 1.0f)
+    for (i = 0; i < n_keep; i++)
+      {
+        cum += expf (ref[i].logit - ref[0].logit) / sum;
+        if (cum >= top_p)
+          {
+            n_keep = i + 1;
+            break;
+          }
+      }
+  if (min_p > 0.0f)
+    for (i = 1; i < n_keep; i++)
+      if (expf (ref[i].logit - ref[0].logit) < min_p)
+        {
+          n_keep = i;
+          break;
+        }
+  g_assert_cmpint (n_keep, >, 1);
+  g_assert_cmpint (n_keep, <, 200);
+  for (i = 0; i < n_vocab; i++)
+    rank_of[ref[i].id] = i;
+  counts = g_new0 (int, n_keep);
+
+  p->temperature = 1.0f;
+  p->repetition_penalty = 1.0f;
+  p->top_p = top_p;
+  p->min_p = min_p;
+  p->top_k = top_k;
+  p->has_seed = TRUE;
+  for (i = 0; i < n_draws; i++)
+    {
+      g_autoptr(RuvSampler) s = NULL;
+      gint32 t;
+
+      p->seed = (guint64) i;
+      s = ruv_sampler_new (p, n_vocab);
+      memcpy (l, base, (gsize) n_vocab * sizeof (float));
+      t = ruv_sampler_sample (s, l);
+      g_assert_cmpint (t, >=, 0);
+      g_assert_cmpint (t, <, n_vocab);
+      g_assert_cmpint (rank_of[t], <, n_keep);
+      counts[rank_of[t]]++;
+    }
+  /* 5 standard deviations of a binomial count, for the likely tokens */
+  for (i = 0; i < n_keep; i++)
+    z += exp (ref[i].logit - ref[0].logit);
+  for (i = 0; i < n_keep; i++)
+    {
+      double e = exp (ref[i].logit - ref[0].logit) / z;
+
+      if (e * n_draws >= 20)
+        g_assert_cmpfloat (fabs (counts[i] - e * n_draws), <,
+                           5.0 * sqrt (n_draws * e * (1 - e)));
+    }
+}
+
+static void
+test_large_vocab_ranking (void)
+{
+  check_kept_set (0.5f, 0.0f, 0);
+  check_kept_set (0.9f, 0.0f, 0);
+  check_kept_set (1.0f, 0.3f, 0);
+  check_kept_set (0.9f, 0.0f, 7);
+}
+
 static void
 test_repetition_penalty (void)
 {
@@ -362,6 +481,7 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/sampler/distribution", test_distribution);
   g_test_add_func ("/engine/sampler/top-p-min-p", test_top_p_and_min_p);
   g_test_add_func ("/engine/sampler/repetition-penalty", test_repetition_penalty);
+  g_test_add_func ("/engine/sampler/large-vocab-ranking", test_large_vocab_ranking);
   g_test_add_func ("/engine/stop/across-tokens", test_stop_across_tokens);
   g_test_add_func ("/engine/stop/earliest", test_stop_earliest);
   g_test_add_func ("/engine/stop/held-then-released", test_stop_held_then_released);
