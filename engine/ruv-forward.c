@@ -20,6 +20,8 @@
  * input and shared by the matrices reading it (Q, K, V; gate, up), exactly
  * the rounding llama.cpp's CPU backend applies.
  */
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "rk.h"
@@ -53,6 +55,18 @@ typedef struct
   RuvTwoTierKvCache *tt;       /* NULL: the simple cache */
   KvSimple           simple;
   gint64             n_tokens; /* the simple cache's valid tokens */
+  /* A measuring aid (RUVLLM_KV_ATTN_ERR set in the environment, two-tier
+   * cache only): a second cache with an FP16 store receives the same keys
+   * and values and answers the same queries, and the relative error of the
+   * attention output against it is summed per layer and printed to stderr
+   * when the context is freed ("kv-attn-err layer L rel E rows N"). Each
+   * layer sees the real run's inputs, so the figure is that layer's own
+   * store error, not what earlier layers passed on. */
+  RuvTwoTierKvCache *shadow;
+  double            *err_num;  /* per layer: sum |out - ref|^2 */
+  double            *err_den;  /*            sum |ref|^2 */
+  gint64            *err_rows;
+  float             *ref;      /* scratch (n_batch, n_q) */
 } KvCache;
 
 static gboolean
@@ -117,12 +131,37 @@ kv_init (KvCache                *kv,
   if (kv->tt == NULL)
     return FALSE;
   ruv_two_tier_kv_cache_set_threads (kv->tt, pool);
+  if (g_getenv ("RUVLLM_KV_ATTN_ERR") != NULL)
+    {
+      cfg.kv.store_precision = RUV_PRECISION_FP16;
+      kv->shadow = ruv_two_tier_kv_cache_new (&cfg, error);
+      if (kv->shadow == NULL)
+        return FALSE;
+      ruv_two_tier_kv_cache_set_threads (kv->shadow, pool);
+      kv->err_num = g_new0 (double, hp->n_layer);
+      kv->err_den = g_new0 (double, hp->n_layer);
+      kv->err_rows = g_new0 (gint64, hp->n_layer);
+    }
   return TRUE;
 }
 
 static void
 kv_free (KvCache *kv)
 {
+  if (kv->shadow != NULL)
+    {
+      gint l, n = ruv_two_tier_kv_cache_get_config (kv->shadow)->num_layers;
+
+      for (l = 0; l < n; l++)
+        fprintf (stderr, "kv-attn-err layer %d rel %.6g rows %" G_GINT64_FORMAT "\n", l,
+                 kv->err_den[l] > 0.0 ? sqrt (kv->err_num[l] / kv->err_den[l]) : 0.0,
+                 kv->err_rows[l]);
+    }
+  g_clear_pointer (&kv->shadow, ruv_two_tier_kv_cache_free);
+  g_clear_pointer (&kv->err_num, g_free);
+  g_clear_pointer (&kv->err_den, g_free);
+  g_clear_pointer (&kv->err_rows, g_free);
+  g_clear_pointer (&kv->ref, g_free);
   g_clear_pointer (&kv->tt, ruv_two_tier_kv_cache_free);
   g_free (kv->simple.k);
   g_free (kv->simple.v);
@@ -133,6 +172,8 @@ static void
 kv_truncate (KvCache *kv,
              gint64   n)
 {
+  if (kv->shadow != NULL)
+    ruv_two_tier_kv_cache_truncate (kv->shadow, n);
   if (kv->tt != NULL)
     ruv_two_tier_kv_cache_truncate (kv->tt, n);
   else
@@ -165,6 +206,16 @@ kv_store (KvCache     *kv,
       ok = ruv_two_tier_kv_cache_append (kv->tt, (gint) il, k, v, m, error);
       if (!ok || il == ruv_two_tier_kv_cache_get_config (kv->tt)->num_layers - 1)
         ruv_two_tier_kv_cache_release_reservation (kv->tt);
+      /* the shadow out of step (a restored state, a full cache) ends the
+       * measurement, never the run */
+      if (ok && kv->shadow != NULL &&
+          (ruv_two_tier_kv_cache_get_n_tokens (kv->shadow, (gint) il) != pos ||
+           !ruv_two_tier_kv_cache_append (kv->shadow, (gint) il, k, v, m, NULL)))
+        {
+          fprintf (stderr, "kv-attn-err: shadow cache out of step at layer %" G_GINT64_FORMAT
+                   ", measurement stopped\n", il);
+          g_clear_pointer (&kv->shadow, ruv_two_tier_kv_cache_free);
+        }
       return ok;
     }
   off = ((gsize) il * s->n_ctx + pos) * s->row;
@@ -194,6 +245,22 @@ kv_attend (KvCache                   *kv,
       /* cannot fail: the head counts were checked when the cache was made */
       ruv_two_tier_kv_cache_attend (kv->tt, (gint) il, q, (gint) m, cfg->num_heads, pos,
                                     cfg->scale, TRUE, out, NULL);
+      if (kv->shadow != NULL)
+        {
+          gsize i, n = (gsize) m * cfg->num_heads * cfg->head_dim;
+
+          kv->ref = g_realloc_n (kv->ref, n, sizeof (float));
+          ruv_two_tier_kv_cache_attend (kv->shadow, (gint) il, q, (gint) m, cfg->num_heads,
+                                        pos, cfg->scale, TRUE, kv->ref, NULL);
+          for (i = 0; i < n; i++)
+            {
+              double e = (double) out[i] - kv->ref[i];
+
+              kv->err_num[il] += e * e;
+              kv->err_den[il] += (double) kv->ref[i] * kv->ref[i];
+            }
+          kv->err_rows[il] += m;
+        }
       return;
     }
   rk_grouped_query_attention (pool, cfg, q, (int) m, pos, kv->simple.k + off,
@@ -213,6 +280,10 @@ kv_shift (KvCache              *kv,
   KvSimple *s = &kv->simple;
   gint64 il, n = kv->n_tokens, moved = n - end;
 
+  if (kv->shadow != NULL &&
+      !ruv_two_tier_kv_cache_shift (kv->shadow, begin, end, ruv_kv_cache_rope_shift, rope,
+                                    NULL))
+    g_clear_pointer (&kv->shadow, ruv_two_tier_kv_cache_free);
   if (kv->tt != NULL)
     return ruv_two_tier_kv_cache_shift (kv->tt, begin, end, ruv_kv_cache_rope_shift, rope,
                                         error);

@@ -1254,6 +1254,8 @@ attend_rows (void   *ctx,
   const KvLayer *L = job->L;
   gint64 bs = c->cfg.block_size, total = L->n_store + L->n_tail;
   gint D = c->cfg.head_dim, i;
+  gboolean quant = c->sf.prec != RUV_PRECISION_FP16;
+  g_autofree float *qq = quant ? g_new (float, D + c->sf.n_groups + D / 4 + 2) : NULL;
   gint64 r;
 
   (void) thread_index;
@@ -1261,9 +1263,22 @@ attend_rows (void   *ctx,
     {
       gint64 t = r / job->n_heads;
       gint kvh = (gint) (r % job->n_heads) / job->ratio;
-      const float *q = job->q + r * D;
+      const float *q = job->q + r * D, *qs = q;
       gint64 n = total, p;
       SoftState st;
+
+      /* store keys meet the query rounded to int8, as in the blocked path */
+      if (quant)
+        {
+          int8_t *q8 = (int8_t *) (void *) (qq + D + c->sf.n_groups + 1);
+          float qd;
+
+          rk_kvq_quantize_query (1, D, c->sf.group, q, q8, &qd,
+                                 (int32_t *) (void *) (qq + D));
+          for (i = 0; i < D; i++)
+            qq[i] = qd * q8[i];
+          qs = qq;
+        }
 
       if (job->causal)
         n = MIN (total, MAX (job->q_pos0 + t + 1, 0));
@@ -1274,7 +1289,7 @@ attend_rows (void   *ctx,
       /* store blocks, then tail blocks */
       for (p = 0; p < MIN (n, L->n_store); p += bs)
         fold_run (c, TRUE, table_ptr (&L->store, p / bs), 0, MIN (bs, MIN (n, L->n_store) - p),
-                  kvh, q, job->scale, &st);
+                  kvh, qs, job->scale, &st);
       for (p = L->n_store; p < n;)
         {
           gint64 j = p - L->n_store + L->tail_off;
@@ -1305,6 +1320,9 @@ attend_rows (void   *ctx,
  * GQA even a decode gains (a token's K and V are converted once for the
  * group instead of read once per query head). */
 #define BLK_MIN_ROWS 2
+/* Most query rows of an item that take the group step (rk_kv_group_step)
+ * instead of the two block products. */
+#define GROUP_MAX_ROWS 16
 
 typedef struct
 {
@@ -1323,6 +1341,20 @@ typedef struct
   float                   *scratch;     /* per thread, scratch_floats each */
   gsize                    scratch_floats;
 } BlockedJob;
+
+/* An item's queries rounded to int8, per row one scale (q8 NULL: not made,
+ * an FP16 store). Every path scores quantized store keys against these (the
+ * group step with integer products, the block product and attend_rows with
+ * qf), so attention over a Q8/Q4 store does not depend on the path taken:
+ * softmax (scale q' k_store, scale q k_tail), as llama.cpp scores quantized
+ * keys against a q8 query. */
+typedef struct
+{
+  int8_t  *q8;
+  float   *qd;
+  int32_t *qsum;
+  float   *qf;      /* the same as floats, qd * q8 */
+} QuantQuery;
 
 /* Row `row` of a tier's block as floats (K: kv 0, V: kv 1). */
 static void
@@ -1366,13 +1398,53 @@ row_to_f32 (const RuvTwoTierKvCache *c, gboolean store, guint8 *blk, int kv, gsi
  * one item: qr (rows, D) queries of tokens t0.. (ratio rows per token). */
 static void
 blocked_run (const BlockedJob *j, gboolean store, guint8 *blk, gint64 slot0, gint64 p0,
-             gint64 cnt, gint kvh, gint64 t0, gint rows, const float *qr, float *s, float *o,
-             float *acc, float *m, float *l, float *kb, float *vt)
+             gint64 cnt, gint kvh, gint64 t0, gint rows, const float *qr, const QuantQuery *qq,
+             float *s, float *o, float *acc, float *m, float *l, float *kb, float *vt)
 {
   const RuvTwoTierKvCache *c = j->c;
   gint H = c->cfg.num_kv_heads, D = c->cfg.head_dim, r, d;
   gint64 t;
 
+  /* A few rows that all see the whole run (a decode step's GQA group): the
+   * group step scores and accumulates the run's rows as they are, no
+   * transposed copy and no block products. */
+  if (rows <= GROUP_MAX_ROWS && (!j->causal || j->q_pos0 + t0 >= p0 + cnt - 1))
+    {
+      const StoreFmt *f = &c->sf;
+      /* Q4 and Q8 keys are scored from their codes (integer products with
+       * the int8 queries), not converted */
+      gboolean int_scores = store && qq->q8 != NULL;
+
+      for (t = 0; t < cnt; t++)
+        {
+          gsize row = (gsize) (slot0 + t) * H + kvh;
+
+          if (!int_scores)
+            row_to_f32 (c, store, blk, 0, row, kb + t * D);
+          row_to_f32 (c, store, blk, 1, row, vt + t * D);
+        }
+      if (int_scores && f->prec == RUV_PRECISION_Q4)
+        {
+          gsize row0 = (gsize) slot0 * H + kvh;
+
+          c->kk.q4_group_scores (rows, (int) cnt, D, f->group, qq->q8, qq->qd, qq->qsum,
+                                 st_codes (f, blk, 0, row0), (gsize) H * f->codes_bytes,
+                                 st_d (f, blk, 0, row0), st_m (f, blk, 0, row0, c->rows),
+                                 (gsize) H * f->n_groups, j->scale, s);
+        }
+      else if (int_scores)
+        {
+          gsize row0 = (gsize) slot0 * H + kvh;
+
+          c->kk.q8_group_scores (rows, (int) cnt, D, f->group, qq->q8, qq->qd,
+                                 (const int8_t *) st_codes (f, blk, 0, row0),
+                                 (gsize) H * f->codes_bytes, st_d (f, blk, 0, row0),
+                                 (gsize) H * f->n_groups, j->scale, s);
+        }
+      c->kk.group_step (rows, (int) cnt, D, qr, int_scores ? NULL : kb, vt, j->scale, m, l,
+                        acc, s);
+      return;
+    }
   for (t = 0; t < cnt; t++)
     {
       gsize row = (gsize) (slot0 + t) * H + kvh;
@@ -1383,8 +1455,8 @@ blocked_run (const BlockedJob *j, gboolean store, guint8 *blk, gint64 slot0, gin
         vt[d * cnt + t] = o[d];
     }
   /* s (rows, cnt) = qr kb^T */
-  rk_matmul_prequant (NULL, RK_TYPE_F32, kb, (gsize) D * sizeof (float), cnt, D, qr, rows, s,
-                      cnt);
+  rk_matmul_prequant (NULL, RK_TYPE_F32, kb, (gsize) D * sizeof (float), cnt, D,
+                      store && qq->q8 != NULL ? qq->qf : qr, rows, s, cnt);
   for (r = 0; r < rows; r++)
     {
       float *sr = s + (gsize) r * cnt;
@@ -1440,6 +1512,7 @@ blocked_items (void   *ctx,
   float *l = m + rmax;
   float *kb = l + rmax;
   float *vt = kb + (gsize) bs * D;
+  QuantQuery qq = { NULL, NULL, NULL, NULL };
   gint64 it;
 
   for (it = begin; it < end; it++)
@@ -1460,19 +1533,31 @@ blocked_items (void   *ctx,
           l[r] = 0.0f;
         }
       memset (acc, 0, (gsize) rows * D * sizeof (float));
+      qq.q8 = NULL;
+      if (c->sf.prec != RUV_PRECISION_FP16)
+        {
+          qq.qf = vt + (gsize) bs * D;
+          qq.qd = qq.qf + (gsize) rmax * D;
+          qq.qsum = (int32_t *) (void *) (qq.qd + rmax);
+          qq.q8 = (int8_t *) (void *) (qq.qsum + (gsize) rmax * c->sf.n_groups);
+          rk_kvq_quantize_query (rows, D, c->sf.group, qr, qq.q8, qq.qd, qq.qsum);
+          for (r = 0; r < rows; r++)
+            for (d = 0; d < D; d++)
+              qq.qf[(gsize) r * D + d] = qq.qd[r] * qq.q8[(gsize) r * D + d];
+        }
       if (j->causal)
         n = MIN (total, MAX (j->q_pos0 + t1, 0));
       for (p = 0; p < MIN (n, L->n_store); p += bs)
         blocked_run (j, TRUE, table_ptr (&L->store, p / bs), 0, p,
-                     MIN (bs, MIN (n, L->n_store) - p), kvh, t0, rows, qr, s, o, acc, m, l, kb,
-                     vt);
+                     MIN (bs, MIN (n, L->n_store) - p), kvh, t0, rows, qr, &qq, s, o, acc, m, l,
+                     kb, vt);
       for (p = L->n_store; p < n;)
         {
           gint64 jj = p - L->n_store + L->tail_off;
           gint64 cnt = MIN (bs - jj % bs, n - p);
 
           blocked_run (j, FALSE, table_ptr (&L->tail, jj / bs), jj % bs, p, cnt, kvh, t0, rows,
-                       qr, s, o, acc, m, l, kb, vt);
+                       qr, &qq, s, o, acc, m, l, kb, vt);
           p += cnt;
         }
       for (r = 0; r < rows; r++)
@@ -1517,7 +1602,9 @@ attend_blocked (const AttendJob *a,
   if (items < 2 * nt && items % nt != 0)
     return FALSE;
   rmax = (gint64) j.tok_chunk * a->ratio;
-  j.scratch_floats = (gsize) (rmax * (3 * D + bs + 2) + 2 * bs * D + 16);
+  /* qr, s, o, acc, m, l; kb, vt; then the int8 queries: qf, qd, qsum, q8 */
+  j.scratch_floats = (gsize) (rmax * (3 * D + bs + 2) + 2 * bs * D + 16 +
+                              rmax * (D + 1 + c->sf.n_groups + D / 4 + 1));
   scratch = g_try_malloc ((gsize) nt * j.scratch_floats * sizeof (float));
   if (scratch == NULL)
     return FALSE;

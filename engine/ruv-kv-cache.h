@@ -32,7 +32,12 @@
  * Attention runs per query head with GQA straight over both tiers: scores are
  * dot products with the packed codes and values are accumulated from them
  * (online softmax over store blocks, then tail blocks); nothing is
- * dequantized into a copy.
+ * dequantized into a copy beyond one block of tokens. Keys in a Q8 or Q4
+ * store are scored against the query rounded to int8 (one scale per query
+ * row, rk_kvq_quantize_query), as llama.cpp scores a quantized K against a
+ * q8 query: a decode step's GQA group takes integer products with the codes
+ * (rk_kvq4/8_group_scores) and one pass over each block for all its rows
+ * (rk_kv_group_step).
  *
  * Threads: one thread at a time mutates or attends a cache;
  * ruv_two_tier_kv_cache_get_stats() may be called from any thread meanwhile.
@@ -188,7 +193,8 @@ void     ruv_two_tier_kv_cache_get_all_kv   (RuvTwoTierKvCache *cache,
  * KV head h / (n_heads / num_kv_heads), for q (n_q, n_heads, head_dim) at
  * positions q_pos0 .. q_pos0 + n_q - 1 (causal: query i sees cached tokens
  * 0 .. q_pos0 + i; cached token j is at position j). scale 0 means
- * 1/sqrt(head_dim). A query that sees no token gets zeros. RUV_ERROR_CONFIG
+ * 1/sqrt(head_dim); for keys in a Q8/Q4 store q is the int8-rounded query (see
+ * above). A query that sees no token gets zeros. RUV_ERROR_CONFIG
  * when n_heads is not a positive multiple of num_kv_heads. */
 gboolean ruv_two_tier_kv_cache_attend       (RuvTwoTierKvCache *cache,
                                              gint               layer,

@@ -21,6 +21,7 @@
  */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "rk-cpu.h"
@@ -46,7 +47,43 @@ RK_DECLARE_KVQ (void, rk_kvq4_axpy, (int n, int group, const uint8_t *codes,
                                      const rk_fp16 *d, const rk_fp16 *m, float w, float *y))
 RK_DECLARE_KVQ (void, rk_kvf16_axpy, (int n, const rk_fp16 *x, float w, float *y))
 
-/* The six kernels of one ISA, for callers that pick once and call per row. */
+/* Scores of `rows` query rows against cnt Q4 keys, straight from the codes
+ * with integer products: key t's codes at codes + t * code_stride bytes, its
+ * d and m at d + t * scale_stride and m + t * scale_stride; the queries
+ * quantized by rk_kvq_quantize_query (q8, qd, qsum). Writes
+ *   s[r * cnt + t] = scale * q'_r . k_t
+ * where q'_r is the int8 query (qd[r] * q8). */
+RK_DECLARE_KVQ (void, rk_kvq4_group_scores, (int rows, int cnt, int n, int group,
+                                             const int8_t *q8, const float *qd,
+                                             const int32_t *qsum, const uint8_t *codes,
+                                             size_t code_stride, const rk_fp16 *d,
+                                             const rk_fp16 *m, size_t scale_stride,
+                                             float scale, float *s))
+
+/* The same for Q8 keys (no minima; qsum is not read). */
+RK_DECLARE_KVQ (void, rk_kvq8_group_scores, (int rows, int cnt, int n, int group,
+                                             const int8_t *q8, const float *qd,
+                                             const int8_t *codes, size_t code_stride,
+                                             const rk_fp16 *d, size_t scale_stride,
+                                             float scale, float *s))
+
+/* One run of cnt cached tokens folded into the online softmax of `rows`
+ * query rows that all see the whole run (a decode step's GQA group):
+ * q (rows, n) queries, k and v (cnt, n) the run's keys and values as floats;
+ * per row r the running state m[r] (largest scaled score so far, -inf at
+ * first), l[r] (sum of exp (score - m[r])) and acc (rows, n) (the same
+ * weighted sum of values) is updated as attention's online softmax does:
+ *   s = scale q_r . k_t;  m' = max (m, max_t s);  acc = acc e^(m - m') +
+ *   sum_t e^(s_t - m') v_t;  l likewise.
+ * s is scratch for rows * cnt floats; k NULL means s already holds the
+ * scaled scores (from rk_kvq4_group_scores or rk_kvq8_group_scores). Scores
+ * come from one product and the values from another, so each key and value
+ * is read once per run for all rows (not once per row). */
+RK_DECLARE_KVQ (void, rk_kv_group_step, (int rows, int cnt, int n, const float *q,
+                                         const float *k, const float *v, float scale,
+                                         float *m, float *l, float *acc, float *s))
+
+/* The kernels of one ISA, for callers that pick once and call per row. */
 typedef struct
 {
   float (*q8_dot)   (int n, int group, const int8_t *codes, const rk_fp16 *d, const float *q);
@@ -58,12 +95,28 @@ typedef struct
   void  (*q4_axpy)  (int n, int group, const uint8_t *codes, const rk_fp16 *d,
                      const rk_fp16 *m, float w, float *y);
   void  (*f16_axpy) (int n, const rk_fp16 *x, float w, float *y);
+  void  (*q4_group_scores) (int rows, int cnt, int n, int group, const int8_t *q8,
+                            const float *qd, const int32_t *qsum, const uint8_t *codes,
+                            size_t code_stride, const rk_fp16 *d, const rk_fp16 *m,
+                            size_t scale_stride, float scale, float *s);
+  void  (*q8_group_scores) (int rows, int cnt, int n, int group, const int8_t *q8,
+                            const float *qd, const int8_t *codes, size_t code_stride,
+                            const rk_fp16 *d, size_t scale_stride, float scale, float *s);
+  void  (*group_step) (int rows, int cnt, int n, const float *q, const float *k,
+                       const float *v, float scale, float *m, float *l, float *acc,
+                       float *s);
 } rk_kvq_kernels;
 
 /* The kernels of `isa` (the reference ones where this build lacks it). */
 rk_kvq_kernels rk_kvq_kernels_for_isa (rk_isa isa);
 /* The kernels of rk_cpu_isa(). */
 rk_kvq_kernels rk_kvq_kernels_get     (void);
+
+/* Queries q (rows, n) as int8 for rk_kvq4/8_group_scores: per row one scale
+ * qd[r] = max |q_r| / 127 and q8 = round (q / qd); qsum[r * (n / group) + g]
+ * the sum of row r's codes in group g. */
+void rk_kvq_quantize_query (int rows, int n, int group, const float *q, int8_t *q8,
+                            float *qd, int32_t *qsum);
 
 /* Quantizers and dequantizers of one row (not hot: once per token when it
  * migrates to the store). */

@@ -15,6 +15,13 @@
 # and FP16's top1 - top2 logit margin is at least --margin, so that a flip
 # is not a near-tie of random weights), and the mean |delta log p(next)|
 # (log-probability of the actual next token) against FP16.
+#
+# Per layer it also prints the relative error of the attention output,
+# sqrt (sum |o - o16|^2 / sum |o16|^2) over all positions, measured inside the
+# quantized run (RUVLLM_KV_ATTN_ERR: a shadow FP16 cache gets the same keys,
+# values and queries), so each layer's figure is its own store error, not
+# what earlier layers passed on. FP16 against f32 is the noise floor: on
+# random-weight models a top-1 flip needs only a rounding-sized change.
 
 import argparse
 import json
@@ -37,15 +44,22 @@ def n_vocab_of (cli, model):
 
 
 def score (cli, model, tokens, store, tail, threads, tmp):
+  """Logits (positions, vocab) and the per-layer attention-output relative
+  errors against the shadow FP16 cache (empty for f32)."""
   dump = os.path.join (tmp, "logits-%s.f32" % store)
   cmd = [cli, "logits", "-m", model, "--tokens", ",".join (map (str, tokens)), "--json",
          "--top", "1", "--kv-store", store, "--kv-tail", str (tail), "-t", str (threads),
          "--dump", dump]
-  out = subprocess.run (cmd, capture_output=True, text=True)
+  env = dict (os.environ)
+  if store != "f32":
+    env["RUVLLM_KV_ATTN_ERR"] = "1"
+  out = subprocess.run (cmd, capture_output=True, text=True, env=env)
   if out.returncode != 0:
     sys.exit ("%s failed: %s" % (" ".join (cmd[:3]), out.stderr))
+  errs = [float (line.split ()[4]) for line in out.stderr.splitlines ()
+          if line.startswith ("kv-attn-err layer ")]
   x = np.fromfile (dump, dtype=np.float32)
-  return x.reshape (len (tokens), -1)
+  return x.reshape (len (tokens), -1), errs
 
 
 def log_softmax (x):
@@ -72,8 +86,8 @@ def main ():
     hi = args.vocab if args.vocab > 0 else 4096
     tokens = [rng.randrange (10, hi) for _ in range (args.n)]
     with tempfile.TemporaryDirectory () as tmp:
-      f32 = score (args.cli, model, tokens, "f32", args.tail, args.threads, tmp)
-      f16 = score (args.cli, model, tokens, "f16", args.tail, args.threads, tmp)
+      f32, _ = score (args.cli, model, tokens, "f32", args.tail, args.threads, tmp)
+      f16, _ = score (args.cli, model, tokens, "f16", args.tail, args.threads, tmp)
       lp16 = log_softmax (f16)
       nxt = np.array (tokens[1:])
       top16 = f16.argmax (axis=1)
@@ -84,7 +98,7 @@ def main ():
               "f16_vs_f32_top1": float ((top16 == f32.argmax (axis=1)).mean ()),
               "clean_positions": int (clean.sum ()), "stores": {} }
       for st in args.stores.split (","):
-        q = score (args.cli, model, tokens, st, args.tail, args.threads, tmp)
+        q, errs = score (args.cli, model, tokens, st, args.tail, args.threads, tmp)
         agree = q.argmax (axis=1) == top16
         lpq = log_softmax (q)
         rows = np.arange (len (tokens) - 1)
@@ -92,7 +106,8 @@ def main ():
         res["stores"][st] = { "top1": float (agree.mean ()),
                               "top1_clean": float (agree[clean].mean ()),
                               "mean_abs_dlogp_next": float (dlp.mean ()),
-                              "max_abs_dlogp_next": float (dlp.max ()) }
+                              "max_abs_dlogp_next": float (dlp.max ()),
+                              "attn_rel_err": errs }
     if args.json:
       print (json.dumps (res))
     else:
@@ -103,6 +118,11 @@ def main ():
         print ("  %s vs FP16: top-1 %.1f%%, clean %.1f%%, mean |dlogp(next)| %.4f (max %.3f)"
                % (st, 100 * r["top1"], 100 * r["top1_clean"], r["mean_abs_dlogp_next"],
                   r["max_abs_dlogp_next"]))
+        e = r["attn_rel_err"]
+        if e:
+          print ("    attention-output relative error per layer: mean %.2e, layer 0 %.2e, "
+                 "max %.2e (layer %d)" % (np.mean (e), e[0], max (e), int (np.argmax (e))))
+          print ("    " + " ".join ("%.1e" % x for x in e))
 
 
 if __name__ == "__main__":

@@ -8,39 +8,7 @@
 #include <math.h>
 
 #include "attention-private.h"
-
-/* e^x for x in [-87.33, 88]: x = n ln2 + r with |r| <= ln2/2, e^r by the
- * Cephes degree-6 polynomial, 2^n built in the exponent bits. Relative error
- * about 2 ulp (< 3e-7) over that range; x below ln (FLT_MIN) gives 0 (the
- * softmax weights that far below the max do not matter), above 88 it clamps. */
-static inline __m256
-exp_avx2 (__m256 x)
-{
-  const __m256 hi = _mm256_set1_ps (88.0f);
-  const __m256 lo = _mm256_set1_ps (-87.33654f);
-  __m256 keep = _mm256_cmp_ps (x, lo, _CMP_GE_OQ);
-  __m256 fx, r, y;
-  __m256i n;
-
-  x = _mm256_min_ps (_mm256_max_ps (x, lo), hi);
-  fx = _mm256_round_ps (_mm256_mul_ps (x, _mm256_set1_ps (1.44269504088896341f)),
-                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  /* r = x - n ln2 with ln2 split in two so that n * ln2_hi is exact. */
-  r = _mm256_fnmadd_ps (fx, _mm256_set1_ps (0.693359375f), x);
-  r = _mm256_fnmadd_ps (fx, _mm256_set1_ps (-2.12194440e-4f), r);
-
-  y = _mm256_set1_ps (1.9875691500e-4f);
-  y = _mm256_fmadd_ps (y, r, _mm256_set1_ps (1.3981999507e-3f));
-  y = _mm256_fmadd_ps (y, r, _mm256_set1_ps (8.3334519073e-3f));
-  y = _mm256_fmadd_ps (y, r, _mm256_set1_ps (4.1665795894e-2f));
-  y = _mm256_fmadd_ps (y, r, _mm256_set1_ps (1.6666665459e-1f));
-  y = _mm256_fmadd_ps (y, r, _mm256_set1_ps (5.0000001201e-1f));
-  y = _mm256_fmadd_ps (y, _mm256_mul_ps (r, r), _mm256_add_ps (r, _mm256_set1_ps (1.0f)));
-
-  n = _mm256_add_epi32 (_mm256_cvtps_epi32 (fx), _mm256_set1_epi32 (127));
-  y = _mm256_mul_ps (y, _mm256_castsi256_ps (_mm256_slli_epi32 (n, 23)));
-  return _mm256_and_ps (y, keep);
-}
+#include "attn-exp.h"
 
 static inline float
 hsum_avx2 (__m256 v)

@@ -9,38 +9,7 @@
 #include <math.h>
 
 #include "attention-private.h"
-
-/* e^x for x in [-87.33, 88]: x = n ln2 + r with |r| <= ln2/2, e^r by the
- * Cephes degree-6 polynomial, 2^n built in the exponent bits. Relative error
- * about 2 ulp (< 3e-7) over that range; x below ln (FLT_MIN) gives 0 (the
- * softmax weights that far below the max do not matter), above 88 it clamps. */
-static inline float32x4_t
-exp_neon (float32x4_t x)
-{
-  const float32x4_t hi = vdupq_n_f32 (88.0f);
-  const float32x4_t lo = vdupq_n_f32 (-87.33654f);
-  uint32x4_t keep = vcgeq_f32 (x, lo);
-  float32x4_t fx, r, y;
-  int32x4_t n;
-
-  x = vminq_f32 (vmaxq_f32 (x, lo), hi);
-  fx = vrndnq_f32 (vmulq_n_f32 (x, 1.44269504088896341f));
-  /* r = x - n ln2 with ln2 split in two so that n * ln2_hi is exact. */
-  r = vfmsq_f32 (x, fx, vdupq_n_f32 (0.693359375f));
-  r = vfmsq_f32 (r, fx, vdupq_n_f32 (-2.12194440e-4f));
-
-  y = vdupq_n_f32 (1.9875691500e-4f);
-  y = vfmaq_f32 (vdupq_n_f32 (1.3981999507e-3f), y, r);
-  y = vfmaq_f32 (vdupq_n_f32 (8.3334519073e-3f), y, r);
-  y = vfmaq_f32 (vdupq_n_f32 (4.1665795894e-2f), y, r);
-  y = vfmaq_f32 (vdupq_n_f32 (1.6666665459e-1f), y, r);
-  y = vfmaq_f32 (vdupq_n_f32 (5.0000001201e-1f), y, r);
-  y = vfmaq_f32 (vaddq_f32 (r, vdupq_n_f32 (1.0f)), y, vmulq_f32 (r, r));
-
-  n = vaddq_s32 (vcvtq_s32_f32 (fx), vdupq_n_s32 (127));
-  y = vmulq_f32 (y, vreinterpretq_f32_s32 (vshlq_n_s32 (n, 23)));
-  return vreinterpretq_f32_u32 (vandq_u32 (vreinterpretq_u32_f32 (y), keep));
-}
+#include "attn-exp.h"
 
 void
 rk_attn_step_neon (const float   *q,

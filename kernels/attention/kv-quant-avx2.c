@@ -5,10 +5,17 @@
  * one FMA with the query (dot) or into the accumulator (axpy). Groups that
  * are not a multiple of 8 (Q8) or 16 (Q4) take the reference path; the F16
  * loops end with the reference's scalar tail.
+ *
+ * The group step scores four keys at a time per query row (one horizontal-add
+ * tree for the four sums) and accumulates values eight dims at a time for up
+ * to eight rows at once (one load of a value vector, one FMA per row); a
+ * head_dim that is not a multiple of 8 takes the reference path.
  */
+#include <math.h>
 #include <immintrin.h>
 
 #include "rk-kvquant.h"
+#include "attn-exp.h"
 
 static inline float
 hsum8 (__m256 v)
@@ -17,6 +24,16 @@ hsum8 (__m256 v)
 
   s = _mm_add_ps (s, _mm_movehl_ps (s, s));
   s = _mm_add_ss (s, _mm_movehdup_ps (s));
+  return _mm_cvtss_f32 (s);
+}
+
+static inline float
+hmax8 (__m256 v)
+{
+  __m128 s = _mm_max_ps (_mm256_castps256_ps128 (v), _mm256_extractf128_ps (v, 1));
+
+  s = _mm_max_ps (s, _mm_movehl_ps (s, s));
+  s = _mm_max_ss (s, _mm_movehdup_ps (s));
   return _mm_cvtss_f32 (s);
 }
 
@@ -184,4 +201,350 @@ rk_kvf16_axpy_avx2 (int            n,
                                        wv, _mm256_loadu_ps (y + i)));
   for (; i < n; i++)
     y[i] += w * rk_fp16_to_fp32 (x[i]);
+}
+
+/* acc rows r0 .. r0 + NR - 1 += their weights s (row stride cnt) times the
+ * values v (cnt, n); NR a constant after inlining, so c[] stays in registers. */
+static inline __attribute__ ((always_inline)) void
+group_pv (const int    NR,
+          int          r0,
+          int          cnt,
+          int          n,
+          const float *v,
+          const float *s,
+          float       *acc)
+{
+  int i, t, j;
+
+  for (i = 0; i < n; i += 8)
+    {
+      __m256 c[8];
+
+      for (j = 0; j < NR; j++)
+        c[j] = _mm256_loadu_ps (acc + (size_t) (r0 + j) * n + i);
+      for (t = 0; t < cnt; t++)
+        {
+          __m256 x = _mm256_loadu_ps (v + (size_t) t * n + i);
+
+          for (j = 0; j < NR; j++)
+            c[j] = _mm256_fmadd_ps (_mm256_broadcast_ss (s + (size_t) (r0 + j) * cnt + t), x,
+                                    c[j]);
+        }
+      for (j = 0; j < NR; j++)
+        _mm256_storeu_ps (acc + (size_t) (r0 + j) * n + i, c[j]);
+    }
+}
+
+void
+rk_kv_group_step_avx2 (int          rows,
+                       int          cnt,
+                       int          n,
+                       const float *q,
+                       const float *k,
+                       const float *v,
+                       float        scale,
+                       float       *m,
+                       float       *l,
+                       float       *acc,
+                       float       *s)
+{
+  const __m256 vs = _mm256_set1_ps (scale);
+  int r, t, i;
+
+  if (n % 8 != 0)
+    {
+      rk_kv_group_step_ref (rows, cnt, n, q, k, v, scale, m, l, acc, s);
+      return;
+    }
+  if (cnt <= 0)
+    return;
+  for (r = 0; r < rows; r++)
+    {
+      const float *qr = q + (size_t) r * n;
+      float *sr = s + (size_t) r * cnt, bm, sum;
+      __m256 vm = _mm256_set1_ps (-INFINITY), vsum = _mm256_setzero_ps ();
+
+      /* scores, four keys at a time (unless given) */
+      for (t = 0; k != NULL && t + 4 <= cnt; t += 4)
+        {
+          const float *k0 = k + (size_t) t * n;
+          __m256 a0 = _mm256_setzero_ps (), a1 = a0, a2 = a0, a3 = a0, h;
+          __m128 h4;
+
+          for (i = 0; i < n; i += 8)
+            {
+              __m256 x = _mm256_loadu_ps (qr + i);
+
+              a0 = _mm256_fmadd_ps (_mm256_loadu_ps (k0 + i), x, a0);
+              a1 = _mm256_fmadd_ps (_mm256_loadu_ps (k0 + n + i), x, a1);
+              a2 = _mm256_fmadd_ps (_mm256_loadu_ps (k0 + 2 * n + i), x, a2);
+              a3 = _mm256_fmadd_ps (_mm256_loadu_ps (k0 + 3 * n + i), x, a3);
+            }
+          h = _mm256_hadd_ps (_mm256_hadd_ps (a0, a1), _mm256_hadd_ps (a2, a3));
+          h4 = _mm_add_ps (_mm256_castps256_ps128 (h), _mm256_extractf128_ps (h, 1));
+          _mm_storeu_ps (sr + t, _mm_mul_ps (h4, _mm256_castps256_ps128 (vs)));
+        }
+      for (; k != NULL && t < cnt; t++)
+        {
+          __m256 a = _mm256_setzero_ps ();
+
+          for (i = 0; i < n; i += 8)
+            a = _mm256_fmadd_ps (_mm256_loadu_ps (k + (size_t) t * n + i),
+                                 _mm256_loadu_ps (qr + i), a);
+          sr[t] = scale * hsum8 (a);
+        }
+      /* the new maximum, then the weights */
+      for (t = 0; t + 8 <= cnt; t += 8)
+        vm = _mm256_max_ps (vm, _mm256_loadu_ps (sr + t));
+      bm = hmax8 (vm);
+      for (; t < cnt; t++)
+        bm = fmaxf (bm, sr[t]);
+      if (bm > m[r])
+        {
+          float rr = m[r] == -INFINITY ? 0.0f : expf (m[r] - bm);
+          __m256 vr = _mm256_set1_ps (rr);
+
+          for (i = 0; i < n; i += 8)
+            _mm256_storeu_ps (acc + (size_t) r * n + i,
+                              _mm256_mul_ps (_mm256_loadu_ps (acc + (size_t) r * n + i), vr));
+          l[r] *= rr;
+          m[r] = bm;
+        }
+      vm = _mm256_set1_ps (m[r]);
+      for (t = 0; t + 8 <= cnt; t += 8)
+        {
+          __m256 w = exp_avx2 (_mm256_sub_ps (_mm256_loadu_ps (sr + t), vm));
+
+          _mm256_storeu_ps (sr + t, w);
+          vsum = _mm256_add_ps (vsum, w);
+        }
+      sum = hsum8 (vsum);
+      for (; t < cnt; t++)
+        {
+          sr[t] = expf (sr[t] - m[r]);
+          sum += sr[t];
+        }
+      l[r] += sum;
+    }
+  /* values: up to eight rows per pass over v */
+  for (r = 0; r < rows; r += 8)
+    switch (rows - r >= 8 ? 8 : rows - r)
+      {
+      case 8:
+        group_pv (8, r, cnt, n, v, s, acc);
+        break;
+      case 7:
+        group_pv (7, r, cnt, n, v, s, acc);
+        break;
+      case 6:
+        group_pv (6, r, cnt, n, v, s, acc);
+        break;
+      case 5:
+        group_pv (5, r, cnt, n, v, s, acc);
+        break;
+      case 4:
+        group_pv (4, r, cnt, n, v, s, acc);
+        break;
+      case 3:
+        group_pv (3, r, cnt, n, v, s, acc);
+        break;
+      case 2:
+        group_pv (2, r, cnt, n, v, s, acc);
+        break;
+      default:
+        group_pv (1, r, cnt, n, v, s, acc);
+        break;
+      }
+}
+
+/* Integer products of one group of 64 (32 code bytes, 64 int8 query values):
+ * eight int32 partial sums. */
+static inline __m256i
+q4_group_dot64 (const uint8_t *c, __m256i q0, __m256i q1)
+{
+  const __m256i low = _mm256_set1_epi8 (0x0F);
+  __m256i b = _mm256_loadu_si256 ((const __m256i *) c);
+  __m256i lo = _mm256_and_si256 (b, low);
+  __m256i hi = _mm256_and_si256 (_mm256_srli_epi16 (b, 4), low);
+  /* codes <= 15 and |q| <= 127: the 16-bit pair sums stay below 2^13 */
+  __m256i x = _mm256_add_epi16 (_mm256_maddubs_epi16 (lo, q0), _mm256_maddubs_epi16 (hi, q1));
+
+  return _mm256_madd_epi16 (x, _mm256_set1_epi16 (1));
+}
+
+static inline __m128
+load_h4 (const rk_fp16 *x, size_t stride)
+{
+  return _mm_cvtph_ps (_mm_setr_epi16 ((short) x[0], (short) x[stride], (short) x[2 * stride],
+                                       (short) x[3 * stride], 0, 0, 0, 0));
+}
+
+void
+rk_kvq4_group_scores_avx2 (int            rows,
+                           int            cnt,
+                           int            n,
+                           int            group,
+                           const int8_t  *q8,
+                           const float   *qd,
+                           const int32_t *qsum,
+                           const uint8_t *codes,
+                           size_t         code_stride,
+                           const rk_fp16 *d,
+                           const rk_fp16 *m,
+                           size_t         scale_stride,
+                           float          scale,
+                           float         *s)
+{
+  int ng = n / group, r, t, g;
+
+  if (group != 64)
+    {
+      rk_kvq4_group_scores_ref (rows, cnt, n, group, q8, qd, qsum, codes, code_stride, d, m,
+                                scale_stride, scale, s);
+      return;
+    }
+  for (r = 0; r < rows; r++)
+    {
+      const int8_t *qr = q8 + (size_t) r * n;
+      float *sr = s + (size_t) r * cnt, f = scale * qd[r];
+
+      /* four keys at a time: one horizontal-add tree for their four sums */
+      for (t = 0; t + 4 <= cnt; t += 4)
+        {
+          const uint8_t *c0 = codes + (size_t) t * code_stride;
+          __m128 acc = _mm_setzero_ps ();
+
+          for (g = 0; g < ng; g++)
+            {
+              __m256i q0 = _mm256_loadu_si256 ((const __m256i *) (qr + g * 64));
+              __m256i q1 = _mm256_loadu_si256 ((const __m256i *) (qr + g * 64 + 32));
+              __m256i p0 = q4_group_dot64 (c0 + g * 32, q0, q1);
+              __m256i p1 = q4_group_dot64 (c0 + code_stride + g * 32, q0, q1);
+              __m256i p2 = q4_group_dot64 (c0 + 2 * code_stride + g * 32, q0, q1);
+              __m256i p3 = q4_group_dot64 (c0 + 3 * code_stride + g * 32, q0, q1);
+              __m256i h = _mm256_hadd_epi32 (_mm256_hadd_epi32 (p0, p1),
+                                             _mm256_hadd_epi32 (p2, p3));
+              __m128i i4 = _mm_add_epi32 (_mm256_castsi256_si128 (h),
+                                          _mm256_extracti128_si256 (h, 1));
+              const rk_fp16 *dt = d + (size_t) t * scale_stride + g;
+              const rk_fp16 *mt = m + (size_t) t * scale_stride + g;
+
+              acc = _mm_fmadd_ps (_mm_cvtepi32_ps (i4), load_h4 (dt, scale_stride), acc);
+              acc = _mm_fmadd_ps (_mm_set1_ps ((float) qsum[(size_t) r * ng + g]),
+                                  load_h4 (mt, scale_stride), acc);
+            }
+          _mm_storeu_ps (sr + t, _mm_mul_ps (acc, _mm_set1_ps (f)));
+        }
+      for (; t < cnt; t++)
+        {
+          const uint8_t *ct = codes + (size_t) t * code_stride;
+          float sum = 0.0f;
+
+          for (g = 0; g < ng; g++)
+            {
+              __m256i q0 = _mm256_loadu_si256 ((const __m256i *) (qr + g * 64));
+              __m256i q1 = _mm256_loadu_si256 ((const __m256i *) (qr + g * 64 + 32));
+              __m256i p = q4_group_dot64 (ct + g * 32, q0, q1);
+              __m128i p4 = _mm_add_epi32 (_mm256_castsi256_si128 (p),
+                                          _mm256_extracti128_si256 (p, 1));
+              int32_t isum;
+
+              p4 = _mm_add_epi32 (p4, _mm_shuffle_epi32 (p4, 0x4E));
+              p4 = _mm_add_epi32 (p4, _mm_shuffle_epi32 (p4, 0xB1));
+              isum = _mm_cvtsi128_si32 (p4);
+              sum += (float) isum * rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]) +
+                     (float) qsum[(size_t) r * ng + g] *
+                     rk_fp16_to_fp32 (m[(size_t) t * scale_stride + g]);
+            }
+          sr[t] = f * sum;
+        }
+    }
+}
+
+/* Integer products of 32 int8 codes with 32 int8 query values: eight int32
+ * partial sums (|c| * sign (q, c): pair sums at most 2 * 127 * 127). */
+static inline __m256i
+q8_dot32 (const int8_t *c, __m256i q)
+{
+  __m256i b = _mm256_loadu_si256 ((const __m256i *) c);
+
+  return _mm256_madd_epi16 (_mm256_maddubs_epi16 (_mm256_abs_epi8 (b), _mm256_sign_epi8 (q, b)),
+                            _mm256_set1_epi16 (1));
+}
+
+void
+rk_kvq8_group_scores_avx2 (int            rows,
+                           int            cnt,
+                           int            n,
+                           int            group,
+                           const int8_t  *q8,
+                           const float   *qd,
+                           const int8_t  *codes,
+                           size_t         code_stride,
+                           const rk_fp16 *d,
+                           size_t         scale_stride,
+                           float          scale,
+                           float         *s)
+{
+  int ng = n / group, r, t, g, i;
+
+  if (group % 32 != 0)
+    {
+      rk_kvq8_group_scores_ref (rows, cnt, n, group, q8, qd, codes, code_stride, d,
+                                scale_stride, scale, s);
+      return;
+    }
+  for (r = 0; r < rows; r++)
+    {
+      const int8_t *qr = q8 + (size_t) r * n;
+      float *sr = s + (size_t) r * cnt, f = scale * qd[r];
+
+      for (t = 0; t + 4 <= cnt; t += 4)
+        {
+          const int8_t *c0 = codes + (size_t) t * code_stride;
+          __m128 acc = _mm_setzero_ps ();
+
+          for (g = 0; g < ng; g++)
+            {
+              __m256i p0 = _mm256_setzero_si256 (), p1 = p0, p2 = p0, p3 = p0, h;
+              __m128i i4;
+
+              for (i = g * group; i < (g + 1) * group; i += 32)
+                {
+                  __m256i q = _mm256_loadu_si256 ((const __m256i *) (qr + i));
+
+                  p0 = _mm256_add_epi32 (p0, q8_dot32 (c0 + i, q));
+                  p1 = _mm256_add_epi32 (p1, q8_dot32 (c0 + code_stride + i, q));
+                  p2 = _mm256_add_epi32 (p2, q8_dot32 (c0 + 2 * code_stride + i, q));
+                  p3 = _mm256_add_epi32 (p3, q8_dot32 (c0 + 3 * code_stride + i, q));
+                }
+              h = _mm256_hadd_epi32 (_mm256_hadd_epi32 (p0, p1), _mm256_hadd_epi32 (p2, p3));
+              i4 = _mm_add_epi32 (_mm256_castsi256_si128 (h), _mm256_extracti128_si256 (h, 1));
+              acc = _mm_fmadd_ps (_mm_cvtepi32_ps (i4),
+                                  load_h4 (d + (size_t) t * scale_stride + g, scale_stride), acc);
+            }
+          _mm_storeu_ps (sr + t, _mm_mul_ps (acc, _mm_set1_ps (f)));
+        }
+      for (; t < cnt; t++)
+        {
+          const int8_t *ct = codes + (size_t) t * code_stride;
+          float sum = 0.0f;
+
+          for (g = 0; g < ng; g++)
+            {
+              __m256i p = _mm256_setzero_si256 ();
+              __m128i p4;
+
+              for (i = g * group; i < (g + 1) * group; i += 32)
+                p = _mm256_add_epi32 (p, q8_dot32 (ct + i,
+                                                   _mm256_loadu_si256 ((const __m256i *) (qr + i))));
+              p4 = _mm_add_epi32 (_mm256_castsi256_si128 (p), _mm256_extracti128_si256 (p, 1));
+              p4 = _mm_add_epi32 (p4, _mm_shuffle_epi32 (p4, 0x4E));
+              p4 = _mm_add_epi32 (p4, _mm_shuffle_epi32 (p4, 0xB1));
+              sum += (float) _mm_cvtsi128_si32 (p4) *
+                     rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]);
+            }
+          sr[t] = f * sum;
+        }
+    }
 }

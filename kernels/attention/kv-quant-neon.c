@@ -5,10 +5,19 @@
  * and convert, then fused multiply-adds. Groups that are not a multiple of 8
  * (Q8) or 16 (Q4) take the reference path; the F16 loops end with the
  * reference's scalar tail.
+ *
+ * The group step scores four keys at a time per query row and accumulates
+ * values four dims at a time for up to eight rows at once; Q4 group scores
+ * multiply the 4-bit codes with the int8 queries in 16-bit lanes (at most
+ * 8 * 15 * 127 per lane) and sum them widening. A head_dim that is not a
+ * multiple of 4, or a Q4 group other than 64, takes the reference path.
  */
 #include <arm_neon.h>
 
+#include <math.h>
+
 #include "rk-kvquant.h"
+#include "attn-exp.h"
 
 static inline void
 widen_s8 (int8x8_t c, float32x4_t *lo, float32x4_t *hi)
@@ -204,4 +213,255 @@ rk_kvf16_axpy_neon (int            n,
     vst1q_f32 (y + i, vfmaq_n_f32 (vld1q_f32 (y + i), load_f16x4 (x + i), w));
   for (; i < n; i++)
     y[i] += w * rk_fp16_to_fp32 (x[i]);
+}
+
+/* acc rows r0 .. r0 + NR - 1 += their weights s (row stride cnt) times the
+ * values v (cnt, n); NR a constant after inlining. */
+static inline __attribute__ ((always_inline)) void
+group_pv (const int    NR,
+          int          r0,
+          int          cnt,
+          int          n,
+          const float *v,
+          const float *s,
+          float       *acc)
+{
+  int i, t, j;
+
+  for (i = 0; i < n; i += 4)
+    {
+      float32x4_t c[8];
+
+      for (j = 0; j < NR; j++)
+        c[j] = vld1q_f32 (acc + (size_t) (r0 + j) * n + i);
+      for (t = 0; t < cnt; t++)
+        {
+          float32x4_t x = vld1q_f32 (v + (size_t) t * n + i);
+
+          for (j = 0; j < NR; j++)
+            c[j] = vfmaq_n_f32 (c[j], x, s[(size_t) (r0 + j) * cnt + t]);
+        }
+      for (j = 0; j < NR; j++)
+        vst1q_f32 (acc + (size_t) (r0 + j) * n + i, c[j]);
+    }
+}
+
+void
+rk_kv_group_step_neon (int          rows,
+                       int          cnt,
+                       int          n,
+                       const float *q,
+                       const float *k,
+                       const float *v,
+                       float        scale,
+                       float       *m,
+                       float       *l,
+                       float       *acc,
+                       float       *s)
+{
+  int r, t, i;
+
+  if (n % 4 != 0)
+    {
+      rk_kv_group_step_ref (rows, cnt, n, q, k, v, scale, m, l, acc, s);
+      return;
+    }
+  if (cnt <= 0)
+    return;
+  for (r = 0; r < rows; r++)
+    {
+      const float *qr = q + (size_t) r * n;
+      float *sr = s + (size_t) r * cnt, bm = -INFINITY, sum;
+      float32x4_t vsum = vdupq_n_f32 (0.0f), vm;
+
+      /* scores, four keys at a time (unless given) */
+      for (t = 0; k != NULL && t + 4 <= cnt; t += 4)
+        {
+          const float *k0 = k + (size_t) t * n;
+          float32x4_t a0 = vdupq_n_f32 (0.0f), a1 = a0, a2 = a0, a3 = a0;
+
+          for (i = 0; i < n; i += 4)
+            {
+              float32x4_t x = vld1q_f32 (qr + i);
+
+              a0 = vfmaq_f32 (a0, vld1q_f32 (k0 + i), x);
+              a1 = vfmaq_f32 (a1, vld1q_f32 (k0 + n + i), x);
+              a2 = vfmaq_f32 (a2, vld1q_f32 (k0 + 2 * n + i), x);
+              a3 = vfmaq_f32 (a3, vld1q_f32 (k0 + 3 * n + i), x);
+            }
+          vst1q_f32 (sr + t, vmulq_n_f32 (vpaddq_f32 (vpaddq_f32 (a0, a1), vpaddq_f32 (a2, a3)),
+                                          scale));
+        }
+      for (; k != NULL && t < cnt; t++)
+        {
+          float32x4_t a = vdupq_n_f32 (0.0f);
+
+          for (i = 0; i < n; i += 4)
+            a = vfmaq_f32 (a, vld1q_f32 (k + (size_t) t * n + i), vld1q_f32 (qr + i));
+          sr[t] = scale * vaddvq_f32 (a);
+        }
+      /* the new maximum, then the weights */
+      for (t = 0; t < cnt; t++)
+        bm = fmaxf (bm, sr[t]);
+      if (bm > m[r])
+        {
+          float rr = m[r] == -INFINITY ? 0.0f : expf (m[r] - bm);
+
+          for (i = 0; i < n; i += 4)
+            vst1q_f32 (acc + (size_t) r * n + i,
+                       vmulq_n_f32 (vld1q_f32 (acc + (size_t) r * n + i), rr));
+          l[r] *= rr;
+          m[r] = bm;
+        }
+      vm = vdupq_n_f32 (m[r]);
+      for (t = 0; t + 4 <= cnt; t += 4)
+        {
+          float32x4_t w = exp_neon (vsubq_f32 (vld1q_f32 (sr + t), vm));
+
+          vst1q_f32 (sr + t, w);
+          vsum = vaddq_f32 (vsum, w);
+        }
+      sum = vaddvq_f32 (vsum);
+      for (; t < cnt; t++)
+        {
+          sr[t] = expf (sr[t] - m[r]);
+          sum += sr[t];
+        }
+      l[r] += sum;
+    }
+  /* values: up to eight rows per pass over v */
+  for (r = 0; r < rows; r += 8)
+    switch (rows - r >= 8 ? 8 : rows - r)
+      {
+      case 8:
+        group_pv (8, r, cnt, n, v, s, acc);
+        break;
+      case 7:
+        group_pv (7, r, cnt, n, v, s, acc);
+        break;
+      case 6:
+        group_pv (6, r, cnt, n, v, s, acc);
+        break;
+      case 5:
+        group_pv (5, r, cnt, n, v, s, acc);
+        break;
+      case 4:
+        group_pv (4, r, cnt, n, v, s, acc);
+        break;
+      case 3:
+        group_pv (3, r, cnt, n, v, s, acc);
+        break;
+      case 2:
+        group_pv (2, r, cnt, n, v, s, acc);
+        break;
+      default:
+        group_pv (1, r, cnt, n, v, s, acc);
+        break;
+      }
+}
+
+void
+rk_kvq4_group_scores_neon (int            rows,
+                           int            cnt,
+                           int            n,
+                           int            group,
+                           const int8_t  *q8,
+                           const float   *qd,
+                           const int32_t *qsum,
+                           const uint8_t *codes,
+                           size_t         code_stride,
+                           const rk_fp16 *d,
+                           const rk_fp16 *m,
+                           size_t         scale_stride,
+                           float          scale,
+                           float         *s)
+{
+  const uint8x16_t low = vdupq_n_u8 (0x0F);
+  int ng = n / group, r, t, g;
+
+  if (group != 64)
+    {
+      rk_kvq4_group_scores_ref (rows, cnt, n, group, q8, qd, qsum, codes, code_stride, d, m,
+                                scale_stride, scale, s);
+      return;
+    }
+  for (r = 0; r < rows; r++)
+    for (t = 0; t < cnt; t++)
+      {
+        const uint8_t *ct = codes + (size_t) t * code_stride;
+        float sum = 0.0f;
+
+        for (g = 0; g < ng; g++)
+          {
+            const int8_t *qg = q8 + (size_t) r * n + g * 64;
+            uint8x16_t b0 = vld1q_u8 (ct + g * 32), b1 = vld1q_u8 (ct + g * 32 + 16);
+            int8x16_t l0 = vreinterpretq_s8_u8 (vandq_u8 (b0, low));
+            int8x16_t l1 = vreinterpretq_s8_u8 (vandq_u8 (b1, low));
+            int8x16_t h0 = vreinterpretq_s8_u8 (vshrq_n_u8 (b0, 4));
+            int8x16_t h1 = vreinterpretq_s8_u8 (vshrq_n_u8 (b1, 4));
+            int8x16_t qa = vld1q_s8 (qg), qb = vld1q_s8 (qg + 16);
+            int8x16_t qc = vld1q_s8 (qg + 32), qe = vld1q_s8 (qg + 48);
+            int16x8_t p = vmull_s8 (vget_low_s8 (l0), vget_low_s8 (qa));
+
+            p = vmlal_s8 (p, vget_high_s8 (l0), vget_high_s8 (qa));
+            p = vmlal_s8 (p, vget_low_s8 (l1), vget_low_s8 (qb));
+            p = vmlal_s8 (p, vget_high_s8 (l1), vget_high_s8 (qb));
+            p = vmlal_s8 (p, vget_low_s8 (h0), vget_low_s8 (qc));
+            p = vmlal_s8 (p, vget_high_s8 (h0), vget_high_s8 (qc));
+            p = vmlal_s8 (p, vget_low_s8 (h1), vget_low_s8 (qe));
+            p = vmlal_s8 (p, vget_high_s8 (h1), vget_high_s8 (qe));
+            sum += (float) vaddlvq_s16 (p) * rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]) +
+                   (float) qsum[(size_t) r * ng + g] *
+                   rk_fp16_to_fp32 (m[(size_t) t * scale_stride + g]);
+          }
+        s[(size_t) r * cnt + t] = scale * qd[r] * sum;
+      }
+}
+
+void
+rk_kvq8_group_scores_neon (int            rows,
+                           int            cnt,
+                           int            n,
+                           int            group,
+                           const int8_t  *q8,
+                           const float   *qd,
+                           const int8_t  *codes,
+                           size_t         code_stride,
+                           const rk_fp16 *d,
+                           size_t         scale_stride,
+                           float          scale,
+                           float         *s)
+{
+  int ng = n / group, r, t, g, i;
+
+  if (group % 16 != 0)
+    {
+      rk_kvq8_group_scores_ref (rows, cnt, n, group, q8, qd, codes, code_stride, d,
+                                scale_stride, scale, s);
+      return;
+    }
+  for (r = 0; r < rows; r++)
+    for (t = 0; t < cnt; t++)
+      {
+        const int8_t *ct = codes + (size_t) t * code_stride;
+        const int8_t *qr = q8 + (size_t) r * n;
+        float sum = 0.0f;
+
+        for (g = 0; g < ng; g++)
+          {
+            int32x4_t acc = vdupq_n_s32 (0);
+
+            /* two products per 16-bit lane (at most 2 * 127 * 127), then widened */
+            for (i = g * group; i < (g + 1) * group; i += 16)
+              {
+                int8x16_t c = vld1q_s8 (ct + i), q = vld1q_s8 (qr + i);
+                int16x8_t p = vmull_s8 (vget_low_s8 (c), vget_low_s8 (q));
+
+                p = vmlal_s8 (p, vget_high_s8 (c), vget_high_s8 (q));
+                acc = vpadalq_s16 (acc, p);
+              }
+            sum += (float) vaddvq_s32 (acc) * rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]);
+          }
+        s[(size_t) r * cnt + t] = scale * qd[r] * sum;
+      }
 }

@@ -131,6 +131,180 @@ rk_kvf16_axpy_ref (int            n,
     y[i] += w * rk_fp16_to_fp32 (x[i]);
 }
 
+void
+rk_kvq_quantize_query (int          rows,
+                       int          n,
+                       int          group,
+                       const float *q,
+                       int8_t      *q8,
+                       float       *qd,
+                       int32_t     *qsum)
+{
+  int r, i;
+
+  for (r = 0; r < rows; r++)
+    {
+      const float *qr = q + (size_t) r * n;
+      float amax = 0.0f, inv;
+
+      for (i = 0; i < n; i++)
+        amax = fmaxf (amax, fabsf (qr[i]));
+      qd[r] = amax / 127.0f;
+      inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+      for (i = 0; i < n / group; i++)
+        qsum[(size_t) r * (n / group) + i] = 0;
+      for (i = 0; i < n; i++)
+        {
+          int c = (int) lrintf (qr[i] * inv);
+
+          c = c > 127 ? 127 : c < -127 ? -127 : c;
+          q8[(size_t) r * n + i] = (int8_t) c;
+          qsum[(size_t) r * (n / group) + i / group] += c;
+        }
+    }
+}
+
+void
+rk_kvq4_group_scores_ref (int            rows,
+                          int            cnt,
+                          int            n,
+                          int            group,
+                          const int8_t  *q8,
+                          const float   *qd,
+                          const int32_t *qsum,
+                          const uint8_t *codes,
+                          size_t         code_stride,
+                          const rk_fp16 *d,
+                          const rk_fp16 *m,
+                          size_t         scale_stride,
+                          float          scale,
+                          float         *s)
+{
+  int half = group / 2, ng = n / group;
+  int r, t, g, j;
+
+  for (r = 0; r < rows; r++)
+    for (t = 0; t < cnt; t++)
+      {
+        const uint8_t *ct = codes + (size_t) t * code_stride;
+        const int8_t *qr = q8 + (size_t) r * n;
+        float sum = 0.0f;
+
+        for (g = 0; g < ng; g++)
+          {
+            const uint8_t *c = ct + (size_t) g * half;
+            const int8_t *qg = qr + (size_t) g * group;
+            int32_t isum = 0;
+
+            for (j = 0; j < half; j++)
+              isum += qg[j] * (c[j] & 0x0F) + qg[j + half] * (c[j] >> 4);
+            sum += (float) isum * rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]) +
+                   (float) qsum[(size_t) r * ng + g] *
+                   rk_fp16_to_fp32 (m[(size_t) t * scale_stride + g]);
+          }
+        s[(size_t) r * cnt + t] = scale * qd[r] * sum;
+      }
+}
+
+void
+rk_kvq8_group_scores_ref (int            rows,
+                          int            cnt,
+                          int            n,
+                          int            group,
+                          const int8_t  *q8,
+                          const float   *qd,
+                          const int8_t  *codes,
+                          size_t         code_stride,
+                          const rk_fp16 *d,
+                          size_t         scale_stride,
+                          float          scale,
+                          float         *s)
+{
+  int ng = n / group;
+  int r, t, g, j;
+
+  for (r = 0; r < rows; r++)
+    for (t = 0; t < cnt; t++)
+      {
+        const int8_t *ct = codes + (size_t) t * code_stride;
+        const int8_t *qr = q8 + (size_t) r * n;
+        float sum = 0.0f;
+
+        for (g = 0; g < ng; g++)
+          {
+            int32_t isum = 0;
+
+            for (j = g * group; j < (g + 1) * group; j++)
+              isum += qr[j] * ct[j];
+            sum += (float) isum * rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]);
+          }
+        s[(size_t) r * cnt + t] = scale * qd[r] * sum;
+      }
+}
+
+/* Rescales row r's state for a new maximum bm (when it is larger). */
+static void
+group_rescale (int r, int n, float bm, float *m, float *l, float *acc)
+{
+  float rr;
+  int i;
+
+  if (!(bm > m[r]))
+    return;
+  rr = m[r] == -INFINITY ? 0.0f : expf (m[r] - bm);
+  for (i = 0; i < n; i++)
+    acc[(size_t) r * n + i] *= rr;
+  l[r] *= rr;
+  m[r] = bm;
+}
+
+void
+rk_kv_group_step_ref (int          rows,
+                      int          cnt,
+                      int          n,
+                      const float *q,
+                      const float *k,
+                      const float *v,
+                      float        scale,
+                      float       *m,
+                      float       *l,
+                      float       *acc,
+                      float       *s)
+{
+  int r, t, i;
+
+  if (cnt <= 0)
+    return;
+  for (r = 0; r < rows; r++)
+    {
+      float *sr = s + (size_t) r * cnt, bm = -INFINITY, sum = 0.0f;
+
+      for (t = 0; t < cnt; t++)
+        {
+          float d = 0.0f;
+
+          if (k != NULL)
+            {
+              for (i = 0; i < n; i++)
+                d += q[(size_t) r * n + i] * k[(size_t) t * n + i];
+              sr[t] = scale * d;
+            }
+          bm = fmaxf (bm, sr[t]);
+        }
+      group_rescale (r, n, bm, m, l, acc);
+      for (t = 0; t < cnt; t++)
+        {
+          sr[t] = expf (sr[t] - m[r]);
+          sum += sr[t];
+        }
+      l[r] += sum;
+    }
+  for (r = 0; r < rows; r++)
+    for (t = 0; t < cnt; t++)
+      for (i = 0; i < n; i++)
+        acc[(size_t) r * n + i] += s[(size_t) r * cnt + t] * v[(size_t) t * n + i];
+}
+
 /* ---- quantizers --------------------------------------------------------- */
 
 /* The next half above h / below h (h finite). */
@@ -285,7 +459,8 @@ rk_kvq_kernels_for_isa (rk_isa isa)
 {
   rk_kvq_kernels k = {
     rk_kvq8_dot_ref, rk_kvq4_dot_ref, rk_kvf16_dot_ref,
-    rk_kvq8_axpy_ref, rk_kvq4_axpy_ref, rk_kvf16_axpy_ref,
+    rk_kvq8_axpy_ref, rk_kvq4_axpy_ref, rk_kvf16_axpy_ref, rk_kvq4_group_scores_ref,
+    rk_kvq8_group_scores_ref, rk_kv_group_step_ref,
   };
 
 #if defined(RK_HAVE_AVX2)
@@ -297,6 +472,9 @@ rk_kvq_kernels_for_isa (rk_isa isa)
       k.q8_axpy = rk_kvq8_axpy_avx2;
       k.q4_axpy = rk_kvq4_axpy_avx2;
       k.f16_axpy = rk_kvf16_axpy_avx2;
+      k.q4_group_scores = rk_kvq4_group_scores_avx2;
+      k.q8_group_scores = rk_kvq8_group_scores_avx2;
+      k.group_step = rk_kv_group_step_avx2;
     }
 #endif
 #if defined(RK_HAVE_NEON)
@@ -308,6 +486,9 @@ rk_kvq_kernels_for_isa (rk_isa isa)
       k.q8_axpy = rk_kvq8_axpy_neon;
       k.q4_axpy = rk_kvq4_axpy_neon;
       k.f16_axpy = rk_kvf16_axpy_neon;
+      k.q4_group_scores = rk_kvq4_group_scores_neon;
+      k.q8_group_scores = rk_kvq8_group_scores_neon;
+      k.group_step = rk_kv_group_step_neon;
     }
 #endif
   (void) isa;
@@ -358,4 +539,30 @@ void
 rk_kvf16_axpy (int n, const rk_fp16 *x, float w, float *y)
 {
   rk_kvq_kernels_get ().f16_axpy (n, x, w, y);
+}
+
+void
+rk_kv_group_step (int rows, int cnt, int n, const float *q, const float *k, const float *v,
+                  float scale, float *m, float *l, float *acc, float *s)
+{
+  rk_kvq_kernels_get ().group_step (rows, cnt, n, q, k, v, scale, m, l, acc, s);
+}
+
+void
+rk_kvq4_group_scores (int rows, int cnt, int n, int group, const int8_t *q8, const float *qd,
+                      const int32_t *qsum, const uint8_t *codes, size_t code_stride,
+                      const rk_fp16 *d, const rk_fp16 *m, size_t scale_stride, float scale,
+                      float *s)
+{
+  rk_kvq_kernels_get ().q4_group_scores (rows, cnt, n, group, q8, qd, qsum, codes, code_stride,
+                                         d, m, scale_stride, scale, s);
+}
+
+void
+rk_kvq8_group_scores (int rows, int cnt, int n, int group, const int8_t *q8, const float *qd,
+                      const int8_t *codes, size_t code_stride, const rk_fp16 *d,
+                      size_t scale_stride, float scale, float *s)
+{
+  rk_kvq_kernels_get ().q8_group_scores (rows, cnt, n, group, q8, qd, codes, code_stride, d,
+                                         scale_stride, scale, s);
 }

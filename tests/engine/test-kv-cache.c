@@ -7,6 +7,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rk.h"
@@ -157,13 +158,18 @@ check_layer_bounds (RuvTwoTierKvCache *c, gint layer, const float *k_in, const f
   return worst;
 }
 
-/* Naive attention in double over float K, V (kv_len, H, D). */
+/* Naive attention in double over float K, V (kv_len, H, D). The first
+ * n_quant keys (those of a Q8/Q4 store) are scored against the query
+ * rounded to int8 per row (rk_kvq_quantize_query), as the cache defines. */
 static void
 naive_attention (const float *q, gint n_q, gint n_heads, gint64 q_pos0, const float *k,
                  const float *v, gint64 kv_len, gint H, gint D, float scale, gboolean causal,
-                 float *out)
+                 gint64 n_quant, float *out)
 {
   gint ratio = n_heads / H, t, h, i;
+  g_autofree int8_t *q8 = g_new (int8_t, D);
+  g_autofree int32_t *qsum = g_new (int32_t, D);
+  g_autofree float *qr8 = g_new (float, D);
   gint64 j;
 
   for (t = 0; t < n_q; t++)
@@ -175,13 +181,19 @@ naive_attention (const float *q, gint n_q, gint n_heads, gint64 q_pos0, const fl
         double mx = -INFINITY, sum = 0.0;
         double acc[512] = { 0 };
 
+        float qd;
+
+        rk_kvq_quantize_query (1, D, ruv_kv_cache_group_size (D), qr, q8, &qd, qsum);
+        for (i = 0; i < D; i++)
+          qr8[i] = qd * q8[i];
         for (j = 0; j < n; j++)
           {
             const float *kr = k + ((gsize) j * H + h / ratio) * D;
+            const float *qj = j < n_quant ? qr8 : qr;
             double d = 0.0;
 
             for (i = 0; i < D; i++)
-              d += (double) qr[i] * kr[i];
+              d += (double) qj[i] * kr[i];
             s[j] = d * scale;
             mx = MAX (mx, s[j]);
           }
@@ -507,7 +519,8 @@ test_attend (void)
         g_autofree float *k_in = NULL, *v_in = NULL, *k = NULL, *v = NULL;
         g_autoptr(RuvTwoTierKvCache) c = NULL;
         rk_pool *pool = threads > 1 ? rk_pool_new (threads) : NULL;
-        gint64 n = 37;
+        gint64 n = 37, n_store;
+        RuvKvCacheStats st;
 
         rng_state = 7 + pi;
         cfg.kv.tail_precision = tails[pi];
@@ -516,6 +529,9 @@ test_attend (void)
         k = g_new (float, n * 128);
         v = g_new (float, n * 128);
         ruv_two_tier_kv_cache_get_all_kv (c, 1, k, v);
+        ruv_two_tier_kv_cache_get_stats (c, &st);
+        n_store = st.store_tokens;
+        g_assert_cmpint (n_store, >, 0);
         for (ratio = 1; ratio <= 4; ratio *= 2)
           {
             gint n_heads = 2 * ratio, n_q, i;
@@ -538,7 +554,7 @@ test_attend (void)
                                                                  causal, o, &error));
                     g_assert_no_error (error);
                     naive_attention (q, n_q, n_heads, pos0, k, v, n, 2, 64, 0.125f, causal,
-                                     want);
+                                     precs[pi] == RUV_PRECISION_FP16 ? 0 : n_store, want);
                     for (i = 0; i < (gint) sz; i++)
                       g_assert_cmpfloat (fabsf (o[i] - want[i]), <=, 2e-5f + 2e-4f * fabsf (want[i]));
                   }
@@ -573,6 +589,7 @@ test_attend_prefill_pieces (void)
   g_autoptr(GError) error = NULL;
   g_autoptr(RuvTwoTierKvCache) c = NULL;
   gint64 n = 60, pos = 0;
+  RuvKvCacheStats st;
   g_autofree float *k_in = g_new (float, n * 128), *v_in = g_new (float, n * 128);
   g_autofree float *k = g_new (float, n * 128), *v = g_new (float, n * 128);
 
@@ -594,8 +611,10 @@ test_attend_prefill_pieces (void)
       for (i = 0; i < (gint) sz; i++)
         q[i] = rnd ();
       ruv_two_tier_kv_cache_get_all_kv (c, 0, k, v);
+      ruv_two_tier_kv_cache_get_stats (c, &st);
       g_assert_true (ruv_two_tier_kv_cache_attend (c, 0, q, m, 4, pos, 0.2f, TRUE, o, &error));
-      naive_attention (q, m, 4, pos, k, v, pos + m, 2, 64, 0.2f, TRUE, want);
+      naive_attention (q, m, 4, pos, k, v, pos + m, 2, 64, 0.2f, TRUE,
+                       cfg.kv.store_precision == RUV_PRECISION_FP16 ? 0 : st.store_tokens, want);
       for (i = 0; i < (gint) sz; i++)
         g_assert_cmpfloat (fabsf (o[i] - want[i]), <=, 2e-5f + 2e-4f * fabsf (want[i]));
       pos += m;
@@ -1406,6 +1425,86 @@ test_shift_cost (void)
                   t_prefill / MAX (t_shift, 1e-9));
 }
 
+static int
+cmp_double (gconstpointer a, gconstpointer b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+/* One decode step's attention (one query token, a GQA group of 7 query
+ * heads per KV head, Qwen2.5-0.5B's 2 KV heads of 64) over 2,048 and 4,096
+ * cached tokens, for FP16, Q8 and Q4 stores (tail 256), alternated in
+ * rounds; prints the median and best time per attend of each. A timing, so
+ * only with -m perf (threads: RUVLLM_KV_BENCH_THREADS, default 2). */
+static void
+test_attend_decode_cost (void)
+{
+  RuvPrecision precs[] = { RUV_PRECISION_FP16, RUV_PRECISION_Q8, RUV_PRECISION_Q4 };
+  const char *thr_env = g_getenv ("RUVLLM_KV_BENCH_THREADS");
+  const gint H = 2, D = 64, n_heads = 14, rounds = 9, iters = 200;
+  gint depth, p, i, r;
+  rk_pool *pool;
+
+  if (!g_test_perf ())
+    {
+      g_test_skip ("a timing: run with -m perf");
+      return;
+    }
+  pool = rk_pool_new (thr_env != NULL ? (gint) g_ascii_strtoll (thr_env, NULL, 10) : 2);
+  for (depth = 2048; depth <= 4096; depth *= 2)
+    {
+      g_autofree float *k = g_new (float, (gsize) depth * H * D);
+      g_autofree float *v = g_new (float, (gsize) depth * H * D);
+      float q[14 * 64], o[14 * 64];
+      RuvTwoTierKvCache *c[3];
+      double t[3][9];
+
+      rng_state = 99;
+      fill_kv (k, v, depth, H, D);
+      for (i = 0; i < n_heads * D; i++)
+        q[i] = rnd ();
+      for (p = 0; p < 3; p++)
+        {
+          RuvTwoTierKvCacheConfig cfg;
+          g_autoptr(GError) error = NULL;
+
+          ruv_two_tier_kv_cache_config_init (&cfg);
+          cfg.kv.num_kv_heads = H;
+          cfg.kv.head_dim = D;
+          cfg.kv.max_tokens = depth;
+          cfg.kv.tail_length = 256;
+          cfg.kv.store_precision = precs[p];
+          cfg.block_size = 64;
+          c[p] = ruv_two_tier_kv_cache_new (&cfg, &error);
+          g_assert_no_error (error);
+          ruv_two_tier_kv_cache_set_threads (c[p], pool);
+          g_assert_true (ruv_two_tier_kv_cache_append (c[p], 0, k, v, depth, &error));
+        }
+      for (r = 0; r < rounds; r++)
+        for (p = 0; p < 3; p++)
+          {
+            gint64 t0 = g_get_monotonic_time ();
+
+            for (i = 0; i < iters; i++)
+              ruv_two_tier_kv_cache_attend (c[p], 0, q, 1, n_heads, depth - 1, 0.0f, TRUE, o,
+                                            NULL);
+            t[p][r] = (g_get_monotonic_time () - t0) / (double) iters;
+          }
+      for (p = 0; p < 3; p++)
+        {
+          qsort (t[p], rounds, sizeof (double), cmp_double);
+          g_test_message ("decode attention over %d tokens, %s store: median %.1f us, best "
+                          "%.1f us per attend (%d threads)", depth,
+                          ruv_precision_name (precs[p]), t[p][rounds / 2], t[p][0],
+                          rk_pool_n_threads (pool));
+          ruv_two_tier_kv_cache_free (c[p]);
+        }
+    }
+  rk_pool_free (pool);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1432,5 +1531,6 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/kv-cache/context/precisions", test_context_precisions);
   g_test_add_func ("/engine/kv-cache/context/shift", test_context_shift);
   g_test_add_func ("/engine/kv-cache/context/shift-cost", test_shift_cost);
+  g_test_add_func ("/engine/kv-cache/attend/decode-cost", test_attend_decode_cost);
   return g_test_run ();
 }

@@ -5,6 +5,10 @@
  * The reference builds the whole row of scores in double, takes the softmax
  * and the weighted sum of values: the textbook definition, with no tiles and
  * no online rescaling, so it shares no code or shortcut with the kernels.
+ * The KV cache's group step (rk_kv_group_step: a decode's GQA group of query
+ * rows folded over runs of keys) is checked against the same definition, and
+ * its Q4 integer scores against a double-precision dot of the dequantized
+ * keys and queries.
  * Padding that a kernel must not read (kv_stride gaps, unused pool blocks,
  * the rest of a last block) is filled with NaN, so reading it fails the test.
  */
@@ -14,6 +18,7 @@
 
 #include "rk-attention.h"
 #include "rk-cpu.h"
+#include "rk-kvquant.h"
 #include "rk-pool.h"
 
 /* Outputs are convex combinations of values in [-1, 1]. With scores of
@@ -694,6 +699,232 @@ test_config (void)
   assert_zero (out, 2 * 4 * 8);
 }
 
+/* The group step of `isa` over runs of several lengths (1 .. 64 keys, so
+ * the 4-key and 8-key loops and their tails all run) against naive_row:
+ * rows query rows against the same keys. With scores_given, the scores are
+ * computed here and the kernel only folds them (its k == NULL form). */
+static void
+check_group_step (rk_isa isa, GRand *rand, int rows, int n, gboolean scores_given)
+{
+  static const int runs[] = { 5, 1, 64, 3, 8, 13 };
+  rk_kvq_kernels kk = rk_kvq_kernels_for_isa (isa);
+  int total = 0, i, r, t, d, at;
+  float scale = 1.0f / sqrtf ((float) n);
+  g_autofree float *q = NULL, *k = NULL, *v = NULL, *acc = NULL, *m = NULL, *l = NULL;
+  g_autofree float *s = NULL, *out = NULL;
+  g_autofree double *want = g_new (double, (gsize) rows * n);
+
+  for (i = 0; i < (int) G_N_ELEMENTS (runs); i++)
+    total += runs[i];
+  q = random_floats (rand, (gsize) rows * n, -2.0, 2.0);
+  k = random_floats (rand, (gsize) total * n, -1.0, 1.0);
+  v = random_floats (rand, (gsize) total * n, -1.0, 1.0);
+  acc = g_new0 (float, (gsize) rows * n);
+  m = g_new (float, rows);
+  l = g_new0 (float, rows);
+  s = g_new (float, (gsize) rows * 64);
+  out = g_new (float, (gsize) rows * n);
+  for (r = 0; r < rows; r++)
+    m[r] = -INFINITY;
+  for (i = 0, at = 0; i < (int) G_N_ELEMENTS (runs); at += runs[i], i++)
+    {
+      const float *kr = k + (gsize) at * n;
+
+      if (scores_given)
+        for (r = 0; r < rows; r++)
+          for (t = 0; t < runs[i]; t++)
+            {
+              float dot = 0.0f;
+
+              for (d = 0; d < n; d++)
+                dot += q[(gsize) r * n + d] * kr[(gsize) t * n + d];
+              s[(gsize) r * runs[i] + t] = scale * dot;
+            }
+      kk.group_step (rows, runs[i], n, q, scores_given ? NULL : kr, v + (gsize) at * n, scale,
+                     m, l, acc, s);
+    }
+  for (r = 0; r < rows; r++)
+    {
+      naive_row (q + (gsize) r * n, k, v, total, n, n, scale, want + (gsize) r * n);
+      for (d = 0; d < n; d++)
+        out[(gsize) r * n + d] = acc[(gsize) r * n + d] / l[r];
+    }
+  assert_close (out, want, (gsize) rows * n, TOL);
+}
+
+static void
+test_kv_group_step (gconstpointer data)
+{
+  rk_isa isa = GPOINTER_TO_INT (data);
+  g_autoptr(GRand) rand = g_rand_new_with_seed (41);
+  static const int rows[] = { 1, 3, 7, 8, 9, 16 };
+  gsize i, j;
+
+  if (!isa_usable (isa))
+    return;
+  for (i = 0; i < G_N_ELEMENTS (rows); i++)
+    for (j = 0; j < G_N_ELEMENTS (head_dims); j++)
+      {
+        check_group_step (isa, rand, rows[i], head_dims[j], FALSE);
+        check_group_step (isa, rand, rows[i], head_dims[j], TRUE);
+      }
+}
+
+/* Q4 integer scores: keys quantized into rows `stride_rows` rows apart (as
+ * the cache interleaves KV heads), queries by rk_kvq_quantize_query; the
+ * kernel must give scale * (qd q8) . dequant (k) to float rounding, and stay
+ * within the quantization bound of the float score scale * q . k. */
+static void
+test_kvq4_group_scores (gconstpointer data)
+{
+  rk_isa isa = GPOINTER_TO_INT (data);
+  rk_kvq_kernels kk = rk_kvq_kernels_for_isa (isa);
+  g_autoptr(GRand) rand = g_rand_new_with_seed (43);
+  static const int dims[][2] = { { 64, 64 }, { 128, 64 }, { 64, 32 }, { 96, 32 } };
+  const int stride_rows = 3, rows = 7, cnt = 67;
+  gsize di;
+
+  if (!isa_usable (isa))
+    return;
+  for (di = 0; di < G_N_ELEMENTS (dims); di++)
+    {
+      int n = dims[di][0], group = dims[di][1], ng = n / group, r, t, i;
+      gsize cb = (gsize) n / 2;
+      float scale = 0.125f;
+      g_autofree float *q = random_floats (rand, (gsize) rows * n, -3.0, 3.0);
+      g_autofree float *k = random_floats (rand, (gsize) cnt * n, -2.0, 2.5);
+      g_autofree float *kd = g_new (float, (gsize) cnt * n);
+      g_autofree uint8_t *codes = g_new0 (uint8_t, (gsize) cnt * stride_rows * cb);
+      g_autofree rk_fp16 *dh = g_new0 (rk_fp16, (gsize) cnt * stride_rows * ng);
+      g_autofree rk_fp16 *mh = g_new0 (rk_fp16, (gsize) cnt * stride_rows * ng);
+      g_autofree int8_t *q8 = g_new (int8_t, (gsize) rows * n);
+      g_autofree float *qd = g_new (float, rows);
+      g_autofree int32_t *qsum = g_new (int32_t, (gsize) rows * ng);
+      g_autofree float *s = g_new (float, (gsize) rows * cnt);
+
+      for (t = 0; t < cnt; t++)
+        {
+          gsize row = (gsize) t * stride_rows + 1;
+
+          rk_kvq4_quantize (n, group, k + (gsize) t * n, codes + row * cb, dh + row * ng,
+                            mh + row * ng);
+          rk_kvq4_dequantize (n, group, codes + row * cb, dh + row * ng, mh + row * ng,
+                              kd + (gsize) t * n);
+        }
+      rk_kvq_quantize_query (rows, n, group, q, q8, qd, qsum);
+      for (r = 0; r < rows; r++)
+        for (i = 0; i < ng; i++)
+          {
+            int32_t sum = 0, j;
+
+            for (j = 0; j < group; j++)
+              {
+                /* the query codes are within half a step of q / qd */
+                g_assert_cmpfloat (fabsf (q8[(gsize) r * n + i * group + j] * qd[r] -
+                                          q[(gsize) r * n + i * group + j]),
+                                   <=, qd[r] * 0.5001f);
+                sum += q8[(gsize) r * n + i * group + j];
+              }
+            g_assert_cmpint (sum, ==, qsum[(gsize) r * ng + i]);
+          }
+      kk.q4_group_scores (rows, cnt, n, group, q8, qd, qsum, codes + cb,
+                          (gsize) stride_rows * cb, dh + ng, mh + ng, (gsize) stride_rows * ng,
+                          scale, s);
+      for (r = 0; r < rows; r++)
+        for (t = 0; t < cnt; t++)
+          {
+            double exact = 0.0, bound = 0.0, full = 0.0;
+
+            for (i = 0; i < n; i++)
+              {
+                double qi = (double) q8[(gsize) r * n + i] * qd[r];
+                double ki = kd[(gsize) t * n + i];
+
+                exact += qi * ki;
+                full += (double) q[(gsize) r * n + i] * k[(gsize) t * n + i];
+                /* |q k - q' k'| <= |q| |k - k'| + |k'| |q - q'| */
+                bound += fabs (q[(gsize) r * n + i]) *
+                         rk_fp16_to_fp32 (dh[((gsize) t * stride_rows + 1) * ng + i / group]) /
+                         2 + fabs (ki) * qd[r] / 2;
+              }
+            exact *= scale;
+            g_assert_cmpfloat (fabs (s[(gsize) r * cnt + t] - exact), <=,
+                               1e-5 * (1.0 + fabs (exact)));
+            g_assert_cmpfloat (fabs (s[(gsize) r * cnt + t] - scale * full), <=,
+                               scale * bound * 1.001 + 1e-5);
+          }
+    }
+}
+
+/* Q8 integer scores, as above: exact against the dequantized operands, and
+ * within the quantization bound of the float score. */
+static void
+test_kvq8_group_scores (gconstpointer data)
+{
+  rk_isa isa = GPOINTER_TO_INT (data);
+  rk_kvq_kernels kk = rk_kvq_kernels_for_isa (isa);
+  g_autoptr(GRand) rand = g_rand_new_with_seed (47);
+  static const int dims[][2] = { { 64, 64 }, { 128, 64 }, { 64, 32 }, { 96, 32 }, { 48, 16 } };
+  const int stride_rows = 2, rows = 5, cnt = 70;
+  gsize di;
+
+  if (!isa_usable (isa))
+    return;
+  for (di = 0; di < G_N_ELEMENTS (dims); di++)
+    {
+      int n = dims[di][0], group = dims[di][1], ng = n / group, r, t, i;
+      float scale = 0.3f;
+      g_autofree float *q = random_floats (rand, (gsize) rows * n, -3.0, 3.0);
+      g_autofree float *k = random_floats (rand, (gsize) cnt * n, -2.0, 2.5);
+      g_autofree float *kd = g_new (float, (gsize) cnt * n);
+      g_autofree int8_t *codes = g_new0 (int8_t, (gsize) cnt * stride_rows * n);
+      g_autofree rk_fp16 *dh = g_new0 (rk_fp16, (gsize) cnt * stride_rows * ng);
+      g_autofree int8_t *q8 = g_new (int8_t, (gsize) rows * n);
+      g_autofree float *qd = g_new (float, rows);
+      g_autofree int32_t *qsum = g_new (int32_t, (gsize) rows * ng);
+      g_autofree float *s = g_new (float, (gsize) rows * cnt);
+
+      for (t = 0; t < cnt; t++)
+        {
+          gsize row = (gsize) t * stride_rows + 1;
+
+          /* a few extreme keys: codes of +-127 against queries of +-127 */
+          if (t % 17 == 0)
+            for (i = 0; i < n; i++)
+              k[(gsize) t * n + i] = i % 2 ? 2.5f : -2.5f;
+          rk_kvq8_quantize (n, group, k + (gsize) t * n, codes + row * n, dh + row * ng);
+          rk_kvq8_dequantize (n, group, codes + row * n, dh + row * ng, kd + (gsize) t * n);
+        }
+      for (i = 0; i < n; i++)
+        q[i] = i % 2 ? 3.0f : -3.0f;
+      rk_kvq_quantize_query (rows, n, group, q, q8, qd, qsum);
+      kk.q8_group_scores (rows, cnt, n, group, q8, qd, codes + n, (gsize) stride_rows * n,
+                          dh + ng, (gsize) stride_rows * ng, scale, s);
+      for (r = 0; r < rows; r++)
+        for (t = 0; t < cnt; t++)
+          {
+            double exact = 0.0, bound = 0.0, full = 0.0;
+
+            for (i = 0; i < n; i++)
+              {
+                double qi = (double) q8[(gsize) r * n + i] * qd[r];
+                double ki = kd[(gsize) t * n + i];
+
+                exact += qi * ki;
+                full += (double) q[(gsize) r * n + i] * k[(gsize) t * n + i];
+                bound += fabs (q[(gsize) r * n + i]) *
+                         rk_fp16_to_fp32 (dh[((gsize) t * stride_rows + 1) * ng + i / group]) /
+                         2 + fabs (ki) * qd[r] / 2;
+              }
+            exact *= scale;
+            g_assert_cmpfloat (fabs (s[(gsize) r * cnt + t] - exact), <=,
+                               1e-5 * (1.0 + fabs (exact)));
+            g_assert_cmpfloat (fabs (s[(gsize) r * cnt + t] - scale * full), <=,
+                               scale * bound * 1.001 + 1e-5);
+          }
+    }
+}
+
 static void
 add_isa_tests (const char *path, GTestDataFunc fn)
 {
@@ -729,6 +960,9 @@ main (int argc, char **argv)
   add_isa_tests ("gqa/scale", test_gqa_scale);
   add_isa_tests ("paged/shuffled", test_paged_shuffled);
   add_isa_tests ("paged/empty", test_paged_empty);
+  add_isa_tests ("kv-group-step", test_kv_group_step);
+  add_isa_tests ("kvq4-group-scores", test_kvq4_group_scores);
+  add_isa_tests ("kvq8-group-scores", test_kvq8_group_scores);
   g_test_add_func ("/kernels/attention/mqa", test_mqa);
   g_test_add_func ("/kernels/attention/dispatch", test_dispatch);
   g_test_add_func ("/kernels/attention/config", test_config);
