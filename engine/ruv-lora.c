@@ -27,6 +27,7 @@ struct _RuvMicroLora
   gsize               acc_len;
   float              *upd_w;        /* apply_gradient scratch (n_params each) */
   float              *upd_g;
+  float              *upd_p;        /* the EWC++ pull */
   gsize               upd_len;
   /* stats */
   guint64             n_accum;      /* samples since the last update */
@@ -208,6 +209,7 @@ ruv_micro_lora_finalize (GObject *object)
   g_free (self->upd_w);
   g_free (self->acc_tmp);
   g_free (self->upd_g);
+  g_free (self->upd_p);
   g_mutex_clear (&self->lock);
   G_OBJECT_CLASS (ruv_micro_lora_parent_class)->finalize (object);
 }
@@ -978,24 +980,31 @@ ruv_micro_lora_clear_gradients (RuvMicroLora *self)
 }
 
 gboolean
-ruv_micro_lora_apply_gradient (RuvMicroLora *self,
-                               const float  *grad,
-                               float         learning_rate,
-                               RuvEwc       *ewc,
-                               float         ewc_lambda,
-                               double       *grad_norm)
+ruv_micro_lora_apply_gradient_bounded (RuvMicroLora *self,
+                                       const float  *grad,
+                                       float         learning_rate,
+                                       RuvEwc       *ewc,
+                                       float         ewc_lambda,
+                                       double        max_change,
+                                       double       *grad_norm,
+                                       double       *predicted)
 {
+  const rk_type_traits *f32 = rk_get_traits (RK_TYPE_F32);
   gsize n = ruv_micro_lora_get_n_params (self), i;
-  float *w, *g;
+  float *w, *g, *p;
   float lim = self->config.max_weight_abs;
-  double norm = 0.0;
+  float wd = self->config.weight_decay;
+  double norm, pnorm, gain, s = 1.0;
 
   g_return_val_if_fail (RUV_IS_MICRO_LORA (self), FALSE);
   if (grad_norm != NULL)
     *grad_norm = 0.0;
+  if (predicted != NULL)
+    *predicted = 0.0;
   if (n == 0)
     return FALSE;
-  if (!isfinite (learning_rate) || learning_rate <= 0.0f || learning_rate > 1e3f)
+  if (!isfinite (learning_rate) || learning_rate <= 0.0f || learning_rate > 1e3f ||
+      !(max_change >= 0.0) || !isfinite (max_change))
     {
       self->skipped++;
       return FALSE;
@@ -1005,29 +1014,44 @@ ruv_micro_lora_apply_gradient (RuvMicroLora *self,
       /* once per adapter layout: a rating allocates nothing */
       g_free (self->upd_w);
       g_free (self->upd_g);
+      g_free (self->upd_p);
       self->upd_w = g_new (float, n);
       self->upd_g = g_new (float, n);
+      self->upd_p = g_new (float, n);
       self->upd_len = n;
     }
   w = self->upd_w;
   g = self->upd_g;
+  p = self->upd_p;
   flat_io (self, w, 0);
-  for (i = 0; i < n; i++)
-    g[i] = grad[i] + self->config.weight_decay * w[i];
+  /* g: the objective's gradient plus decay; p: the EWC++ pull, kept apart
+   * so that clipping and the trust region bound the objective's step only */
+  if (wd != 0.0f)
+    for (i = 0; i < n; i++)
+      g[i] = grad[i] + wd * w[i];
+  else
+    memcpy (g, grad, n * sizeof (float));
+  memset (p, 0, n * sizeof (float));
   if (ewc != NULL && ruv_ewc_get_n_params (ewc) == n && isfinite (ewc_lambda) && ewc_lambda > 0.0f)
-    ruv_ewc_add_penalty_gradient (ewc, w, ewc_lambda, learning_rate, g);
+    ruv_ewc_add_penalty_gradient (ewc, w, ewc_lambda, learning_rate, p);
   /* the kernels' dot; in double only when float overflows */
-  norm = rk_get_traits (RK_TYPE_F32)->vec_dot ((int) n, g, g);
-  if (!isfinite (norm))
+  norm = f32->vec_dot ((int) n, g, g);
+  pnorm = f32->vec_dot ((int) n, p, p);
+  if (!isfinite (norm) || !isfinite (pnorm))
     {
-      norm = 0.0;
+      norm = pnorm = 0.0;
       for (i = 0; i < n; i++)
-        norm += (double) g[i] * g[i];
+        {
+          norm += (double) g[i] * g[i];
+          pnorm += (double) p[i] * p[i];
+        }
     }
+  /* the objective's first-order change per unit step: grad . g */
+  gain = wd != 0.0f ? f32->vec_dot ((int) n, grad, g) : norm;
   norm = sqrt (norm);
   if (grad_norm != NULL)
     *grad_norm = norm;
-  if (!isfinite (norm))
+  if (!isfinite (norm) || !isfinite (pnorm) || !isfinite (gain))
     {
       /* F1: never write a NaN weight; skip and count. */
       self->skipped++;
@@ -1035,19 +1059,38 @@ ruv_micro_lora_apply_gradient (RuvMicroLora *self,
     }
   if (norm > self->config.max_grad_norm)
     {
-      float c = (float) (self->config.max_grad_norm / norm);
-
-      for (i = 0; i < n; i++)
-        g[i] *= c;
+      s = self->config.max_grad_norm / norm;
       self->clipped++;
     }
+  /* trust region: the step -lr s g changes the objective by about
+   * -lr s (grad . g) to first order; at most max_change */
+  gain *= (double) learning_rate * s;
+  if (max_change > 0.0 && gain > max_change)
+    {
+      s *= max_change / gain;
+      gain = max_change;
+    }
+  if (predicted != NULL)
+    *predicted = gain;
   for (i = 0; i < n; i++)
-    w[i] = CLAMP (w[i] - learning_rate * g[i], -lim, lim);
+    w[i] = CLAMP (w[i] - learning_rate * ((float) s * g[i] + p[i]), -lim, lim);
   g_mutex_lock (&self->lock);
   flat_io (self, w, 2);
   g_mutex_unlock (&self->lock);
   self->adaptations++;
   return TRUE;
+}
+
+gboolean
+ruv_micro_lora_apply_gradient (RuvMicroLora *self,
+                               const float  *grad,
+                               float         learning_rate,
+                               RuvEwc       *ewc,
+                               float         ewc_lambda,
+                               double       *grad_norm)
+{
+  return ruv_micro_lora_apply_gradient_bounded (self, grad, learning_rate, ewc, ewc_lambda,
+                                                0.0, grad_norm, NULL);
 }
 
 gboolean

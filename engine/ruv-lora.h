@@ -298,7 +298,9 @@ gboolean ruv_micro_lora_apply_updates_with_ewc (RuvMicroLora    *self,
                                                 struct _RuvEwc  *ewc,
                                                 float            ewc_lambda);
 /* One step on a given (already combined) gradient g (get_params order), with
- * the same decay, EWC penalty, finite check, clipping and bounds. Returns
+ * the same decay, EWC penalty, finite check, clipping and bounds (the clip
+ * applies to gradient + decay; the EWC pull, bounded by its cap, is added
+ * after it so that a large data gradient does not drown it). Returns
  * FALSE (weights untouched, counted) if anything is non-finite. grad_norm
  * (may be NULL) receives the norm before clipping. */
 gboolean ruv_micro_lora_apply_gradient         (RuvMicroLora    *self,
@@ -307,6 +309,20 @@ gboolean ruv_micro_lora_apply_gradient         (RuvMicroLora    *self,
                                                 struct _RuvEwc  *ewc,
                                                 float            ewc_lambda,
                                                 double          *grad_norm);
+/* The same with a trust region: the objective's step (gradient, decay,
+ * clipped) is scaled down so that its first-order change of the objective,
+ * lr * (grad . step direction), is at most max_change (0: no bound); the
+ * EWC++ pull is added unscaled. This makes a step's effect independent of
+ * the model's gradient scale. predicted (may be NULL) receives that
+ * first-order change. */
+gboolean ruv_micro_lora_apply_gradient_bounded (RuvMicroLora    *self,
+                                                const float     *g,
+                                                float            learning_rate,
+                                                struct _RuvEwc  *ewc,
+                                                float            ewc_lambda,
+                                                double           max_change,
+                                                double          *grad_norm,
+                                                double          *predicted);
 void     ruv_micro_lora_clear_gradients        (RuvMicroLora    *self);
 
 /* B = 0, A re-drawn from the seed, gradients and stats cleared. */

@@ -45,7 +45,7 @@ consolidate (RuvSonaLlm          *self,
   g_autofree gboolean *ok = NULL;
   g_autofree float *g = NULL;
   gsize np, i, k, n_ok = 0;
-  double wsum = 0.0, loss = 0.0;
+  double wsum = 0.0, rsum = 0.0, loss = 0.0;
   gssize best = -1;
   gboolean applied = FALSE;
   guint64 epoch;
@@ -119,6 +119,8 @@ consolidate (RuvSonaLlm          *self,
           wts[i] = (gssize) i == best ? 1.0f : 0.0f;
       for (i = 0; i < pending->len; i++)
         wsum += wts[i];
+      for (i = 0; i < pending->len; i++)
+        rsum += wts[i] * fabsf (g_array_index (pending, Pending, i).reward);
       if (wsum > 0.0)
         for (i = 0; i < pending->len; i++)
           if (wts[i] != 0.0f)
@@ -148,10 +150,11 @@ consolidate (RuvSonaLlm          *self,
     {
       res->samples_used = n_ok;
       res->loss = loss / (double) n_ok;
-      applied = ruv_micro_lora_apply_gradient (
+      applied = ruv_micro_lora_apply_gradient_bounded (
           self->lora, g, c->sona.background_lr,
           c->consolidation_strategy == RUV_CONSOLIDATE_EWC_MERGE ? self->ewc : NULL,
-          c->sona.ewc_lambda, &res->grad_norm);
+          c->sona.ewc_lambda, c->sona.max_step_nats * rsum / (wsum > 0.0 ? wsum : 1.0),
+          &res->grad_norm, NULL);
       if (applied && c->consolidation_strategy == RUV_CONSOLIDATE_EWC_MERGE)
         {
           /* an EWC++ task boundary every ewc_task_ratings ratings: the
@@ -338,6 +341,7 @@ deep_run (RuvSonaLlm                  *self,
 {
   g_autofree RuvSonaTrainingSample *own = NULL;
   g_autofree float *w0 = NULL;
+  g_autofree float *gstep = NULL;
   g_autofree float *w1 = NULL;
   g_autofree float *wl = NULL;
   g_autofree gsize *order = NULL;
@@ -382,6 +386,7 @@ deep_run (RuvSonaLlm                  *self,
     }
   np = ruv_micro_lora_get_n_params (shadow);
   w0 = g_new (float, np);
+  gstep = g_new (float, np);
   ruv_micro_lora_get_params (shadow, w0);
   ruv_ewc_end_task (ewc, w0);   /* the task boundary */
   if (loss_curve != NULL)
@@ -425,8 +430,12 @@ deep_run (RuvSonaLlm                  *self,
                                         -CLAMP (s->reward, -1.0f, 1.0f), TRUE)))
             {
               ruv_micro_lora_count_sample (shadow, s->quality);
-              ruv_micro_lora_apply_updates_with_ewc (shadow, self->config.training.learning_rate,
-                                                     ewc, self->config.training.ewc_lambda);
+              ruv_micro_lora_get_mean_gradients (shadow, gstep);
+              ruv_micro_lora_apply_gradient_bounded (
+                  shadow, gstep, self->config.training.learning_rate, ewc,
+                  self->config.training.ewc_lambda,
+                  self->config.sona.max_step_nats * fabsf (CLAMP (s->reward, -1.0f, 1.0f)),
+                  NULL, NULL);
             }
           ruv_micro_lora_clear_gradients (shadow);
         }

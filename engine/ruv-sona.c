@@ -50,7 +50,7 @@ ruv_sona_llm_config_init (RuvSonaLlmConfig *c,
   c->training.ewc_lambda = RUV_SONA_DEFAULT_EWC_LAMBDA;
   c->sona.ewc_decay = RUV_EWC_DEFAULT_DECAY;
   /* EWC++ (ruv-ewc.h): lambda is relative to the mean Fisher estimate;
-   * 0.5 with a boundary every 10 ratings trades some plasticity for clearly
+   * 0.1 with a boundary every 10 ratings trades a little plasticity for
    * less forgetting (/engine/lora/engine/ewc-forgetting, README) */
   c->sona.ewc_lambda = RUV_SONA_DEFAULT_EWC_LAMBDA;
   c->sona.ewc_task_ratings = RUV_SONA_DEFAULT_EWC_TASK_RATINGS;
@@ -59,6 +59,7 @@ ruv_sona_llm_config_init (RuvSonaLlmConfig *c,
   c->sona.background_candidates = 0;
   c->sona.background_lr = 0.05f;
   c->sona.ensemble_size = 4;
+  c->sona.max_step_nats = RUV_SONA_DEFAULT_MAX_STEP_NATS;
   c->instant_lr = 0.05f;
   c->background_interval_ms = 100;
   c->background_min_samples = 1;
@@ -97,6 +98,8 @@ ruv_sona_llm_config_validate (const RuvSonaLlmConfig *c,
     bad = "candidate counts (1 .. 4096; background 0 = full vocabulary)";
   else if (c->sona.ensemble_size < 1 || c->sona.ensemble_size > 64)
     bad = "sona.ensemble_size (1 .. 64)";
+  else if (!(c->sona.max_step_nats >= 0.0f) || !isfinite (c->sona.max_step_nats))
+    bad = "sona.max_step_nats (>= 0)";
   else if (c->background_interval_ms < 1 || c->background_interval_ms > 3600 * 1000)
     bad = "background_interval_ms";
   else if (c->max_pending_samples < 1 || c->max_pending_samples > 1000000 ||
@@ -342,9 +345,9 @@ ruv_sona_llm_instant_adapt (RuvSonaLlm          *self,
       g = _ruv_sona_scratch (&self->work, SC_GRAD, np);
       ruv_micro_lora_get_mean_gradients (self->lora, g);
       ruv_ewc_update_fisher (self->ewc, g);
-      res.applied = ruv_micro_lora_apply_gradient (self->lora, g, self->config.instant_lr,
-                                                   self->ewc, self->config.sona.ewc_lambda,
-                                                   &res.grad_norm);
+      res.applied = ruv_micro_lora_apply_gradient_bounded (
+          self->lora, g, self->config.instant_lr, self->ewc, self->config.sona.ewc_lambda,
+          (double) self->config.sona.max_step_nats * fabsf (r_eff), &res.grad_norm, NULL);
       ruv_micro_lora_clear_gradients (self->lora);
     }
   res.samples_used = 1;

@@ -113,13 +113,19 @@ gboolean      ruv_sona_score_response     (RuvContext          *ctx,
 /* ---- configuration ------------------------------------------------------- */
 
 /* EWC++ strength of all three loops: lambda times the Fisher estimate
- * relative to its mean (ruv-ewc.h), so it does not depend on the model's
- * gradient scale. 0.5 (boundary every 10 ratings) halved the forgetting of
- * an earlier task on the tiny test model while the later task kept 60% of
- * its gain; on SmolLM2 / Qwen2.5-0.5B see README (tools/learn-proof.py
+ * relative to its mean (ruv-ewc.h). With the trust region below, 0.1 (a
+ * boundary every 10 ratings) halved the forgetting of an earlier task on
+ * Qwen2.5-0.5B while the later task kept ~40% of its gain; 0.5 forgot 5x
+ * less but blocked the later task (README, tools/learn-proof.py
  * --sequential). */
-#define RUV_SONA_DEFAULT_EWC_LAMBDA 0.5f
+#define RUV_SONA_DEFAULT_EWC_LAMBDA 0.1f
 #define RUV_SONA_DEFAULT_EWC_TASK_RATINGS 10
+/* Trust region (RuvSonaCoreConfig.max_step_nats): every step of the three
+ * loops changes the rated answers' mean log p per token by at most this
+ * (first order), whatever the model's gradient scale: the same default
+ * learns on SmolLM2-135M and Qwen2.5-0.5B shapes with neutral text within
+ * 1% (README). */
+#define RUV_SONA_DEFAULT_MAX_STEP_NATS 0.25f
 
 typedef enum
 {
@@ -153,6 +159,10 @@ typedef struct
   gint  background_candidates;  /* 0: full vocabulary */
   float background_lr;
   gint  ensemble_size;
+  float max_step_nats;          /* trust region of every loop's step: its
+                                 * first-order change of the rated answers'
+                                 * mean log p per token, times |reward|, is at
+                                 * most this (0: unbounded) */
 } RuvSonaCoreConfig;
 
 typedef struct

@@ -345,7 +345,7 @@ ruv_cli_adapt (int    argc,
   gboolean deep = FALSE, json = FALSE, use_store = FALSE;
   int threads = 0, bg_cand = -1, epochs = 0, n_layers = 0, seed = -1;
   double ewc_lambda = -1.0, instant_lr = -1.0, bg_lr = -1.0, deep_lr = -1.0;
-  double ewc_decay = -1.0;
+  double ewc_decay = -1.0, max_step = -1.0;
   int ewc_task = 0;
   guint i;
   GOptionEntry entries[] = {
@@ -367,6 +367,9 @@ ruv_cli_adapt (int    argc,
     { "instant-lr", 0, 0, G_OPTION_ARG_DOUBLE, &instant_lr, "Instant loop step", "F" },
     { "background-lr", 0, 0, G_OPTION_ARG_DOUBLE, &bg_lr, "Background loop step", "F" },
     { "deep-lr", 0, 0, G_OPTION_ARG_DOUBLE, &deep_lr, "Deep loop step", "F" },
+    { "max-step", 0, 0, G_OPTION_ARG_DOUBLE, &max_step,
+      "Trust region of every step: first-order change of the rated answers' mean log p per "
+      "token, in nats (0: unbounded)", "F" },
     { "background-candidates", 0, 0, G_OPTION_ARG_INT, &bg_cand,
       "Softmax candidates of the background and deep loops (0: full vocabulary)", "K" },
     { "layers", 0, 0, G_OPTION_ARG_INT, &n_layers, "Adapted layers (the last N; default 2)",
@@ -431,6 +434,8 @@ ruv_cli_adapt (int    argc,
     cfg.sona.background_lr = (float) bg_lr;
   if (deep_lr > 0.0)
     cfg.training.learning_rate = (float) deep_lr;
+  if (max_step >= 0.0)
+    cfg.sona.max_step_nats = (float) max_step;
   if (bg_cand >= 0)
     cfg.sona.background_candidates = bg_cand;
   if (n_layers > 0)
