@@ -459,6 +459,8 @@ read_done (GObject      *source,
     }
   d->bytes_done += (guint64) n;
   d->failures = 0;
+  /* bytes arrived: a later expiry of the signed URL may be re-resolved again */
+  d->reresolved_403 = FALSE;
   d->last_activity = g_get_monotonic_time ();
   _ruv_download_add_sample (d);
   _ruv_download_notify_progress (d, FALSE);

@@ -32,7 +32,13 @@ ruv_cli_hub_new (void)
   char *token;
 
   if (env != NULL && *env != '\0')
-    return ruv_hub_new (NULL, env);
+    {
+      /* a token goes into an HTTP header: refuse one that cannot */
+      if (ruv_hub_token_check (env, &error))
+        return ruv_hub_new (NULL, env);
+      g_printerr ("ruvllm-cli: ignoring HF_TOKEN: %s\n", error->message);
+      g_clear_error (&error);
+    }
   hub = ruv_hub_new (NULL, NULL);
   /* No keyring (a server, a container) is no token, not an error. */
   token = ruv_hub_token_lookup (ruv_hub_get_endpoint (hub), NULL, &error);

@@ -19,7 +19,8 @@
 
 static struct termios saved_termios;
 
-/* Ctrl-C while echo is off must not leave the terminal without it. */
+/* Ctrl-C (or Ctrl-\, a hang-up, a kill) while echo is off must not leave
+ * the terminal without it. */
 static void
 restore_and_exit (int sig)
 {
@@ -62,7 +63,7 @@ read_token (const char  *origin,
             GError     **error)
 {
   struct termios quiet;
-  struct sigaction sa, old_int, old_term;
+  struct sigaction sa, old_int, old_term, old_quit, old_hup;
   gboolean tty = isatty (STDIN_FILENO) && tcgetattr (STDIN_FILENO, &saved_termios) == 0;
   char *token;
 
@@ -75,6 +76,8 @@ read_token (const char  *origin,
   sigemptyset (&sa.sa_mask);
   sigaction (SIGINT, &sa, &old_int);
   sigaction (SIGTERM, &sa, &old_term);
+  sigaction (SIGQUIT, &sa, &old_quit);
+  sigaction (SIGHUP, &sa, &old_hup);
   quiet = saved_termios;
   quiet.c_lflag &= ~(tcflag_t) (ECHO | ECHONL);
   quiet.c_lflag |= ICANON;
@@ -83,6 +86,8 @@ read_token (const char  *origin,
   tcsetattr (STDIN_FILENO, TCSAFLUSH, &saved_termios);
   sigaction (SIGINT, &old_int, NULL);
   sigaction (SIGTERM, &old_term, NULL);
+  sigaction (SIGQUIT, &old_quit, NULL);
+  sigaction (SIGHUP, &old_hup, NULL);
   fputc ('\n', stderr);
   return token;
 }

@@ -52,6 +52,8 @@ run_cli (Run                *r,
   envp = g_environ_unsetenv (envp, "http_proxy");
   envp = g_environ_unsetenv (envp, "HTTP_PROXY");
   envp = g_environ_unsetenv (envp, "HF_TOKEN");
+  /* never the developer's own keyring */
+  envp = g_environ_setenv (envp, "DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent", TRUE);
   envp = g_environ_unsetenv (envp, "RUVLLM_MODELS_DIR");
   envp = g_environ_unsetenv (envp, "G_MESSAGES_DEBUG");
   /* Plenty of memory unless a test says otherwise: the verdict is stable. */
@@ -308,6 +310,7 @@ test_gated (void)
 {
   const char *const good[] = { "HF_TOKEN=" RUV_FAKE_HUB_TOKEN, NULL };
   const char *const bad[] = { "HF_TOKEN=hf_wrong", NULL };
+  const char *const broken[] = { "HF_TOKEN=hf_a\rX-Injected: 1", NULL };
   g_autofree char *dir = models_dir ();
   g_autofree char *target = g_build_filename (dir, "test", "gated-GGUF", "gated-Q4_K_M.gguf",
                                               NULL);
@@ -324,6 +327,13 @@ test_gated (void)
   run_cli (&r, bad, "pull", "test/gated-GGUF", NULL);
   g_assert_cmpint (r.status, ==, 1);
   g_assert_nonnull (strstr (r.err, "gated"));
+  g_assert_false (g_file_test (target, G_FILE_TEST_EXISTS));
+  /* a token that cannot go into a header is refused, said, and never sent */
+  run_cli (&r, broken, "pull", "test/gated-GGUF", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, "ignoring HF_TOKEN"));
+  g_assert_nonnull (strstr (r.err, "needs sign-in"));
+  g_assert_null (strstr (r.err, "X-Injected"));
   g_assert_false (g_file_test (target, G_FILE_TEST_EXISTS));
 
   reset ();
