@@ -218,7 +218,9 @@ ruv_ewc_add_penalty_gradient (const RuvEwc *self,
   ls = (float) (lambda / fm);
   for (i = 0; i < self->n; i++)
     {
-      float k = MIN (ls * self->fisher[i], cap);
+      /* F = 0 gives no pull even when lambda / mean (F) overflows float
+       * (inf * 0 is NaN, and MIN (NaN, cap) is cap) */
+      float k = self->fisher[i] > 0.0f ? MIN (ls * self->fisher[i], cap) : 0.0f;
 
       grad[i] += k * (w[i] - self->anchor[i]);
     }

@@ -1048,6 +1048,13 @@ ruv_micro_lora_apply_gradient_bounded (RuvMicroLora *self,
     }
   /* the objective's first-order change per unit step: grad . g */
   gain = wd != 0.0f ? f32->vec_dot ((int) n, grad, g) : norm;
+  if (!isfinite (gain) && isfinite (norm))
+    {
+      /* float overflow of a finite gradient: clip it rather than skip it */
+      gain = 0.0;
+      for (i = 0; i < n; i++)
+        gain += (double) grad[i] * g[i];
+    }
   norm = sqrt (norm);
   if (grad_norm != NULL)
     *grad_norm = norm;

@@ -69,6 +69,7 @@ consolidate (RuvSonaLlm          *self,
     {
       lora = g_object_ref (self->lora);
       shadow = ruv_micro_lora_copy (lora, c->micro_lora.seed + self->stats.background_runs + 1);
+      self->bg_in_flight = pending->len;
     }
   g_mutex_unlock (&self->lock);
   if (shadow == NULL)
@@ -130,6 +131,7 @@ consolidate (RuvSonaLlm          *self,
 
   /* 3. the step */
   g_mutex_lock (&self->lock);
+  self->bg_in_flight = 0;
   if (self->lora != lora || self->lora_epoch != epoch ||
       ruv_micro_lora_get_n_params (self->lora) != np)
     {
@@ -460,8 +462,13 @@ deep_run (RuvSonaLlm                  *self,
       goto out;
     }
   ruv_micro_lora_get_params (self->lora, wl);
-  for (i = 0; i < np; i++)
-    w1[i] += wl[i] - w0[i];
+  {
+    /* the sum of two bounded steps: keep the adapter's weight bound */
+    float lim = ruv_micro_lora_get_config (self->lora)->max_weight_abs;
+
+    for (i = 0; i < np; i++)
+      w1[i] = CLAMP (w1[i] + wl[i] - w0[i], -lim, lim);
+  }
   ruv_micro_lora_set_params (self->lora, w1);
   /* what the run taught is the consolidated state now */
   ruv_ewc_end_task (self->ewc, w1);

@@ -86,6 +86,8 @@ struct _RuvSonaLlm
                                      * consolidation's step is then dropped */
   gint64            last_background_us;
   gint64            ewc_task_n;     /* ratings consolidated since the EWC++ boundary */
+  gsize             bg_in_flight;   /* samples a running consolidation took: still
+                                     * pending in the stats until its step */
   double            deep_accum;
   RuvLearningLoopStats stats;
   /* worker */

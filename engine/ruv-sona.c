@@ -402,7 +402,7 @@ ruv_sona_llm_get_stats (RuvSonaLlm           *self,
   g_mutex_lock (&self->lock);
   *stats = self->stats;
   stats->stored_samples = self->samples->len;
-  stats->pending_samples = 0;
+  stats->pending_samples = self->bg_in_flight;
   for (i = 0; i < self->samples->len; i++)
     stats->pending_samples += ((Sample *) g_ptr_array_index (self->samples, i))->consolidated
                               ? 0 : 1;
