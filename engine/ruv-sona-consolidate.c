@@ -91,6 +91,14 @@ consolidate (RuvSonaLlm          *self,
         continue;
       ruv_micro_lora_count_sample (shadow, p->quality);
       ruv_micro_lora_get_mean_gradients (shadow, grads + i * np);
+      /* one sample with a non-finite gradient is skipped alone, not the batch */
+      for (k = 0; k < np && isfinite (grads[i * np + k]); k++)
+        ;
+      if (k < np)
+        {
+          memset (grads + i * np, 0, np * sizeof (float));
+          continue;
+        }
       ok[i] = TRUE;
       loss += -p->reward * j;
       n_ok++;
