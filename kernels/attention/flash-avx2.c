@@ -9,16 +9,7 @@
 
 #include "attention-private.h"
 #include "attn-exp.h"
-
-static inline float
-hsum_avx2 (__m256 v)
-{
-  __m128 s = _mm_add_ps (_mm256_castps256_ps128 (v), _mm256_extractf128_ps (v, 1));
-
-  s = _mm_add_ps (s, _mm_movehl_ps (s, s));
-  s = _mm_add_ss (s, _mm_movehdup_ps (s));
-  return _mm_cvtss_f32 (s);
-}
+#include "rk-avx2.h"
 
 void
 rk_attn_step_avx2 (const float   *q,
@@ -57,7 +48,7 @@ rk_attn_step_avx2 (const float   *q,
             }
           for (; d + 8 <= head_dim; d += 8)
             a0 = _mm256_fmadd_ps (_mm256_loadu_ps (q + d), _mm256_loadu_ps (kj + d), a0);
-          dot = hsum_avx2 (_mm256_add_ps (a0, a1));
+          dot = rk_hsum_ps_avx2 (_mm256_add_ps (a0, a1));
           for (; d < head_dim; d++)
             dot += q[d] * kj[d];
           s[j] = dot * scale;

@@ -16,26 +16,7 @@
 
 #include "rk-kvquant.h"
 #include "attn-exp.h"
-
-static inline float
-hsum8 (__m256 v)
-{
-  __m128 s = _mm_add_ps (_mm256_castps256_ps128 (v), _mm256_extractf128_ps (v, 1));
-
-  s = _mm_add_ps (s, _mm_movehl_ps (s, s));
-  s = _mm_add_ss (s, _mm_movehdup_ps (s));
-  return _mm_cvtss_f32 (s);
-}
-
-static inline float
-hmax8 (__m256 v)
-{
-  __m128 s = _mm_max_ps (_mm256_castps256_ps128 (v), _mm256_extractf128_ps (v, 1));
-
-  s = _mm_max_ps (s, _mm_movehl_ps (s, s));
-  s = _mm_max_ss (s, _mm_movehdup_ps (s));
-  return _mm_cvtss_f32 (s);
-}
+#include "rk-avx2.h"
 
 static inline __m256
 load_i8x8 (const int8_t *p)
@@ -63,7 +44,7 @@ rk_kvq8_dot_avx2 (int            n,
         acc = _mm256_fmadd_ps (load_i8x8 (codes + j), _mm256_loadu_ps (q + j), acc);
       tot = _mm256_fmadd_ps (acc, _mm256_set1_ps (rk_fp16_to_fp32 (d[g])), tot);
     }
-  return hsum8 (tot);
+  return rk_hsum_ps_avx2 (tot);
 }
 
 float
@@ -101,7 +82,7 @@ rk_kvq4_dot_avx2 (int            n,
       tot = _mm256_fmadd_ps (acc, _mm256_set1_ps (rk_fp16_to_fp32 (d[g])), tot);
       tot = _mm256_fmadd_ps (sq, _mm256_set1_ps (rk_fp16_to_fp32 (m[g])), tot);
     }
-  return hsum8 (tot);
+  return rk_hsum_ps_avx2 (tot);
 }
 
 float
@@ -116,7 +97,7 @@ rk_kvf16_dot_avx2 (int            n,
   for (i = 0; i + 8 <= n; i += 8)
     acc = _mm256_fmadd_ps (_mm256_cvtph_ps (_mm_loadu_si128 ((const __m128i *) (x + i))),
                            _mm256_loadu_ps (q + i), acc);
-  sum = hsum8 (acc);
+  sum = rk_hsum_ps_avx2 (acc);
   for (; i < n; i++)
     sum += q[i] * rk_fp16_to_fp32 (x[i]);
   return sum;
@@ -291,12 +272,12 @@ rk_kv_group_step_avx2 (int          rows,
           for (i = 0; i < n; i += 8)
             a = _mm256_fmadd_ps (_mm256_loadu_ps (k + (size_t) t * n + i),
                                  _mm256_loadu_ps (qr + i), a);
-          sr[t] = scale * hsum8 (a);
+          sr[t] = scale * rk_hsum_ps_avx2 (a);
         }
       /* the new maximum, then the weights */
       for (t = 0; t + 8 <= cnt; t += 8)
         vm = _mm256_max_ps (vm, _mm256_loadu_ps (sr + t));
-      bm = hmax8 (vm);
+      bm = rk_hmax_ps_avx2 (vm);
       for (; t < cnt; t++)
         bm = fmaxf (bm, sr[t]);
       if (bm > m[r])
@@ -318,7 +299,7 @@ rk_kv_group_step_avx2 (int          rows,
           _mm256_storeu_ps (sr + t, w);
           vsum = _mm256_add_ps (vsum, w);
         }
-      sum = hsum8 (vsum);
+      sum = rk_hsum_ps_avx2 (vsum);
       for (; t < cnt; t++)
         {
           sr[t] = expf (sr[t] - m[r]);

@@ -35,7 +35,7 @@ rk_rmsnorm_avx2 (float       *out,
 
       acc0 = _mm256_fmadd_ps (v, v, acc0);
     }
-  sum = hsum_avx2 (_mm256_add_ps (acc0, acc1));
+  sum = rk_hsum_ps_avx2 (_mm256_add_ps (acc0, acc1));
   for (; i < n; i++)
     sum += (double) x[i] * (double) x[i];
   scale = (float) (1.0 / sqrt (sum / n + (double) eps));
@@ -97,7 +97,7 @@ rk_layernorm_avx2 (float       *out,
 
       acc = _mm256_fmadd_ps (d, d, acc);
     }
-  var = hsum_avx2 (acc);
+  var = rk_hsum_ps_avx2 (acc);
   for (; i < n; i++)
     var += ((double) x[i] - mean) * ((double) x[i] - mean);
   scale = (float) (1.0 / sqrt (var / n + (double) eps));

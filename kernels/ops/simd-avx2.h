@@ -1,4 +1,4 @@
-/* simd-avx2.h — AVX2 helpers shared by the ops kernels: horizontal sum, expf.
+/* simd-avx2.h — AVX2 helpers shared by the ops kernels: expf (sums and maxima are in rk-avx2.h).
  * SPDX-License-Identifier: MIT
  *
  * Included only from *-avx2.c files (compiled with -mavx2 -mfma -mf16c).
@@ -6,26 +6,7 @@
 #pragma once
 
 #include <immintrin.h>
-
-static inline float
-hsum_avx2 (__m256 v)
-{
-  __m128 s = _mm_add_ps (_mm256_castps256_ps128 (v), _mm256_extractf128_ps (v, 1));
-
-  s = _mm_add_ps (s, _mm_movehl_ps (s, s));
-  s = _mm_add_ss (s, _mm_movehdup_ps (s));
-  return _mm_cvtss_f32 (s);
-}
-
-static inline float
-hmax_avx2 (__m256 v)
-{
-  __m128 s = _mm_max_ps (_mm256_castps256_ps128 (v), _mm256_extractf128_ps (v, 1));
-
-  s = _mm_max_ps (s, _mm_movehl_ps (s, s));
-  s = _mm_max_ss (s, _mm_movehdup_ps (s));
-  return _mm_cvtss_f32 (s);
-}
+#include "rk-avx2.h"
 
 /* expf for 8 lanes: the algorithm of Arm's optimized-routines (also used by
  * ggml as ggml_v_expf). exp(x) = 2^n * (1 + p(r)) with n = round(x / ln 2),

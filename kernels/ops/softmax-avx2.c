@@ -22,7 +22,7 @@ rk_softmax_avx2 (float *x,
 
   for (; i + 8 <= n; i += 8)
     vmax = _mm256_max_ps (vmax, _mm256_loadu_ps (x + i));
-  max = hmax_avx2 (vmax);
+  max = rk_hmax_ps_avx2 (vmax);
   for (; i < n; i++)
     if (x[i] > max)
       max = x[i];
@@ -42,7 +42,7 @@ rk_softmax_avx2 (float *x,
       _mm256_storeu_ps (x + i, e);
       acc = _mm256_add_ps (acc, e);
     }
-  sum = hsum_avx2 (acc);
+  sum = rk_hsum_ps_avx2 (acc);
   for (; i < n; i++)
     {
       x[i] = expf (x[i] - max);

@@ -17,7 +17,7 @@ rk_argmax_avx2 (const float *x,
 
   for (; i + 8 <= n; i += 8)
     vmax = _mm256_max_ps (vmax, _mm256_loadu_ps (x + i));
-  max = hmax_avx2 (vmax);
+  max = rk_hmax_ps_avx2 (vmax);
   for (; i < n; i++)
     if (x[i] > max)
       max = x[i];

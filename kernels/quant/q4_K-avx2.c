@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "k-quants.h"
+#include "rk-avx2.h"
 
 /* Weights are quantized offline (llama-quantize, our quantize tool): the
  * reference search is the quantizer, there is nothing to speed up. */
@@ -15,17 +16,6 @@ rk_quantize_row_q4_K_avx2 (const float *x,
                            int64_t      k)
 {
   rk_quantize_row_q4_K_ref (x, vy, k);
-}
-
-/* Sum of 8 floats. */
-static inline float
-hsum_ps (__m256 v)
-{
-  __m128 s = _mm_add_ps (_mm256_extractf128_ps (v, 1), _mm256_castps256_ps128 (v));
-
-  s = _mm_add_ps (s, _mm_movehl_ps (s, s));
-  s = _mm_add_ss (s, _mm_movehdup_ps (s));
-  return _mm_cvtss_f32 (s);
 }
 
 /* pshufb mask that broadcasts 16-bit lane s (0..7) of each 128-bit half. */
@@ -161,5 +151,5 @@ rk_vec_dot_q4_K_q8_K_avx2 (int         n,
       acc = _mm256_fmadd_ps (_mm256_set1_ps (d), _mm256_cvtepi32_ps (_mm256_add_epi32 (sum0, sum1)),
                              acc);
     }
-  return hsum_ps (_mm256_sub_ps (acc, acc_m));
+  return rk_hsum_ps_avx2 (_mm256_sub_ps (acc, acc_m));
 }

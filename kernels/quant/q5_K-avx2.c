@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "k-quants.h"
+#include "rk-avx2.h"
 
 /* Weights are quantized offline: the reference search is the quantizer. */
 void
@@ -14,16 +15,6 @@ rk_quantize_row_q5_K_avx2 (const float *x,
                            int64_t      k)
 {
   rk_quantize_row_q5_K_ref (x, vy, k);
-}
-
-static inline float
-hsum_ps (__m256 v)
-{
-  __m128 s = _mm_add_ps (_mm256_extractf128_ps (v, 1), _mm256_castps256_ps128 (v));
-
-  s = _mm_add_ps (s, _mm_movehl_ps (s, s));
-  s = _mm_add_ss (s, _mm_movehdup_ps (s));
-  return _mm_cvtss_f32 (s);
 }
 
 /* pshufb mask that broadcasts 16-bit lane s (0..7) of each 128-bit half. */
@@ -150,5 +141,5 @@ rk_vec_dot_q5_K_q8_K_avx2 (int         n,
     }
   acc_m = _mm_add_ps (acc_m, _mm_movehl_ps (acc_m, acc_m));
   acc_m = _mm_add_ss (acc_m, _mm_movehdup_ps (acc_m));
-  return hsum_ps (acc) + _mm_cvtss_f32 (acc_m);
+  return rk_hsum_ps_avx2 (acc) + _mm_cvtss_f32 (acc_m);
 }

@@ -7,16 +7,7 @@
 #include <immintrin.h>
 
 #include "quant-legacy.h"
-
-static inline float
-rk_hsum_ps_avx2 (__m256 v)
-{
-  __m128 s = _mm_add_ps (_mm256_castps256_ps128 (v), _mm256_extractf128_ps (v, 1));
-
-  s = _mm_add_ps (s, _mm_movehl_ps (s, s));
-  s = _mm_add_ss (s, _mm_movehdup_ps (s));
-  return _mm_cvtss_f32 (s);
-}
+#include "rk-avx2.h"
 
 static inline int
 rk_hsum_epi32_avx2 (__m256i v)
