@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 
 #include "ruv-test-util.h"
 
@@ -157,6 +158,45 @@ ruv_test_model_build (const RuvTestModelSpec *spec,
   if (bytes == NULL)
     g_error ("test model: %s", error->message);
   return bytes;
+}
+
+void
+ruv_test_rm_rf (const char *path)
+{
+  GDir *dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  if (dir == NULL)
+    {
+      g_unlink (path);
+      return;
+    }
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+
+      ruv_test_rm_rf (child);
+    }
+  g_dir_close (dir);
+  g_chmod (path, 0755);
+  g_rmdir (path);
+}
+
+char *
+ruv_test_cli_path (void)
+{
+  const char *env = g_getenv ("RUVLLM_CLI");
+  const char *cli = NULL;
+
+  if (env != NULL && *env != '\0')
+    cli = env;
+#ifdef RUVLLM_CLI_PATH
+  else
+    cli = RUVLLM_CLI_PATH;
+#endif
+  if (cli == NULL || !g_file_test (cli, G_FILE_TEST_IS_EXECUTABLE))
+    return NULL;
+  return g_strdup (cli);
 }
 
 char *

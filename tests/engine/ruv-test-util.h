@@ -55,6 +55,15 @@ GBytes *ruv_test_model_build     (const RuvTestModelSpec *spec,
 /* Path of a file in tests/data. */
 char   *ruv_test_data_path       (const char             *name);
 
+/* Removes path and everything below it (directories made writable first:
+ * some tests take write permission away). */
+void    ruv_test_rm_rf           (const char             *path);
+
+/* The ruvllm-cli to run: $RUVLLM_CLI when set and not empty, else the path
+ * the test was built with (RUVLLM_CLI_PATH); NULL when that is not an
+ * executable file (the CLI tests then skip). */
+char   *ruv_test_cli_path        (void);
+
 /* The "chain" model of the CLI tests: a 32-token byte-level vocabulary
  * (<|endoftext|> <|im_start|> <|im_end|> a..z Ġ Ċ !), one layer (d32 h2/1
  * ffn 32) with zero attention and FFN matrices, one-hot embeddings and an

@@ -24,9 +24,6 @@
 #include "ruv-model.h"
 #include "ruv-test-util.h"
 
-#ifndef RUVLLM_CLI_PATH
-#define RUVLLM_CLI_PATH NULL
-#endif
 
 #define ANSWER  "hijklmnopqrstuvwxyz"
 
@@ -800,11 +797,7 @@ main (int    argc,
   g_setenv ("XDG_CACHE_HOME", cache, TRUE);
   chain_path = write_model ("chain.gguf", FALSE);
   cycle_path = write_model ("cycle.gguf", TRUE);
-  cli = g_getenv ("RUVLLM_CLI");
-  if (cli == NULL)
-    cli = RUVLLM_CLI_PATH;
-  if (cli != NULL && !g_file_test (cli, G_FILE_TEST_IS_EXECUTABLE))
-    cli = NULL;
+  cli = ruv_test_cli_path ();
 
   g_test_add_func ("/engine/chat-session/turns", test_session_turns);
   g_test_add_func ("/engine/chat-session/branches", test_session_branches);

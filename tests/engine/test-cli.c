@@ -29,9 +29,6 @@
 #include "ruv-store.h"
 #include "ruv-test-util.h"
 
-#ifndef RUVLLM_CLI_PATH
-#define RUVLLM_CLI_PATH NULL
-#endif
 
 #define N_VOCAB 32
 
@@ -581,10 +578,8 @@ main (int    argc,
   int ret;
 
   g_test_init (&argc, &argv, NULL);
-  cli = g_getenv ("RUVLLM_CLI");
+  cli = ruv_test_cli_path ();
   if (cli == NULL)
-    cli = RUVLLM_CLI_PATH;
-  if (cli == NULL || !g_file_test (cli, G_FILE_TEST_IS_EXECUTABLE))
     {
       g_test_skip ("ruvllm-cli is not built (set RUVLLM_CLI)");
       return g_test_run ();

@@ -17,6 +17,7 @@
 
 #include "ruv-download.h"
 #include "ruv-error.h"
+#include "ruv-test-util.h"
 #include "ruv-gguf-writer.h"
 #include "ruv-hub.h"
 #include "ruv-hub-private.h"
@@ -67,27 +68,6 @@ fixture_setup (Fixture       *fx,
 }
 
 static void
-rm_rf (const char *path)
-{
-  GDir *dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  if (dir != NULL)
-    {
-      while ((name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-
-          rm_rf (child);
-        }
-      g_dir_close (dir);
-      g_rmdir (path);
-    }
-  else
-    g_unlink (path);
-}
-
-static void
 fixture_teardown (Fixture       *fx,
                   gconstpointer  data)
 {
@@ -99,7 +79,7 @@ fixture_teardown (Fixture       *fx,
   g_clear_object (&fx->manager);
   g_clear_object (&fx->hub);
   g_bytes_unref (fx->model);
-  rm_rf (fx->tmp);
+  ruv_test_rm_rf (fx->tmp);
   g_free (fx->tmp);
   g_free (fx->dir);
 }
@@ -1709,6 +1689,6 @@ main (int    argc,
   ret = g_test_run ();
 
   ruv_fake_hub_stop ();
-  rm_rf (data_home);
+  ruv_test_rm_rf (data_home);
   return ret;
 }

@@ -439,43 +439,14 @@ test_cli_no_keyring (void)
   run_clear (&r);
 }
 
-static void
-rm_rf (const char *path)
-{
-  GDir *dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  if (dir != NULL)
-    {
-      while ((name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-
-          rm_rf (child);
-        }
-      g_dir_close (dir);
-      g_rmdir (path);
-    }
-  else
-    g_unlink (path);
-}
-
 int
 main (int    argc,
       char **argv)
 {
-  const char *env = g_getenv ("RUVLLM_CLI");
   int ret;
 
   g_test_init (&argc, &argv, NULL);
-  if (env != NULL && *env != '\0')
-    cli_path = g_strdup (env);
-#ifdef RUVLLM_CLI_PATH
-  else
-    cli_path = g_strdup (RUVLLM_CLI_PATH);
-#endif
-  if (cli_path != NULL && !g_file_test (cli_path, G_FILE_TEST_IS_EXECUTABLE))
-    g_clear_pointer (&cli_path, g_free);
+  cli_path = ruv_test_cli_path ();
   data_home = g_dir_make_tmp ("ruv-hub-token-XXXXXX", NULL);
   g_assert_nonnull (data_home);
   g_setenv ("no_proxy", "*", TRUE);
@@ -490,7 +461,7 @@ main (int    argc,
   ret = g_test_run ();
 
   ruv_fake_hub_stop ();
-  rm_rf (data_home);
+  ruv_test_rm_rf (data_home);
   g_free (data_home);
   g_free (cli_path);
   return ret;

@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "ruv-error.h"
+#include "ruv-test-util.h"
 #include "ruv-store.h"
 
 static char *tmp_root;
@@ -39,28 +40,6 @@ case_db (const char *name)
   g_autofree char *dir = case_dir (name);
 
   return g_build_filename (dir, "ruvllm.db", NULL);
-}
-
-static void
-rm_rf (const char *path)
-{
-  GDir *d = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  if (d != NULL)
-    {
-      while ((name = g_dir_read_name (d)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-
-          rm_rf (child);
-        }
-      g_dir_close (d);
-      g_chmod (path, 0755);
-      g_rmdir (path);
-    }
-  else
-    g_unlink (path);
 }
 
 static sqlite3 *
@@ -1338,7 +1317,7 @@ test_corrupt_page (void)
   store = open_store (path);
   fill_messages (store, 20, 150);
   g_object_unref (store);
-  rm_rf (backups);                 /* only what the damaged file still holds */
+  ruv_test_rm_rf (backups);                 /* only what the damaged file still holds */
   db = raw_open (path);
   total = raw_int (db, "SELECT count(*) FROM messages");
   n_pages = raw_int (db, "PRAGMA page_count");
@@ -1631,7 +1610,7 @@ main (int    argc,
   g_test_add_func ("/engine/store/async", test_async);
 
   rc = g_test_run ();
-  rm_rf (tmp_root);
+  ruv_test_rm_rf (tmp_root);
   g_free (tmp_root);
   return rc;
 }
