@@ -8,7 +8,7 @@
 #include <math.h>
 
 #include "attention-private.h"
-#include "attn-exp.h"
+#include "ops/simd-avx2.h"
 #include "rk-avx2.h"
 
 void
@@ -77,7 +77,7 @@ rk_attn_step_avx2 (const float   *q,
         __m256 vm = _mm256_set1_ps (m_new);
 
         for (j = 0; j + 8 <= nt; j += 8)
-          _mm256_storeu_ps (s + j, exp_avx2 (_mm256_sub_ps (_mm256_loadu_ps (s + j), vm)));
+          _mm256_storeu_ps (s + j, expf_avx2 (_mm256_sub_ps (_mm256_loadu_ps (s + j), vm)));
         for (; j < nt; j++)
           s[j] = expf (s[j] - m_new);
       }

@@ -9,7 +9,7 @@
 #include <math.h>
 
 #include "attention-private.h"
-#include "attn-exp.h"
+#include "ops/simd-neon.h"
 
 void
 rk_attn_step_neon (const float   *q,
@@ -74,7 +74,7 @@ rk_attn_step_neon (const float   *q,
         float32x4_t vm = vdupq_n_f32 (m_new);
 
         for (j = 0; j + 4 <= nt; j += 4)
-          vst1q_f32 (s + j, exp_neon (vsubq_f32 (vld1q_f32 (s + j), vm)));
+          vst1q_f32 (s + j, expf_neon (vsubq_f32 (vld1q_f32 (s + j), vm)));
         for (; j < nt; j++)
           s[j] = expf (s[j] - m_new);
       }

@@ -15,7 +15,7 @@
 #include <immintrin.h>
 
 #include "rk-kvquant.h"
-#include "attn-exp.h"
+#include "ops/simd-avx2.h"
 #include "rk-avx2.h"
 
 static inline __m256
@@ -294,7 +294,7 @@ rk_kv_group_step_avx2 (int          rows,
       vm = _mm256_set1_ps (m[r]);
       for (t = 0; t + 8 <= cnt; t += 8)
         {
-          __m256 w = exp_avx2 (_mm256_sub_ps (_mm256_loadu_ps (sr + t), vm));
+          __m256 w = expf_avx2 (_mm256_sub_ps (_mm256_loadu_ps (sr + t), vm));
 
           _mm256_storeu_ps (sr + t, w);
           vsum = _mm256_add_ps (vsum, w);

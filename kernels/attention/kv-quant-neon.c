@@ -17,7 +17,7 @@
 #include <math.h>
 
 #include "rk-kvquant.h"
-#include "attn-exp.h"
+#include "ops/simd-neon.h"
 
 static inline void
 widen_s8 (int8x8_t c, float32x4_t *lo, float32x4_t *hi)
@@ -316,7 +316,7 @@ rk_kv_group_step_neon (int          rows,
       vm = vdupq_n_f32 (m[r]);
       for (t = 0; t + 4 <= cnt; t += 4)
         {
-          float32x4_t w = exp_neon (vsubq_f32 (vld1q_f32 (sr + t), vm));
+          float32x4_t w = expf_neon (vsubq_f32 (vld1q_f32 (sr + t), vm));
 
           vst1q_f32 (sr + t, w);
           vsum = vaddq_f32 (vsum, w);

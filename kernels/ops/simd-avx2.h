@@ -1,4 +1,4 @@
-/* simd-avx2.h — AVX2 helpers shared by the ops kernels: expf (sums and maxima are in rk-avx2.h).
+/* simd-avx2.h — AVX2 helpers shared by the ops and attention kernels: expf, silu.
  * SPDX-License-Identifier: MIT
  *
  * Included only from *-avx2.c files (compiled with -mavx2 -mfma -mf16c).

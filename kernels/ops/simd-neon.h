@@ -1,4 +1,4 @@
-/* simd-neon.h — NEON helpers shared by the ops kernels: expf, silu.
+/* simd-neon.h — NEON helpers shared by the ops and attention kernels: expf, silu.
  * SPDX-License-Identifier: MIT
  *
  * Included only from *-neon.c files (aarch64, ARMv8.0 Advanced SIMD).
