@@ -12,8 +12,10 @@
  *   tail block:  K [bs][H][D] elements, then V [bs][H][D]   (FP16/BF16/FP32)
  *   store block: for K, then for V: codes [bs*H][codes_bytes] padded to 8
  *                bytes, then scales d [bs*H][n_groups] halves, then (Q4)
- *                minima m [bs*H][n_groups] halves. FP16 stores keep halves in
+ *                offsets z [bs*H][n_groups] int8. FP16 stores keep halves in
  *                the codes area and have no scales.
+ * With a Q4 store the first q8_layers layers store Q8 (their store blocks are
+ * larger): each layer points at its store format.
  *
  * Blocks are written only by a cache that holds them alone: before writing
  * into a block another cache also holds (after a fork), the block is copied.
@@ -44,6 +46,7 @@ typedef struct
   gint64       migration_batch;
   gint         num_layers;
   gint         block_size;
+  gint         q8_layers;       /* of a Q4 store, the first layers in Q8 */
 } KvCfg;
 
 void
@@ -122,6 +125,18 @@ kv_cfg_from_public (KvCfg *k, const RuvTwoTierKvCacheConfig *c)
   k->migration_batch = c->kv.migration_batch;
   k->num_layers = c->num_layers;
   k->block_size = c->block_size;
+  k->q8_layers = c->kv.q8_layers;
+  /* auto: a Q8 layer 0 where the Q4 store stays >= 3.5x smaller than FP16,
+   * i.e. L * 2D / ((L - 1) q4 + q8) >= 3.5 with a row's bytes
+   * q4 = D/2 + 3 (D/G) and q8 = D + 2 (D/G) */
+  if (k->q8_layers < 0 && k->store_precision == RUV_PRECISION_Q4 && k->head_dim > 0)
+    {
+      gint64 D = k->head_dim, ng = D / ruv_kv_cache_group_size (k->head_dim);
+      gint64 q4 = D / 2 + 3 * ng, q8 = D + 2 * ng, L = k->num_layers;
+
+      k->q8_layers = L >= 1 && 2 * L * 2 * D >= 7 * ((L - 1) * q4 + q8) ? 1 : 0;
+    }
+  k->q8_layers = CLAMP (k->q8_layers, 0, MAX (k->num_layers, 0));
 }
 
 gboolean
@@ -358,13 +373,13 @@ pool_alloc (RuvKvPool *pool,
 
 /* ---- formats --------------------------------------------------------------- */
 
-typedef struct
+typedef struct _StoreFmt
 {
   RuvPrecision prec;
   gint         group;
   gint         n_groups;
   gsize        codes_bytes;   /* per row */
-  gsize        scale_bytes;   /* per row: d (and m) */
+  gsize        scale_bytes;   /* per row: d (and z) */
   gsize        codes_area;    /* bs*H rows of codes, padded to 8 */
   gsize        region;        /* K (or V) part of a block */
   gsize        block;
@@ -388,7 +403,7 @@ store_fmt_init (StoreFmt               *f,
       break;
     case RUV_PRECISION_Q4:
       f->codes_bytes = (gsize) c->head_dim / 2;
-      f->scale_bytes = 4 * (gsize) f->n_groups;
+      f->scale_bytes = 3 * (gsize) f->n_groups;
       break;
     case RUV_PRECISION_FP16:
     default:
@@ -414,11 +429,11 @@ st_d (const StoreFmt *f, guint8 *blk, int kv, gsize row)
                                row * (gsize) f->n_groups * 2);
 }
 
-static inline rk_fp16 *
-st_m (const StoreFmt *f, guint8 *blk, int kv, gsize row, gsize rows)
+static inline int8_t *
+st_z (const StoreFmt *f, guint8 *blk, int kv, gsize row, gsize rows)
 {
-  return (rk_fp16 *) (void *) (blk + kv * f->region + f->codes_area +
-                               (rows + row) * (gsize) f->n_groups * 2);
+  return (int8_t *) (void *) (blk + kv * f->region + f->codes_area +
+                              rows * (gsize) f->n_groups * 2 + row * (gsize) f->n_groups);
 }
 
 /* ---- the cache ----------------------------------------------------------- */
@@ -431,6 +446,7 @@ typedef struct
 
 typedef struct
 {
+  const struct _StoreFmt *sf;   /* this layer's store format (of the cache) */
   Table  store;
   Table  tail;
   gint64 n_store;
@@ -445,7 +461,8 @@ struct _RuvTwoTierKvCache
   RuvKvPool       *pool;
   rk_pool         *threads;
   KvLayer         *layers;
-  StoreFmt         sf;
+  StoreFmt         sf;            /* the store's format */
+  StoreFmt         sf_hi;         /* of the first q8_layers layers (Q8 for a Q4 store) */
   gsize            tail_es;       /* bytes per tail element */
   gsize            tail_region;   /* K (or V) part of a tail block */
   gsize            tail_block;
@@ -519,11 +536,24 @@ table_free (RuvKvPool *pool, Table *t)
   t->ptrs = NULL;
 }
 
+/* Each layer's store format: Q8 for the first q8_layers of a Q4 store. */
+static void
+point_layers (RuvTwoTierKvCache *c, KvLayer *layers)
+{
+  gint l;
+
+  for (l = 0; l < c->cfg.num_layers; l++)
+    layers[l].sf = l < c->cfg.q8_layers ? &c->sf_hi : &c->sf;
+}
+
 static void
 cache_set_formats (RuvTwoTierKvCache *c)
 {
   c->rows = (gsize) c->cfg.block_size * c->cfg.num_kv_heads;
   store_fmt_init (&c->sf, &c->cfg, c->cfg.store_precision);
+  store_fmt_init (&c->sf_hi, &c->cfg, c->cfg.store_precision == RUV_PRECISION_Q4
+                                      ? RUV_PRECISION_Q8 : c->cfg.store_precision);
+  point_layers (c, c->layers);
   c->tail_es = c->cfg.tail_precision == RUV_PRECISION_FP32 ? 4 : 2;
   c->tail_region = c->rows * c->cfg.head_dim * c->tail_es;
   c->tail_block = 2 * c->tail_region;
@@ -544,9 +574,9 @@ ruv_two_tier_kv_cache_new_with_pool (const RuvTwoTierKvCacheConfig *config,
   c = g_new0 (RuvTwoTierKvCache, 1);
   c->cfg = k;
   c->pub = *config;
+  c->pub.kv.q8_layers = k.q8_layers;   /* resolved */
   c->pool = pool != NULL ? ruv_kv_pool_ref (pool) : ruv_kv_pool_new (0);
   g_mutex_init (&c->lock);
-  cache_set_formats (c);
   c->kk = rk_kvq_kernels_get ();
   c->layers = g_new0 (KvLayer, config->num_layers);
   for (l = 0; l < config->num_layers; l++)
@@ -554,6 +584,7 @@ ruv_two_tier_kv_cache_new_with_pool (const RuvTwoTierKvCacheConfig *config,
       table_init (&c->layers[l].store);
       table_init (&c->layers[l].tail);
     }
+  cache_set_formats (c);
   return c;
 }
 
@@ -681,7 +712,7 @@ store_write (const RuvTwoTierKvCache *c, const StoreFmt *f, guint8 *blk, int kv,
       break;
     case RUV_PRECISION_Q4:
       rk_kvq4_quantize (n, f->group, x, codes, st_d (f, blk, kv, row),
-                        st_m (f, blk, kv, row, c->rows));
+                        st_z (f, blk, kv, row, c->rows));
       break;
     case RUV_PRECISION_FP16:
     default:
@@ -705,7 +736,7 @@ store_read (const RuvTwoTierKvCache *c, const StoreFmt *f, guint8 *blk, int kv, 
       break;
     case RUV_PRECISION_Q4:
       rk_kvq4_dequantize (n, f->group, codes, st_d (f, blk, kv, row),
-                          st_m (f, blk, kv, row, c->rows), x);
+                          st_z (f, blk, kv, row, c->rows), x);
       break;
     case RUV_PRECISION_FP16:
     default:
@@ -729,8 +760,8 @@ read_token (const RuvTwoTierKvCache *c, const KvLayer *L, gint64 p, float *k, fl
 
       for (h = 0; h < H; h++)
         {
-          store_read (c, &c->sf, blk, 0, r0 + h, k + (gsize) h * D);
-          store_read (c, &c->sf, blk, 1, r0 + h, v + (gsize) h * D);
+          store_read (c, L->sf, blk, 0, r0 + h, k + (gsize) h * D);
+          store_read (c, L->sf, blk, 1, r0 + h, v + (gsize) h * D);
         }
     }
   else
@@ -881,12 +912,12 @@ migrate (RuvTwoTierKvCache *c, KvLayer *L, gint64 mv, Prealloc *store_pa)
    * d/2 + (the previous token's d)/2 of what was appended. K is quantized
    * plainly (its errors act through exp(), not linearly). */
   g_autofree float *r = g_new0 (float, (gsize) H * D);
-  gboolean feedback = c->sf.prec != RUV_PRECISION_FP16;
+  gboolean feedback = L->sf->prec != RUV_PRECISION_FP16;
   gint64 i;
   gint e;
 
   if (mv > 0 && L->n_store % bs != 0)
-    table_make_private (c, &L->store, L->n_store / bs, c->sf.block, store_pa);
+    table_make_private (c, &L->store, L->n_store / bs, L->sf->block, store_pa);
   for (i = 0; i < mv; i++)
     {
       gint64 j = L->tail_off + i, s = L->n_store + i;
@@ -906,15 +937,15 @@ migrate (RuvTwoTierKvCache *c, KvLayer *L, gint64 mv, Prealloc *store_pa)
           gsize sr = (gsize) (j % bs) * H + h, dr = (gsize) (s % bs) * H + h;
 
           tail_read (c, tail_row (c, src, 0, sr), x);
-          store_write (c, &c->sf, dst, 0, dr, x);
+          store_write (c, L->sf, dst, 0, dr, x);
           tail_read (c, tail_row (c, src, 1, sr), x);
           if (feedback)
             for (e = 0; e < D; e++)
               x[e] += r[h * D + e];
-          store_write (c, &c->sf, dst, 1, dr, x);
+          store_write (c, L->sf, dst, 1, dr, x);
           if (feedback)
             {
-              store_read (c, &c->sf, dst, 1, dr, y);
+              store_read (c, L->sf, dst, 1, dr, y);
               for (e = 0; e < D; e++)
                 r[h * D + e] = x[e] - y[e];
             }
@@ -970,7 +1001,7 @@ ruv_two_tier_kv_cache_reserve (RuvTwoTierKvCache *c,
       if (!check_room (c, l, n, error))
         return FALSE;
       plan_append (c, &c->layers[l], n, &nt, &ns);
-      need += (guint64) nt * c->tail_block + (guint64) ns * c->sf.block;
+      need += (guint64) nt * c->tail_block + (guint64) ns * c->layers[l].sf->block;
     }
   /* The bytes are set aside, not just counted: another cache in the pool
    * cannot take them before this one's appends draw on them. */
@@ -1026,7 +1057,7 @@ ruv_two_tier_kv_cache_append (RuvTwoTierKvCache *c,
   plan_append (c, L, n, &nt, &ns);
   if (!prealloc_get (c->pool, &c->reserved, c->tail_block, nt, &tail_pa, error))
     return FALSE;
-  if (!prealloc_get (c->pool, &c->reserved, c->sf.block, ns, &store_pa, error))
+  if (!prealloc_get (c->pool, &c->reserved, L->sf->block, ns, &store_pa, error))
     {
       prealloc_release (c->pool, &tail_pa);
       return FALSE;
@@ -1160,9 +1191,9 @@ tail_axpy (const RuvTwoTierKvCache *c, const guint8 *x, float w, float *y)
 }
 
 static inline float
-store_dot (const RuvTwoTierKvCache *c, guint8 *blk, gsize row, const float *q)
+store_dot (const RuvTwoTierKvCache *c, const StoreFmt *f, guint8 *blk, gsize row,
+           const float *q)
 {
-  const StoreFmt *f = &c->sf;
   gint n = c->cfg.head_dim;
 
   switch ((int) f->prec)
@@ -1172,7 +1203,7 @@ store_dot (const RuvTwoTierKvCache *c, guint8 *blk, gsize row, const float *q)
                            st_d (f, blk, 0, row), q);
     case RUV_PRECISION_Q4:
       return c->kk.q4_dot (n, f->group, st_codes (f, blk, 0, row), st_d (f, blk, 0, row),
-                           st_m (f, blk, 0, row, c->rows), q);
+                           st_z (f, blk, 0, row, c->rows), q);
     case RUV_PRECISION_FP16:
     default:
       return c->kk.f16_dot (n, (const rk_fp16 *) (void *) st_codes (f, blk, 0, row), q);
@@ -1180,9 +1211,9 @@ store_dot (const RuvTwoTierKvCache *c, guint8 *blk, gsize row, const float *q)
 }
 
 static inline void
-store_axpy (const RuvTwoTierKvCache *c, guint8 *blk, gsize row, float w, float *y)
+store_axpy (const RuvTwoTierKvCache *c, const StoreFmt *f, guint8 *blk, gsize row, float w,
+            float *y)
 {
-  const StoreFmt *f = &c->sf;
   gint n = c->cfg.head_dim;
 
   switch ((int) f->prec)
@@ -1193,7 +1224,7 @@ store_axpy (const RuvTwoTierKvCache *c, guint8 *blk, gsize row, float w, float *
       break;
     case RUV_PRECISION_Q4:
       c->kk.q4_axpy (n, f->group, st_codes (f, blk, 1, row), st_d (f, blk, 1, row),
-                     st_m (f, blk, 1, row, c->rows), w, y);
+                     st_z (f, blk, 1, row, c->rows), w, y);
       break;
     case RUV_PRECISION_FP16:
     default:
@@ -1202,9 +1233,10 @@ store_axpy (const RuvTwoTierKvCache *c, guint8 *blk, gsize row, float w, float *
     }
 }
 
-/* Folds a run of cnt tokens of one block (slots slot0.., KV head kvh) into st. */
+/* Folds a run of cnt tokens of one block (slots slot0.., KV head kvh) into st:
+ * a store block in format `store`, or a tail block (store NULL). */
 static void
-fold_run (const RuvTwoTierKvCache *c, gboolean store, guint8 *blk, gint64 slot0, gint64 cnt,
+fold_run (const RuvTwoTierKvCache *c, const StoreFmt *store, guint8 *blk, gint64 slot0, gint64 cnt,
           gint kvh, const float *q, float scale, SoftState *st)
 {
   float s[MAX_BLOCK_SIZE];
@@ -1216,7 +1248,7 @@ fold_run (const RuvTwoTierKvCache *c, gboolean store, guint8 *blk, gint64 slot0,
     {
       gsize row = (gsize) (slot0 + t) * H + kvh;
 
-      s[t] = scale * (store ? store_dot (c, blk, row, q)
+      s[t] = scale * (store ? store_dot (c, store, blk, row, q)
                       : tail_dot (c, tail_row (c, blk, 0, row), q));
       if (s[t] > bm)
         bm = s[t];
@@ -1237,7 +1269,7 @@ fold_run (const RuvTwoTierKvCache *c, gboolean store, guint8 *blk, gint64 slot0,
 
       st->l += w;
       if (store)
-        store_axpy (c, blk, row, w, st->acc);
+        store_axpy (c, store, blk, row, w, st->acc);
       else
         tail_axpy (c, tail_row (c, blk, 1, row), w, st->acc);
     }
@@ -1254,8 +1286,8 @@ attend_rows (void   *ctx,
   const KvLayer *L = job->L;
   gint64 bs = c->cfg.block_size, total = L->n_store + L->n_tail;
   gint D = c->cfg.head_dim, i;
-  gboolean quant = c->sf.prec != RUV_PRECISION_FP16;
-  g_autofree float *qq = quant ? g_new (float, D + c->sf.n_groups + D / 4 + 2) : NULL;
+  gboolean quant = L->sf->prec != RUV_PRECISION_FP16;
+  g_autofree float *qq = quant ? g_new (float, D + L->sf->n_groups + D / 4 + 2) : NULL;
   gint64 r;
 
   (void) thread_index;
@@ -1270,10 +1302,10 @@ attend_rows (void   *ctx,
       /* store keys meet the query rounded to int8, as in the blocked path */
       if (quant)
         {
-          int8_t *q8 = (int8_t *) (void *) (qq + D + c->sf.n_groups + 1);
+          int8_t *q8 = (int8_t *) (void *) (qq + D + L->sf->n_groups + 1);
           float qd;
 
-          rk_kvq_quantize_query (1, D, c->sf.group, q, q8, &qd,
+          rk_kvq_quantize_query (1, D, L->sf->group, q, q8, &qd,
                                  (int32_t *) (void *) (qq + D));
           for (i = 0; i < D; i++)
             qq[i] = qd * q8[i];
@@ -1288,14 +1320,14 @@ attend_rows (void   *ctx,
       memset (st.acc, 0, (gsize) D * sizeof (float));
       /* store blocks, then tail blocks */
       for (p = 0; p < MIN (n, L->n_store); p += bs)
-        fold_run (c, TRUE, table_ptr (&L->store, p / bs), 0, MIN (bs, MIN (n, L->n_store) - p),
+        fold_run (c, L->sf, table_ptr (&L->store, p / bs), 0, MIN (bs, MIN (n, L->n_store) - p),
                   kvh, qs, job->scale, &st);
       for (p = L->n_store; p < n;)
         {
           gint64 j = p - L->n_store + L->tail_off;
           gint64 cnt = MIN (bs - j % bs, n - p);
 
-          fold_run (c, FALSE, table_ptr (&L->tail, j / bs), j % bs, cnt, kvh, q, job->scale,
+          fold_run (c, NULL, table_ptr (&L->tail, j / bs), j % bs, cnt, kvh, q, job->scale,
                     &st);
           p += cnt;
         }
@@ -1356,12 +1388,13 @@ typedef struct
   float   *qf;      /* the same as floats, qd * q8 */
 } QuantQuery;
 
-/* Row `row` of a tier's block as floats (K: kv 0, V: kv 1). */
+/* Row `row` of a tier's block as floats (K: kv 0, V: kv 1): a store block in
+ * format `store`, or a tail block (store NULL). */
 static void
-row_to_f32 (const RuvTwoTierKvCache *c, gboolean store, guint8 *blk, int kv, gsize row,
+row_to_f32 (const RuvTwoTierKvCache *c, const StoreFmt *store, guint8 *blk, int kv, gsize row,
             float *x)
 {
-  const StoreFmt *f = &c->sf;
+  const StoreFmt *f = store;
   gint n = c->cfg.head_dim;
 
   if (!store)
@@ -1385,7 +1418,7 @@ row_to_f32 (const RuvTwoTierKvCache *c, gboolean store, guint8 *blk, int kv, gsi
       break;
     case RUV_PRECISION_Q4:
       c->kk.q4_axpy (n, f->group, st_codes (f, blk, kv, row), st_d (f, blk, kv, row),
-                     st_m (f, blk, kv, row, c->rows), 1.0f, x);
+                     st_z (f, blk, kv, row, c->rows), 1.0f, x);
       break;
     case RUV_PRECISION_FP16:
     default:
@@ -1397,7 +1430,7 @@ row_to_f32 (const RuvTwoTierKvCache *c, gboolean store, guint8 *blk, int kv, gsi
 /* Folds keys p0 .. p0 + cnt - 1 (slots slot0.. of blk) into the rows of
  * one item: qr (rows, D) queries of tokens t0.. (ratio rows per token). */
 static void
-blocked_run (const BlockedJob *j, gboolean store, guint8 *blk, gint64 slot0, gint64 p0,
+blocked_run (const BlockedJob *j, const StoreFmt *store, guint8 *blk, gint64 slot0, gint64 p0,
              gint64 cnt, gint kvh, gint64 t0, gint rows, const float *qr, const QuantQuery *qq,
              float *s, float *o, float *acc, float *m, float *l, float *kb, float *vt)
 {
@@ -1410,10 +1443,10 @@ blocked_run (const BlockedJob *j, gboolean store, guint8 *blk, gint64 slot0, gin
    * transposed copy and no block products. */
   if (rows <= GROUP_MAX_ROWS && (!j->causal || j->q_pos0 + t0 >= p0 + cnt - 1))
     {
-      const StoreFmt *f = &c->sf;
+      const StoreFmt *f = store;
       /* Q4 and Q8 keys are scored from their codes (integer products with
        * the int8 queries), not converted */
-      gboolean int_scores = store && qq->q8 != NULL;
+      gboolean int_scores = store != NULL && store->prec != RUV_PRECISION_FP16;
 
       for (t = 0; t < cnt; t++)
         {
@@ -1429,7 +1462,7 @@ blocked_run (const BlockedJob *j, gboolean store, guint8 *blk, gint64 slot0, gin
 
           c->kk.q4_group_scores (rows, (int) cnt, D, f->group, qq->q8, qq->qd, qq->qsum,
                                  st_codes (f, blk, 0, row0), (gsize) H * f->codes_bytes,
-                                 st_d (f, blk, 0, row0), st_m (f, blk, 0, row0, c->rows),
+                                 st_d (f, blk, 0, row0), st_z (f, blk, 0, row0, c->rows),
                                  (gsize) H * f->n_groups, j->scale, s);
         }
       else if (int_scores)
@@ -1456,7 +1489,8 @@ blocked_run (const BlockedJob *j, gboolean store, guint8 *blk, gint64 slot0, gin
     }
   /* s (rows, cnt) = qr kb^T */
   rk_matmul_prequant (NULL, RK_TYPE_F32, kb, (gsize) D * sizeof (float), cnt, D,
-                      store && qq->q8 != NULL ? qq->qf : qr, rows, s, cnt);
+                      store != NULL && store->prec != RUV_PRECISION_FP16 ? qq->qf : qr,
+                      rows, s, cnt);
   for (r = 0; r < rows; r++)
     {
       float *sr = s + (gsize) r * cnt;
@@ -1534,13 +1568,13 @@ blocked_items (void   *ctx,
         }
       memset (acc, 0, (gsize) rows * D * sizeof (float));
       qq.q8 = NULL;
-      if (c->sf.prec != RUV_PRECISION_FP16)
+      if (L->sf->prec != RUV_PRECISION_FP16)
         {
           qq.qf = vt + (gsize) bs * D;
           qq.qd = qq.qf + (gsize) rmax * D;
           qq.qsum = (int32_t *) (void *) (qq.qd + rmax);
-          qq.q8 = (int8_t *) (void *) (qq.qsum + (gsize) rmax * c->sf.n_groups);
-          rk_kvq_quantize_query (rows, D, c->sf.group, qr, qq.q8, qq.qd, qq.qsum);
+          qq.q8 = (int8_t *) (void *) (qq.qsum + (gsize) rmax * L->sf->n_groups);
+          rk_kvq_quantize_query (rows, D, L->sf->group, qr, qq.q8, qq.qd, qq.qsum);
           for (r = 0; r < rows; r++)
             for (d = 0; d < D; d++)
               qq.qf[(gsize) r * D + d] = qq.qd[r] * qq.q8[(gsize) r * D + d];
@@ -1548,7 +1582,7 @@ blocked_items (void   *ctx,
       if (j->causal)
         n = MIN (total, MAX (j->q_pos0 + t1, 0));
       for (p = 0; p < MIN (n, L->n_store); p += bs)
-        blocked_run (j, TRUE, table_ptr (&L->store, p / bs), 0, p,
+        blocked_run (j, L->sf, table_ptr (&L->store, p / bs), 0, p,
                      MIN (bs, MIN (n, L->n_store) - p), kvh, t0, rows, qr, &qq, s, o, acc, m, l,
                      kb, vt);
       for (p = L->n_store; p < n;)
@@ -1556,7 +1590,7 @@ blocked_items (void   *ctx,
           gint64 jj = p - L->n_store + L->tail_off;
           gint64 cnt = MIN (bs - jj % bs, n - p);
 
-          blocked_run (j, FALSE, table_ptr (&L->tail, jj / bs), jj % bs, p, cnt, kvh, t0, rows,
+          blocked_run (j, NULL, table_ptr (&L->tail, jj / bs), jj % bs, p, cnt, kvh, t0, rows,
                        qr, &qq, s, o, acc, m, l, kb, vt);
           p += cnt;
         }
@@ -1604,7 +1638,7 @@ attend_blocked (const AttendJob *a,
   rmax = (gint64) j.tok_chunk * a->ratio;
   /* qr, s, o, acc, m, l; kb, vt; then the int8 queries: qf, qd, qsum, q8 */
   j.scratch_floats = (gsize) (rmax * (3 * D + bs + 2) + 2 * bs * D + 16 +
-                              rmax * (D + 1 + c->sf.n_groups + D / 4 + 1));
+                              rmax * (D + 1 + MAX (c->sf.n_groups, c->sf_hi.n_groups) + D / 4 + 1));
   scratch = g_try_malloc ((gsize) nt * j.scratch_floats * sizeof (float));
   if (scratch == NULL)
     return FALSE;
@@ -1685,10 +1719,10 @@ ruv_two_tier_kv_cache_get_stats (RuvTwoTierKvCache *c,
       s->store_tokens = MAX (s->store_tokens, L->n_store);
       s->tail_bytes += (guint64) L->n_tail * 2 * hd * c->tail_es;
       s->store_bytes += (guint64) L->n_store * 2 * c->cfg.num_kv_heads *
-                        (c->sf.codes_bytes + c->sf.scale_bytes);
+                        (L->sf->codes_bytes + L->sf->scale_bytes);
       fp16 += (guint64) (L->n_store + L->n_tail) * 2 * hd * 2;
       s->block_bytes += (guint64) L->tail.ids->len * c->tail_block +
-                        (guint64) L->store.ids->len * c->sf.block;
+                        (guint64) L->store.ids->len * L->sf->block;
       for (i = 0; i < L->tail.ids->len; i++)
         s->shared_blocks += pool_block_shared (c->pool, table_id (&L->tail, i));
       for (i = 0; i < L->store.ids->len; i++)
@@ -1813,9 +1847,9 @@ ruv_two_tier_kv_cache_update_policy (RuvTwoTierKvCache *c,
                                      RuvPrecision       prec,
                                      GError           **error)
 {
-  StoreFmt nf, of = c->sf;
-  Prealloc pa;
-  gint64 need = 0, bs = c->cfg.block_size, p;
+  StoreFmt nf, nf_hi, of = c->sf, of_hi = c->sf_hi;
+  Prealloc pa, pa_hi;
+  gint64 need = 0, need_hi = 0, bs = c->cfg.block_size, p;
   gint H = c->cfg.num_kv_heads, D = c->cfg.head_dim, l, h;
   float *x;
 
@@ -1829,18 +1863,32 @@ ruv_two_tier_kv_cache_update_policy (RuvTwoTierKvCache *c,
   if (prec == c->sf.prec)
     return TRUE;
   store_fmt_init (&nf, &c->cfg, prec);
+  store_fmt_init (&nf_hi, &c->cfg, prec == RUV_PRECISION_Q4 ? RUV_PRECISION_Q8 : prec);
+  /* a layer whose format stays (the Q8 first layers, Q4 <-> Q8) keeps its blocks */
   for (l = 0; l < c->cfg.num_layers; l++)
-    need += ceil_div (c->layers[l].n_store, bs);
+    if (l >= c->cfg.q8_layers)
+      need += ceil_div (c->layers[l].n_store, bs);
+    else if (nf_hi.prec != of_hi.prec)
+      need_hi += ceil_div (c->layers[l].n_store, bs);
   if (!prealloc_get (c->pool, &c->reserved, nf.block, need, &pa, error))
     return FALSE;
+  if (!prealloc_get (c->pool, &c->reserved, nf_hi.block, need_hi, &pa_hi, error))
+    {
+      prealloc_release (c->pool, &pa);
+      return FALSE;
+    }
 
   x = g_new (float, D);
   g_mutex_lock (&c->lock);
   for (l = 0; l < c->cfg.num_layers; l++)
     {
       KvLayer *L = &c->layers[l];
+      gboolean hi = l < c->cfg.q8_layers;
+      const StoreFmt *o = hi ? &of_hi : &of, *n = hi ? &nf_hi : &nf;
       Table nt;
 
+      if (o->prec == n->prec)
+        continue;
       table_init (&nt);
       for (p = 0; p < L->n_store; p++)
         {
@@ -1852,7 +1900,7 @@ ruv_two_tier_kv_cache_update_policy (RuvTwoTierKvCache *c,
               gint32 id;
               guint8 *ptr;
 
-              prealloc_take (&pa, &id, &ptr);
+              prealloc_take (hi ? &pa_hi : &pa, &id, &ptr);
               table_push (&nt, id, ptr);
             }
           for (h = 0; h < H; h++)
@@ -1860,8 +1908,8 @@ ruv_two_tier_kv_cache_update_policy (RuvTwoTierKvCache *c,
               {
                 gsize row = (gsize) (p % bs) * H + h;
 
-                store_read (c, &of, src, kv, row, x);
-                store_write (c, &nf, table_ptr (&nt, p / bs), kv, row, x);
+                store_read (c, o, src, kv, row, x);
+                store_write (c, n, table_ptr (&nt, p / bs), kv, row, x);
               }
         }
       table_free (c->pool, &L->store);
@@ -1869,10 +1917,13 @@ ruv_two_tier_kv_cache_update_policy (RuvTwoTierKvCache *c,
     }
   c->cfg.store_precision = prec;
   c->pub.kv.store_precision = prec;
+  /* the layers point at these two */
   c->sf = nf;
+  c->sf_hi = nf_hi;
   g_mutex_unlock (&c->lock);
   g_free (x);
   prealloc_release (c->pool, &pa);
+  prealloc_release (c->pool, &pa_hi);
   return TRUE;
 }
 
@@ -1962,7 +2013,9 @@ ruv_two_tier_kv_cache_shift (RuvTwoTierKvCache *c,
   g_mutex_lock (&c->lock);
   layers = c->layers;
   c->layers = tmp->layers;
+  point_layers (c, c->layers);
   tmp->layers = layers;
+  point_layers (tmp, tmp->layers);
   g_mutex_unlock (&c->lock);
   ruv_two_tier_kv_cache_free (tmp);
   return TRUE;
@@ -1971,8 +2024,9 @@ ruv_two_tier_kv_cache_shift (RuvTwoTierKvCache *c,
 /* ---- save / restore --------------------------------------------------------- */
 
 #define STATE_MAGIC   "RUVKVST\n"
-/* 2: the caller's bytes (u64 length, bytes) follow the token counts */
-#define STATE_VERSION 2
+/* 2: the caller's bytes (u64 length, bytes) follow the token counts;
+ * 3: Q4 offsets are int8 steps (not half minima), q8_layers in the layout */
+#define STATE_VERSION 3
 
 static void
 put_u32 (GByteArray *b, guint32 v)
@@ -2000,10 +2054,11 @@ put_layout (GByteArray *b, const KvCfg *cfg)
   put_u32 (b, (guint32) cfg->tail_precision);
   put_u32 (b, (guint32) cfg->store_precision);
   put_u32 (b, (guint32) ruv_kv_cache_group_size (cfg->head_dim));
+  put_u32 (b, (guint32) cfg->q8_layers);
   put_u64 (b, (guint64) cfg->max_tokens);
 }
 
-#define LAYOUT_BYTES (6 * 4 + 8)
+#define LAYOUT_BYTES (7 * 4 + 8)
 
 gboolean
 ruv_two_tier_kv_cache_save (RuvTwoTierKvCache *c,
@@ -2047,7 +2102,7 @@ ruv_two_tier_kv_cache_save_with_data (RuvTwoTierKvCache *c,
   for (l = 0; l < c->cfg.num_layers; l++)
     {
       const KvLayer *L = &c->layers[l];
-      const StoreFmt *f = &c->sf;
+      const StoreFmt *f = L->sf;
 
       for (p = 0; p < L->n_store; p++)
         for (h = 0; h < H; h++)
@@ -2061,8 +2116,8 @@ ruv_two_tier_kv_cache_save_with_data (RuvTwoTierKvCache *c,
                 g_byte_array_append (b, (guint8 *) st_d (f, blk, kv, row),
                                      (guint) f->n_groups * 2);
               if (f->prec == RUV_PRECISION_Q4)
-                g_byte_array_append (b, (guint8 *) st_m (f, blk, kv, row, c->rows),
-                                     (guint) f->n_groups * 2);
+                g_byte_array_append (b, (guint8 *) st_z (f, blk, kv, row, c->rows),
+                                     (guint) f->n_groups);
             }
       for (p = 0; p < L->n_tail; p++)
         for (h = 0; h < H; h++)
@@ -2165,11 +2220,10 @@ ruv_two_tier_kv_cache_restore_with_data (RuvTwoTierKvCache *c,
   guint8 digest[32];
   gsize len, dlen = sizeof digest;
   gsize tail_row_bytes = (gsize) c->cfg.head_dim * c->tail_es;
-  gsize store_row_bytes = c->sf.codes_bytes + c->sf.scale_bytes;
-  guint64 body = 0, need_blocks_t = 0, need_blocks_s = 0;
+  guint64 body = 0, need_blocks_t = 0, need_blocks_s = 0, need_blocks_hi = 0;
   gint64 bs = c->cfg.block_size, t;
   gint H = c->cfg.num_kv_heads, L_n = c->cfg.num_layers, l, h, kv;
-  Prealloc tpa, spa;
+  Prealloc tpa, spa, hpa;
   KvLayer *nl;
   guint32 u32;
   Cursor cur;
@@ -2207,6 +2261,8 @@ ruv_two_tier_kv_cache_restore_with_data (RuvTwoTierKvCache *c,
   counts = g_new (gint64, 2 * (gsize) L_n);
   for (l = 0; l < L_n; l++)
     {
+      const StoreFmt *f = l < c->cfg.q8_layers ? &c->sf_hi : &c->sf;
+      gsize store_row_bytes = f->codes_bytes + f->scale_bytes;
       guint64 ns, nt, add;
 
       if (!take_u64 (&cur, &ns) || !take_u64 (&cur, &nt))
@@ -2220,7 +2276,8 @@ ruv_two_tier_kv_cache_restore_with_data (RuvTwoTierKvCache *c,
           !g_uint64_checked_mul (&add, nt, (guint64) H * 2 * tail_row_bytes) ||
           !g_uint64_checked_add (&body, body, add))
         return refuse (error, path, "token counts overflow");
-      need_blocks_s += (guint64) ceil_div ((gint64) ns, bs);
+      *(l < c->cfg.q8_layers ? &need_blocks_hi : &need_blocks_s) +=
+        (guint64) ceil_div ((gint64) ns, bs);
       need_blocks_t += (guint64) ceil_div ((gint64) nt, bs);
     }
   if (!take_u64 (&cur, &user_len) || user_len > cur.left ||
@@ -2236,11 +2293,19 @@ ruv_two_tier_kv_cache_restore_with_data (RuvTwoTierKvCache *c,
       prealloc_release (c->pool, &tpa);
       return FALSE;
     }
+  if (!prealloc_get (c->pool, &c->reserved, c->sf_hi.block, (gint64) need_blocks_hi, &hpa,
+                     error))
+    {
+      prealloc_release (c->pool, &tpa);
+      prealloc_release (c->pool, &spa);
+      return FALSE;
+    }
   nl = g_new0 (KvLayer, L_n);
+  point_layers (c, nl);
   for (l = 0; l < L_n; l++)
     {
       KvLayer *L = &nl[l];
-      const StoreFmt *f = &c->sf;
+      const StoreFmt *f = L->sf;
 
       table_init (&L->store);
       table_init (&L->tail);
@@ -2253,7 +2318,7 @@ ruv_two_tier_kv_cache_restore_with_data (RuvTwoTierKvCache *c,
 
           if (t % bs == 0)
             {
-              prealloc_take (&spa, &id, &blk);
+              prealloc_take (l < c->cfg.q8_layers ? &hpa : &spa, &id, &blk);
               table_push (&L->store, id, blk);
             }
           blk = table_ptr (&L->store, t / bs);
@@ -2271,8 +2336,8 @@ ruv_two_tier_kv_cache_restore_with_data (RuvTwoTierKvCache *c,
                   }
                 if (f->prec == RUV_PRECISION_Q4)
                   {
-                    take (&cur, (gsize) f->n_groups * 2, &p);
-                    memcpy (st_m (f, blk, kv, row, c->rows), p, (gsize) f->n_groups * 2);
+                    take (&cur, (gsize) f->n_groups, &p);
+                    memcpy (st_z (f, blk, kv, row, c->rows), p, (gsize) f->n_groups);
                   }
               }
         }
@@ -2306,6 +2371,7 @@ ruv_two_tier_kv_cache_restore_with_data (RuvTwoTierKvCache *c,
   g_mutex_unlock (&c->lock);
   prealloc_release (c->pool, &tpa);
   prealloc_release (c->pool, &spa);
+  prealloc_release (c->pool, &hpa);
   if (out_data != NULL)
     *out_data = g_bytes_new (user, (gsize) user_len);
   return TRUE;

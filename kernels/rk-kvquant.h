@@ -8,16 +8,20 @@
  *
  *   Q8 (symmetric):  x = d[g] * c,           c = codes[i] in -127..127
  *                    codes: n int8, one per value.
- *   Q4 (asymmetric): x = m[g] + d[g] * c,    c in 0..15
+ *   Q4 (asymmetric): x = d[g] * (c + z[g]),   c in 0..15, z int8
  *                    codes: n/2 bytes; in group g (group/2 bytes from
  *                    codes + g*group/2) byte j holds value j of the group in
  *                    its low nibble and value j + group/2 in its high nibble
- *                    (the Q4_0 packing), so group must be even.
+ *                    (the Q4_0 packing), so group must be even. The offset
+ *                    z is the group's minimum in steps of d (a zero point on
+ *                    the same grid as the codes), so a 64-value group costs
+ *                    32 + 2 + 1 = 35 bytes; where the minimum is more than
+ *                    ~127 steps from 0 the step grows to reach it.
  *   F16:             plain IEEE halves (the high-precision tail).
  *
- * The quantizers keep every value within d/2 of the original: the scale (and
- * for Q4 the minimum) are rounded to half first, then nudged so that no code
- * is clamped, and the codes are computed from the stored (rounded) scale.
+ * The quantizers keep every value within d/2 of the original: the scale is
+ * rounded to half first, then nudged so that no code is clamped, and the
+ * codes (and Q4's z) are computed from the stored (rounded) scale.
  */
 #pragma once
 
@@ -37,19 +41,19 @@
 RK_DECLARE_KVQ (float, rk_kvq8_dot, (int n, int group, const int8_t *codes,
                                      const rk_fp16 *d, const float *q))
 RK_DECLARE_KVQ (float, rk_kvq4_dot, (int n, int group, const uint8_t *codes,
-                                     const rk_fp16 *d, const rk_fp16 *m, const float *q))
+                                     const rk_fp16 *d, const int8_t *z, const float *q))
 RK_DECLARE_KVQ (float, rk_kvf16_dot, (int n, const rk_fp16 *x, const float *q))
 
 /* y[i] += w * x[i] over one row. */
 RK_DECLARE_KVQ (void, rk_kvq8_axpy, (int n, int group, const int8_t *codes,
                                      const rk_fp16 *d, float w, float *y))
 RK_DECLARE_KVQ (void, rk_kvq4_axpy, (int n, int group, const uint8_t *codes,
-                                     const rk_fp16 *d, const rk_fp16 *m, float w, float *y))
+                                     const rk_fp16 *d, const int8_t *z, float w, float *y))
 RK_DECLARE_KVQ (void, rk_kvf16_axpy, (int n, const rk_fp16 *x, float w, float *y))
 
 /* Scores of `rows` query rows against cnt Q4 keys, straight from the codes
  * with integer products: key t's codes at codes + t * code_stride bytes, its
- * d and m at d + t * scale_stride and m + t * scale_stride; the queries
+ * d and z at d + t * scale_stride and z + t * scale_stride; the queries
  * quantized by rk_kvq_quantize_query (q8, qd, qsum). Writes
  *   s[r * cnt + t] = scale * q'_r . k_t
  * where q'_r is the int8 query (qd[r] * q8). */
@@ -57,10 +61,10 @@ RK_DECLARE_KVQ (void, rk_kvq4_group_scores, (int rows, int cnt, int n, int group
                                              const int8_t *q8, const float *qd,
                                              const int32_t *qsum, const uint8_t *codes,
                                              size_t code_stride, const rk_fp16 *d,
-                                             const rk_fp16 *m, size_t scale_stride,
+                                             const int8_t *z, size_t scale_stride,
                                              float scale, float *s))
 
-/* The same for Q8 keys (no minima; qsum is not read). */
+/* The same for Q8 keys (no offsets; qsum is not read). */
 RK_DECLARE_KVQ (void, rk_kvq8_group_scores, (int rows, int cnt, int n, int group,
                                              const int8_t *q8, const float *qd,
                                              const int8_t *codes, size_t code_stride,
@@ -88,16 +92,16 @@ typedef struct
 {
   float (*q8_dot)   (int n, int group, const int8_t *codes, const rk_fp16 *d, const float *q);
   float (*q4_dot)   (int n, int group, const uint8_t *codes, const rk_fp16 *d,
-                     const rk_fp16 *m, const float *q);
+                     const int8_t *z, const float *q);
   float (*f16_dot)  (int n, const rk_fp16 *x, const float *q);
   void  (*q8_axpy)  (int n, int group, const int8_t *codes, const rk_fp16 *d, float w,
                      float *y);
   void  (*q4_axpy)  (int n, int group, const uint8_t *codes, const rk_fp16 *d,
-                     const rk_fp16 *m, float w, float *y);
+                     const int8_t *z, float w, float *y);
   void  (*f16_axpy) (int n, const rk_fp16 *x, float w, float *y);
   void  (*q4_group_scores) (int rows, int cnt, int n, int group, const int8_t *q8,
                             const float *qd, const int32_t *qsum, const uint8_t *codes,
-                            size_t code_stride, const rk_fp16 *d, const rk_fp16 *m,
+                            size_t code_stride, const rk_fp16 *d, const int8_t *z,
                             size_t scale_stride, float scale, float *s);
   void  (*q8_group_scores) (int rows, int cnt, int n, int group, const int8_t *q8,
                             const float *qd, const int8_t *codes, size_t code_stride,
@@ -122,7 +126,7 @@ void rk_kvq_quantize_query (int rows, int n, int group, const float *q, int8_t *
  * migrates to the store). */
 void rk_kvq8_quantize   (int n, int group, const float *x, int8_t *codes, rk_fp16 *d);
 void rk_kvq4_quantize   (int n, int group, const float *x, uint8_t *codes, rk_fp16 *d,
-                         rk_fp16 *m);
+                         int8_t *z);
 void rk_kvq8_dequantize (int n, int group, const int8_t *codes, const rk_fp16 *d, float *x);
 void rk_kvq4_dequantize (int n, int group, const uint8_t *codes, const rk_fp16 *d,
-                         const rk_fp16 *m, float *x);
+                         const int8_t *z, float *x);

@@ -6,7 +6,10 @@
 # A development tool, not a test (needs numpy; run with /usr/bin/python3):
 #
 #   tools/kv-accuracy.py --cli build/engine/ruvllm-cli MODEL.gguf... \
-#       [--n 1000] [--seed 1] [--tail 256] [--stores q8,q4] [--margin 0.5] [--json]
+#       [--n 1000] [--seed 1] [--tail 256] [--stores q8,q4,q4@0] [--margin 0.5] [--json]
+#
+# (q4@N: a Q4 store whose first N layers store Q8, --kv-q8-layers N; q4 alone
+# takes the default, 1.)
 #
 # For each model: n random token ids (seeded), scored teacher-forced with
 # --kv-store f32, f16 and each quantized store (--kv-tail tail, -t 2, full
@@ -46,10 +49,12 @@ def n_vocab_of (cli, model):
 def score (cli, model, tokens, store, tail, threads, tmp):
   """Logits (positions, vocab) and the per-layer attention-output relative
   errors against the shadow FP16 cache (empty for f32)."""
-  dump = os.path.join (tmp, "logits-%s.f32" % store)
+  dump = os.path.join (tmp, "logits-%s.f32" % store.replace ("@", "-"))
+  # "q4@0": a Q4 store with --kv-q8-layers 0 (no Q8 first layer)
+  store, _, q8l = store.partition ("@")
   cmd = [cli, "logits", "-m", model, "--tokens", ",".join (map (str, tokens)), "--json",
          "--top", "1", "--kv-store", store, "--kv-tail", str (tail), "-t", str (threads),
-         "--dump", dump]
+         "--dump", dump] + (["--kv-q8-layers", q8l] if q8l else [])
   env = dict (os.environ)
   if store != "f32":
     env["RUVLLM_KV_ATTN_ERR"] = "1"

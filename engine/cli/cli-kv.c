@@ -9,6 +9,7 @@ ruv_cli_kv_options_init (RuvCliKvOptions *opts)
 {
   opts->store = NULL;
   opts->tail = -1;
+  opts->q8_layers = -1;
   opts->max = 0;
 }
 
@@ -30,6 +31,9 @@ ruv_cli_kv_options_add (GOptionContext  *context,
       "Recent tokens kept in the FP16 tail (default 256)", "N" },
     { "kv-max", 0, 0, G_OPTION_ARG_INT64, &opts->max,
       "KV cache capacity in tokens (sets the context size)", "N" },
+    { "kv-q8-layers", 0, 0, G_OPTION_ARG_INT, &opts->q8_layers,
+      "With a q4 store, the first N layers store Q8 (default: 1 where the store stays "
+      "3.5x smaller than FP16, else 0)", "N" },
     { NULL }
   };
 
@@ -64,8 +68,15 @@ parse (const RuvCliKvOptions *opts,
                    "--kv-tail and --kv-max must be 0 .. 2^31");
       return FALSE;
     }
+  if (opts->q8_layers < -1)
+    {
+      g_set_error (error, RUV_ERROR, RUV_ERROR_CONFIG, "--kv-q8-layers must be 0 or more");
+      return FALSE;
+    }
   if (opts->tail >= 0)
     kv->tail_length = (guint) opts->tail;
+  if (opts->q8_layers >= 0)
+    kv->q8_layers = opts->q8_layers;
   return TRUE;
 }
 

@@ -1,5 +1,5 @@
 /* cli-kv.h — the KV cache options shared by generate, logits and bench:
- * --kv-store f16|q8|q4|f32, --kv-tail N, --kv-max N, and the JSON "kv"
+ * --kv-store f16|q8|q4|f32, --kv-tail N, --kv-max N, --kv-q8-layers N, and the JSON "kv"
  * summary object. SPDX-License-Identifier: MIT
  */
 #pragma once
@@ -16,10 +16,11 @@ typedef struct
   char  *store;   /* "f16", "q8", "q4" (default), "f32" (the simple cache) */
   gint   tail;    /* tokens in the FP16 tail; -1: the default (256) */
   gint64 max;     /* KV capacity in tokens (the context size); 0: default */
+  gint   q8_layers; /* first layers of a Q4 store kept in Q8; -1: the default (auto) */
 } RuvCliKvOptions;
 
-/* Adds the three options to context's main group; opts starts zeroed except
- * tail = -1 (ruv_cli_kv_options_init). */
+/* Adds the options to context's main group; opts starts zeroed except
+ * tail = q8_layers = -1 (ruv_cli_kv_options_init). */
 void     ruv_cli_kv_options_init  (RuvCliKvOptions        *opts);
 void     ruv_cli_kv_options_add   (GOptionContext         *context,
                                    RuvCliKvOptions        *opts);

@@ -52,7 +52,7 @@ rk_kvq4_dot_avx2 (int            n,
                   int            group,
                   const uint8_t *codes,
                   const rk_fp16 *d,
-                  const rk_fp16 *m,
+                  const int8_t  *z,
                   const float   *q)
 {
   const __m256i low = _mm256_set1_epi32 (0x0F);
@@ -61,7 +61,7 @@ rk_kvq4_dot_avx2 (int            n,
   int g, j;
 
   if (group % 16 != 0)
-    return rk_kvq4_dot_ref (n, group, codes, d, m, q);
+    return rk_kvq4_dot_ref (n, group, codes, d, z, q);
   for (g = 0; g < n / group; g++)
     {
       const uint8_t *c = codes + g * half;
@@ -79,8 +79,8 @@ rk_kvq4_dot_avx2 (int            n,
           acc = _mm256_fmadd_ps (hi, q1, acc);
           sq = _mm256_add_ps (sq, _mm256_add_ps (q0, q1));
         }
+      acc = _mm256_fmadd_ps (sq, _mm256_set1_ps ((float) z[g]), acc);
       tot = _mm256_fmadd_ps (acc, _mm256_set1_ps (rk_fp16_to_fp32 (d[g])), tot);
-      tot = _mm256_fmadd_ps (sq, _mm256_set1_ps (rk_fp16_to_fp32 (m[g])), tot);
     }
   return rk_hsum_ps_avx2 (tot);
 }
@@ -133,7 +133,7 @@ rk_kvq4_axpy_avx2 (int            n,
                    int            group,
                    const uint8_t *codes,
                    const rk_fp16 *d,
-                   const rk_fp16 *m,
+                   const int8_t  *z,
                    float          w,
                    float         *y)
 {
@@ -143,15 +143,16 @@ rk_kvq4_axpy_avx2 (int            n,
 
   if (group % 16 != 0)
     {
-      rk_kvq4_axpy_ref (n, group, codes, d, m, w, y);
+      rk_kvq4_axpy_ref (n, group, codes, d, z, w, y);
       return;
     }
   for (g = 0; g < n / group; g++)
     {
       const uint8_t *c = codes + g * half;
       float *yg = y + g * group;
-      __m256 wd = _mm256_set1_ps (w * rk_fp16_to_fp32 (d[g]));
-      __m256 wm = _mm256_set1_ps (w * rk_fp16_to_fp32 (m[g]));
+      float wdf = w * rk_fp16_to_fp32 (d[g]);
+      __m256 wd = _mm256_set1_ps (wdf);
+      __m256 wm = _mm256_set1_ps (wdf * (float) z[g]);
 
       for (j = 0; j < half; j += 8)
         {
@@ -371,7 +372,7 @@ rk_kvq4_group_scores_avx2 (int            rows,
                            const uint8_t *codes,
                            size_t         code_stride,
                            const rk_fp16 *d,
-                           const rk_fp16 *m,
+                           const int8_t  *z,
                            size_t         scale_stride,
                            float          scale,
                            float         *s)
@@ -380,7 +381,7 @@ rk_kvq4_group_scores_avx2 (int            rows,
 
   if (group != 64)
     {
-      rk_kvq4_group_scores_ref (rows, cnt, n, group, q8, qd, qsum, codes, code_stride, d, m,
+      rk_kvq4_group_scores_ref (rows, cnt, n, group, q8, qd, qsum, codes, code_stride, d, z,
                                 scale_stride, scale, s);
       return;
     }
@@ -408,11 +409,14 @@ rk_kvq4_group_scores_avx2 (int            rows,
               __m128i i4 = _mm_add_epi32 (_mm256_castsi256_si128 (h),
                                           _mm256_extracti128_si256 (h, 1));
               const rk_fp16 *dt = d + (size_t) t * scale_stride + g;
-              const rk_fp16 *mt = m + (size_t) t * scale_stride + g;
+              const int8_t *zt = z + (size_t) t * scale_stride + g;
+              __m128i z4 = _mm_setr_epi32 (zt[0], zt[scale_stride], zt[2 * scale_stride],
+                                           zt[3 * scale_stride]);
 
+              /* d (sum q c + z sum q): the offset in integers too */
+              i4 = _mm_add_epi32 (i4, _mm_mullo_epi32 (z4, _mm_set1_epi32 (qsum[(size_t) r * ng
+                                                                                   + g])));
               acc = _mm_fmadd_ps (_mm_cvtepi32_ps (i4), load_h4 (dt, scale_stride), acc);
-              acc = _mm_fmadd_ps (_mm_set1_ps ((float) qsum[(size_t) r * ng + g]),
-                                  load_h4 (mt, scale_stride), acc);
             }
           _mm_storeu_ps (sr + t, _mm_mul_ps (acc, _mm_set1_ps (f)));
         }
@@ -432,10 +436,9 @@ rk_kvq4_group_scores_avx2 (int            rows,
 
               p4 = _mm_add_epi32 (p4, _mm_shuffle_epi32 (p4, 0x4E));
               p4 = _mm_add_epi32 (p4, _mm_shuffle_epi32 (p4, 0xB1));
-              isum = _mm_cvtsi128_si32 (p4);
-              sum += (float) isum * rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]) +
-                     (float) qsum[(size_t) r * ng + g] *
-                     rk_fp16_to_fp32 (m[(size_t) t * scale_stride + g]);
+              isum = _mm_cvtsi128_si32 (p4) +
+                     qsum[(size_t) r * ng + g] * z[(size_t) t * scale_stride + g];
+              sum += (float) isum * rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]);
             }
           sr[t] = f * sum;
         }

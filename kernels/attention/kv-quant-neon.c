@@ -77,7 +77,7 @@ rk_kvq4_dot_neon (int            n,
                   int            group,
                   const uint8_t *codes,
                   const rk_fp16 *d,
-                  const rk_fp16 *m,
+                  const int8_t  *z,
                   const float   *q)
 {
   int half = group / 2;
@@ -85,7 +85,7 @@ rk_kvq4_dot_neon (int            n,
   int g, j;
 
   if (group % 16 != 0)
-    return rk_kvq4_dot_ref (n, group, codes, d, m, q);
+    return rk_kvq4_dot_ref (n, group, codes, d, z, q);
   for (g = 0; g < n / group; g++)
     {
       const uint8_t *c = codes + g * half;
@@ -107,8 +107,8 @@ rk_kvq4_dot_neon (int            n,
           acc = vfmaq_f32 (acc, h1, q3);
           sq = vaddq_f32 (sq, vaddq_f32 (vaddq_f32 (q0, q1), vaddq_f32 (q2, q3)));
         }
+      acc = vfmaq_n_f32 (acc, sq, (float) z[g]);
       tot = vfmaq_n_f32 (tot, acc, rk_fp16_to_fp32 (d[g]));
-      tot = vfmaq_n_f32 (tot, sq, rk_fp16_to_fp32 (m[g]));
     }
   return vaddvq_f32 (tot);
 }
@@ -165,7 +165,7 @@ rk_kvq4_axpy_neon (int            n,
                    int            group,
                    const uint8_t *codes,
                    const rk_fp16 *d,
-                   const rk_fp16 *m,
+                   const int8_t  *z,
                    float          w,
                    float         *y)
 {
@@ -174,7 +174,7 @@ rk_kvq4_axpy_neon (int            n,
 
   if (group % 16 != 0)
     {
-      rk_kvq4_axpy_ref (n, group, codes, d, m, w, y);
+      rk_kvq4_axpy_ref (n, group, codes, d, z, w, y);
       return;
     }
   for (g = 0; g < n / group; g++)
@@ -182,7 +182,7 @@ rk_kvq4_axpy_neon (int            n,
       const uint8_t *c = codes + g * half;
       float *yg = y + g * group;
       float wd = w * rk_fp16_to_fp32 (d[g]);
-      float32x4_t wm = vdupq_n_f32 (w * rk_fp16_to_fp32 (m[g]));
+      float32x4_t wm = vdupq_n_f32 (wd * (float) z[g]);
 
       for (j = 0; j < half; j += 8)
         {
@@ -371,7 +371,7 @@ rk_kvq4_group_scores_neon (int            rows,
                            const uint8_t *codes,
                            size_t         code_stride,
                            const rk_fp16 *d,
-                           const rk_fp16 *m,
+                           const int8_t  *z,
                            size_t         scale_stride,
                            float          scale,
                            float         *s)
@@ -381,7 +381,7 @@ rk_kvq4_group_scores_neon (int            rows,
 
   if (group != 64)
     {
-      rk_kvq4_group_scores_ref (rows, cnt, n, group, q8, qd, qsum, codes, code_stride, d, m,
+      rk_kvq4_group_scores_ref (rows, cnt, n, group, q8, qd, qsum, codes, code_stride, d, z,
                                 scale_stride, scale, s);
       return;
     }
@@ -410,9 +410,9 @@ rk_kvq4_group_scores_neon (int            rows,
             p = vmlal_s8 (p, vget_high_s8 (h0), vget_high_s8 (qc));
             p = vmlal_s8 (p, vget_low_s8 (h1), vget_low_s8 (qe));
             p = vmlal_s8 (p, vget_high_s8 (h1), vget_high_s8 (qe));
-            sum += (float) vaddlvq_s16 (p) * rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]) +
-                   (float) qsum[(size_t) r * ng + g] *
-                   rk_fp16_to_fp32 (m[(size_t) t * scale_stride + g]);
+            sum += (float) (vaddlvq_s16 (p) +
+                            qsum[(size_t) r * ng + g] * z[(size_t) t * scale_stride + g]) *
+                   rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]);
           }
         s[(size_t) r * cnt + t] = scale * qd[r] * sum;
       }

@@ -36,14 +36,14 @@ rk_kvq4_dot_ref (int            n,
                  int            group,
                  const uint8_t *codes,
                  const rk_fp16 *d,
-                 const rk_fp16 *m,
+                 const int8_t  *z,
                  const float   *q)
 {
   int half = group / 2;
   float sum = 0.0f;
   int g, j;
 
-  /* sum q (m + d c) = m * sum q + d * sum q c, per group. */
+  /* sum q d (c + z) = d * (sum q c + z * sum q), per group. */
   for (g = 0; g < n / group; g++)
     {
       const uint8_t *c = codes + g * half;
@@ -55,7 +55,7 @@ rk_kvq4_dot_ref (int            n,
           sqc += qg[j] * (float) (c[j] & 0x0F) + qg[j + half] * (float) (c[j] >> 4);
           sq += qg[j] + qg[j + half];
         }
-      sum += sqc * rk_fp16_to_fp32 (d[g]) + sq * rk_fp16_to_fp32 (m[g]);
+      sum += (sqc + (float) z[g] * sq) * rk_fp16_to_fp32 (d[g]);
     }
   return sum;
 }
@@ -97,7 +97,7 @@ rk_kvq4_axpy_ref (int            n,
                   int            group,
                   const uint8_t *codes,
                   const rk_fp16 *d,
-                  const rk_fp16 *m,
+                  const int8_t  *z,
                   float          w,
                   float         *y)
 {
@@ -109,7 +109,7 @@ rk_kvq4_axpy_ref (int            n,
       const uint8_t *c = codes + g * half;
       float *yg = y + g * group;
       float wd = w * rk_fp16_to_fp32 (d[g]);
-      float wm = w * rk_fp16_to_fp32 (m[g]);
+      float wm = wd * (float) z[g];
 
       for (j = 0; j < half; j++)
         {
@@ -175,7 +175,7 @@ rk_kvq4_group_scores_ref (int            rows,
                           const uint8_t *codes,
                           size_t         code_stride,
                           const rk_fp16 *d,
-                          const rk_fp16 *m,
+                          const int8_t  *z,
                           size_t         scale_stride,
                           float          scale,
                           float         *s)
@@ -198,9 +198,8 @@ rk_kvq4_group_scores_ref (int            rows,
 
             for (j = 0; j < half; j++)
               isum += qg[j] * (c[j] & 0x0F) + qg[j + half] * (c[j] >> 4);
-            sum += (float) isum * rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]) +
-                   (float) qsum[(size_t) r * ng + g] *
-                   rk_fp16_to_fp32 (m[(size_t) t * scale_stride + g]);
+            isum += qsum[(size_t) r * ng + g] * z[(size_t) t * scale_stride + g];
+            sum += (float) isum * rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]);
           }
         s[(size_t) r * cnt + t] = scale * qd[r] * sum;
       }
@@ -307,21 +306,13 @@ rk_kv_group_step_ref (int          rows,
 
 /* ---- quantizers --------------------------------------------------------- */
 
-/* The next half above h / below h (h finite). */
+/* The next half above h (h finite). */
 static rk_fp16
 half_up (rk_fp16 h)
 {
   if (h == 0x8000)
     return 0x0001;
   return (h & 0x8000) ? (rk_fp16) (h - 1) : (rk_fp16) (h + 1);
-}
-
-static rk_fp16
-half_down (rk_fp16 h)
-{
-  if (h == 0x0000)
-    return 0x8001;
-  return (h & 0x8000) ? (rk_fp16) (h + 1) : (rk_fp16) (h - 1);
 }
 
 void
@@ -369,7 +360,7 @@ rk_kvq4_quantize (int          n,
                   const float *x,
                   uint8_t     *codes,
                   rk_fp16     *d,
-                  rk_fp16     *m)
+                  int8_t      *z)
 {
   int half = group / 2;
   int g, j;
@@ -378,35 +369,50 @@ rk_kvq4_quantize (int          n,
     {
       const float *xg = x + g * group;
       uint8_t *c = codes + g * half;
-      float mn = xg[0], mx = xg[0], mf, df;
-      rk_fp16 mh, dh;
+      float mn = xg[0], mx = xg[0], df;
+      int zi;
+      rk_fp16 dh;
 
       for (j = 1; j < group; j++)
         {
           mn = fminf (mn, xg[j]);
           mx = fmaxf (mx, xg[j]);
         }
-      /* The minimum rounds down, the step up: [m, m + 15 d] covers the group. */
-      mh = rk_fp32_to_fp16 (mn);
-      while (rk_fp16_to_fp32 (mh) > mn && (mh & 0x7C00) != 0x7C00)
-        mh = half_down (mh);
-      mf = rk_fp16_to_fp32 (mh);
-      m[g] = mh;
-      if (mx - mf <= 0.0f)
+      if (mn == 0.0f && mx == 0.0f)
         {
           d[g] = 0;
+          z[g] = 0;
           memset (c, 0, (size_t) half);
           continue;
         }
-      dh = rk_fp32_to_fp16 ((mx - mf) / 15.0f);
-      while (mf + rk_fp16_to_fp32 (dh) * 15.0f < mx && (dh & 0x7C00) != 0x7C00)
-        dh = half_up (dh);
+      /* Values round to the grid d * k; z = round (mn / d) and the group's
+       * 16 codes k - z must reach round (mx / d), with z in int8. Start at
+       * the smallest step that allows both, then step up the halves until
+       * they hold after rounding, so no code clamps and every value is
+       * within d/2. */
+      df = fmaxf ((mx - mn) / 15.0f, fmaxf (-mn / 128.0f, mn / 127.0f));
+      dh = rk_fp32_to_fp16 (df);
+      if ((dh & 0x7FFF) == 0)
+        dh = 0x0001;
+      for (;;)
+        {
+          float lo, hi;
+
+          df = rk_fp16_to_fp32 (dh);
+          lo = floorf (mn / df + 0.5f);
+          hi = floorf (mx / df + 0.5f);
+          if ((lo >= -128.0f && lo <= 127.0f && hi - lo <= 15.0f) || dh >= 0x7BFF)
+            break;
+          dh = half_up (dh);
+        }
+      zi = (int) floorf (mn / df + 0.5f);
+      zi = zi < -128 ? -128 : zi > 127 ? 127 : zi;
       d[g] = dh;
-      df = rk_fp16_to_fp32 (dh);
+      z[g] = (int8_t) zi;
       for (j = 0; j < half; j++)
         {
-          float lo = roundf ((xg[j] - mf) / df);
-          float hi = roundf ((xg[j + half] - mf) / df);
+          float lo = floorf (xg[j] / df + 0.5f) - (float) zi;
+          float hi = floorf (xg[j + half] / df + 0.5f) - (float) zi;
 
           lo = lo < 0.0f ? 0.0f : lo > 15.0f ? 15.0f : lo;
           hi = hi < 0.0f ? 0.0f : hi > 15.0f ? 15.0f : hi;
@@ -433,7 +439,7 @@ rk_kvq4_dequantize (int            n,
                     int            group,
                     const uint8_t *codes,
                     const rk_fp16 *d,
-                    const rk_fp16 *m,
+                    const int8_t  *z,
                     float         *x)
 {
   int half = group / 2;
@@ -442,12 +448,12 @@ rk_kvq4_dequantize (int            n,
   for (g = 0; g < n / group; g++)
     {
       const uint8_t *c = codes + g * half;
-      float df = rk_fp16_to_fp32 (d[g]), mf = rk_fp16_to_fp32 (m[g]);
+      float df = rk_fp16_to_fp32 (d[g]);
 
       for (j = 0; j < half; j++)
         {
-          x[g * group + j] = mf + df * (float) (c[j] & 0x0F);
-          x[g * group + j + half] = mf + df * (float) (c[j] >> 4);
+          x[g * group + j] = df * (float) ((c[j] & 0x0F) + z[g]);
+          x[g * group + j + half] = df * (float) ((c[j] >> 4) + z[g]);
         }
     }
 }
@@ -510,10 +516,10 @@ rk_kvq8_dot (int n, int group, const int8_t *codes, const rk_fp16 *d, const floa
 }
 
 float
-rk_kvq4_dot (int n, int group, const uint8_t *codes, const rk_fp16 *d, const rk_fp16 *m,
+rk_kvq4_dot (int n, int group, const uint8_t *codes, const rk_fp16 *d, const int8_t  *z,
              const float *q)
 {
-  return rk_kvq_kernels_get ().q4_dot (n, group, codes, d, m, q);
+  return rk_kvq_kernels_get ().q4_dot (n, group, codes, d, z, q);
 }
 
 float
@@ -529,10 +535,10 @@ rk_kvq8_axpy (int n, int group, const int8_t *codes, const rk_fp16 *d, float w, 
 }
 
 void
-rk_kvq4_axpy (int n, int group, const uint8_t *codes, const rk_fp16 *d, const rk_fp16 *m,
+rk_kvq4_axpy (int n, int group, const uint8_t *codes, const rk_fp16 *d, const int8_t  *z,
               float w, float *y)
 {
-  rk_kvq_kernels_get ().q4_axpy (n, group, codes, d, m, w, y);
+  rk_kvq_kernels_get ().q4_axpy (n, group, codes, d, z, w, y);
 }
 
 void
@@ -551,11 +557,11 @@ rk_kv_group_step (int rows, int cnt, int n, const float *q, const float *k, cons
 void
 rk_kvq4_group_scores (int rows, int cnt, int n, int group, const int8_t *q8, const float *qd,
                       const int32_t *qsum, const uint8_t *codes, size_t code_stride,
-                      const rk_fp16 *d, const rk_fp16 *m, size_t scale_stride, float scale,
+                      const rk_fp16 *d, const int8_t *z, size_t scale_stride, float scale,
                       float *s)
 {
   rk_kvq_kernels_get ().q4_group_scores (rows, cnt, n, group, q8, qd, qsum, codes, code_stride,
-                                         d, m, scale_stride, scale, s);
+                                         d, z, scale_stride, scale, s);
 }
 
 void

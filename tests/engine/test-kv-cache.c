@@ -62,6 +62,8 @@ small_config (RuvPrecision store)
   c.kv.migration_batch = 3;
   c.kv.max_tokens = 64;
   c.kv.store_precision = store;
+  /* mixed formats: a Q4 store's layer 0 in Q8, layer 1 in Q4 */
+  c.kv.q8_layers = store == RUV_PRECISION_Q4 ? 1 : 0;
   return c;
 }
 
@@ -86,8 +88,10 @@ group_bound_r (RuvPrecision prec, const float *x, gint G, float r)
   amax += r;
   if (prec == RUV_PRECISION_Q8)
     return amax / 127.0f * (1.0f + 1.0f / 256) / 2 + 1e-6f;
+  /* Q4's step also reaches the minimum from 0 in int8 steps */
   if (prec == RUV_PRECISION_Q4)
-    return ((mx - mn) + fabsf (mn) / 512) / 15.0f * (1.0f + 1.0f / 256) / 2 + 1e-6f;
+    return fmaxf ((mx - mn) / 15.0f, fmaxf (-mn / 128.0f, mn / 127.0f)) *
+           (1.0f + 1.0f / 256) / 2 + 1e-6f;
   /* FP16 */
   return amax / 2048 + 1e-7f;
 }
@@ -119,6 +123,9 @@ check_layer_bounds (RuvTwoTierKvCache *c, gint layer, const float *k_in, const f
   float worst = 0.0f;
   gint h, g, i, kv;
 
+  /* the first q8_layers layers of a Q4 store hold Q8 */
+  if (prec == RUV_PRECISION_Q4 && layer < cfg->kv.q8_layers)
+    prec = RUV_PRECISION_Q8;
   ruv_two_tier_kv_cache_get_all_kv (c, layer, k, v);
   for (p = 0; p < n; p++)
     for (h = 0; h < H; h++)
@@ -245,19 +252,23 @@ test_kernels_quant_bound (void)
   rng_state = 11;
   for (G = 32; G <= 64; G += 32)
     for (trial = 0; trial < 200; trial++)
-      for (kind = 0; kind < 2; kind++)
+      for (kind = 0; kind < 4; kind++)
         {
           float x[128], y[128];
           int8_t c8[128];
           uint8_t c4[64];
-          rk_fp16 d[4], m[4];
+          rk_fp16 d[4];
+          int8_t m[4];
 
           for (i = 0; i < n; i++)
             {
-              /* K-like (outliers, offsets), V-like (small noise), and
+              /* K-like (outliers, offsets), V-like (small noise), groups
+               * far from 0 next to their spread (Q4's int8 offset cannot
+               * reach them in steps of the spread: the step grows), and
                * every 37th trial a constant or zero group. */
               x[i] = kind == 0 ? rnd () * (i % 11 == 0 ? 20.0f : 1.5f) + 0.3f
-                               : rnd () * 0.05f;
+                     : kind == 1 ? rnd () * 0.05f
+                     : rnd () * 0.02f + (kind == 2 ? 37.5f : -80.25f);
               if (trial % 37 == 0 && i < G)
                 x[i] = trial % 2 ? 0.0f : 1.25f;
             }
@@ -296,7 +307,8 @@ test_kernels_simd (void)
           float x[128], q[128], y0[128], y1[128], r0, r1;
           int8_t c8[128];
           uint8_t c4[64];
-          rk_fp16 d[8], m[8], h[128];
+          rk_fp16 d[8], h[128];
+          int8_t m[8];
 
           for (i = 0; i < n; i++)
             {
@@ -453,53 +465,120 @@ test_quant_bounds (void)
     }
 }
 
+/* Bytes per token of one layer's K and V in a store of precision prec. */
+static guint64
+store_token_bytes (RuvPrecision prec, gint H, gint D)
+{
+  gint G = ruv_kv_cache_group_size (D);
+
+  switch ((int) prec)
+    {
+    case RUV_PRECISION_Q4:   /* G/2 code bytes, half scale, int8 offset */
+      return (guint64) 2 * H * (D / 2 + 3 * (D / G));
+    case RUV_PRECISION_Q8:   /* G code bytes, half scale */
+      return (guint64) 2 * H * (D + 2 * (D / G));
+    default:
+      return (guint64) 2 * H * D * 2;
+    }
+}
+
 static void
 test_bytes (void)
 {
   gint hds[] = { 64, 128 };
-  gint i;
+  gint i, q8l;
 
   for (i = 0; i < 2; i++)
-    {
-      RuvTwoTierKvCacheConfig cfg = small_config (RUV_PRECISION_Q4);
-      g_autofree float *k = NULL, *v = NULL;
-      g_autoptr(RuvTwoTierKvCache) c = NULL;
-      g_autoptr(GError) error = NULL;
-      RuvKvCacheStats st;
-      guint64 hd = (guint64) cfg.kv.num_kv_heads * hds[i], fp16_store, fp16_tail;
-      gint G;
+    for (q8l = 0; q8l <= 1; q8l++)
+      {
+        RuvTwoTierKvCacheConfig cfg = small_config (RUV_PRECISION_Q4);
+        g_autofree float *k = NULL, *v = NULL;
+        g_autoptr(RuvTwoTierKvCache) c = NULL;
+        g_autoptr(GError) error = NULL;
+        RuvKvCacheStats st;
+        guint64 hd = (guint64) cfg.kv.num_kv_heads * hds[i], fp16_store, fp16_tail;
+        gint G, H = (gint) cfg.kv.num_kv_heads;
 
-      cfg.kv.head_dim = hds[i];
-      G = ruv_kv_cache_group_size (cfg.kv.head_dim);
-      g_assert_cmpint (G, ==, 64);
-      c = filled_cache (&cfg, NULL, 60, &k, &v);
-      ruv_two_tier_kv_cache_get_stats (c, &st);
-      fp16_store = (guint64) st.store_tokens * cfg.num_layers * 2 * hd * 2;
-      fp16_tail = (guint64) st.tail_tokens * cfg.num_layers * 2 * hd * 2;
-      /* Q4: per group G/2 code bytes + half scale + half minimum */
-      g_assert_cmpuint (st.store_bytes, ==,
-                        (guint64) st.store_tokens * cfg.num_layers * 2 * cfg.kv.num_kv_heads *
-                        (cfg.kv.head_dim / 2 + 4 * (cfg.kv.head_dim / G)));
-      g_assert_cmpuint (st.tail_bytes, ==, fp16_tail);
-      g_assert_cmpfloat ((double) fp16_store / st.store_bytes, >=, 3.5);
-      g_assert_cmpfloat (st.compression_ratio, ==,
-                         (double) (fp16_store + fp16_tail) / (st.store_bytes + st.tail_bytes));
-      g_assert_cmpuint (st.block_bytes, >=, st.store_bytes + st.tail_bytes);
+        cfg.kv.head_dim = hds[i];
+        cfg.kv.q8_layers = q8l;
+        G = ruv_kv_cache_group_size (cfg.kv.head_dim);
+        g_assert_cmpint (G, ==, 64);
+        c = filled_cache (&cfg, NULL, 60, &k, &v);
+        ruv_two_tier_kv_cache_get_stats (c, &st);
+        fp16_store = (guint64) st.store_tokens * cfg.num_layers * 2 * hd * 2;
+        fp16_tail = (guint64) st.tail_tokens * cfg.num_layers * 2 * hd * 2;
+        g_assert_cmpuint (st.store_bytes, ==,
+                          (guint64) st.store_tokens *
+                          (q8l * store_token_bytes (RUV_PRECISION_Q8, H, hds[i]) +
+                           (cfg.num_layers - q8l) *
+                           store_token_bytes (RUV_PRECISION_Q4, H, hds[i])));
+        g_assert_cmpuint (st.tail_bytes, ==, fp16_tail);
+        if (q8l == 0)
+          g_assert_cmpfloat ((double) fp16_store / st.store_bytes, >=, 3.5);
+        g_assert_cmpfloat (st.compression_ratio, ==,
+                           (double) (fp16_store + fp16_tail) / (st.store_bytes + st.tail_bytes));
+        g_assert_cmpuint (st.block_bytes, >=, st.store_bytes + st.tail_bytes);
 
-      g_assert_true (ruv_two_tier_kv_cache_update_policy (c, RUV_PRECISION_Q8, &error));
-      g_assert_no_error (error);
-      ruv_two_tier_kv_cache_get_stats (c, &st);
-      /* Q8: per group G code bytes + half scale */
-      g_assert_cmpuint (st.store_bytes, ==,
-                        (guint64) st.store_tokens * cfg.num_layers * 2 * cfg.kv.num_kv_heads *
-                        (cfg.kv.head_dim + 2 * (cfg.kv.head_dim / G)));
-      g_assert_cmpfloat ((double) fp16_store / st.store_bytes, >=, 1.9);
+        g_assert_true (ruv_two_tier_kv_cache_update_policy (c, RUV_PRECISION_Q8, &error));
+        g_assert_no_error (error);
+        ruv_two_tier_kv_cache_get_stats (c, &st);
+        g_assert_cmpuint (st.store_bytes, ==,
+                          (guint64) st.store_tokens * cfg.num_layers *
+                          store_token_bytes (RUV_PRECISION_Q8, H, hds[i]));
+        g_assert_cmpfloat ((double) fp16_store / st.store_bytes, >=, 1.9);
+        /* back to Q4: the first layer stays Q8 (not re-quantized) */
+        g_assert_true (ruv_two_tier_kv_cache_update_policy (c, RUV_PRECISION_Q4, &error));
+        g_assert_no_error (error);
+        ruv_two_tier_kv_cache_get_stats (c, &st);
+        g_assert_cmpuint (st.store_bytes, ==,
+                          (guint64) st.store_tokens *
+                          (q8l * store_token_bytes (RUV_PRECISION_Q8, H, hds[i]) +
+                           (cfg.num_layers - q8l) *
+                           store_token_bytes (RUV_PRECISION_Q4, H, hds[i])));
 
-      g_assert_true (ruv_two_tier_kv_cache_update_policy (c, RUV_PRECISION_FP16, &error));
-      ruv_two_tier_kv_cache_get_stats (c, &st);
-      g_assert_cmpuint (st.store_bytes, ==, fp16_store);
-      g_assert_cmpfloat (st.compression_ratio, ==, 1.0);
-    }
+        g_assert_true (ruv_two_tier_kv_cache_update_policy (c, RUV_PRECISION_FP16, &error));
+        ruv_two_tier_kv_cache_get_stats (c, &st);
+        g_assert_cmpuint (st.store_bytes, ==, fp16_store);
+        g_assert_cmpfloat (st.compression_ratio, ==, 1.0);
+      }
+}
+
+/* The store sizes of the issue's targets on real model shapes, with the
+ * default config (Q4 with a Q8 layer 0): >= 3.5x (Q4) and >= 1.9x (Q8)
+ * smaller than FP16 for the same tokens, scales counted. */
+static void
+test_bytes_model_shapes (void)
+{
+  /* layers, KV heads, head_dim: Qwen2.5-0.5B, SmolLM2-135M, Llama-3.2-1B,
+   * Qwen2.5-7B */
+  gint shapes[][3] = { { 24, 2, 64 }, { 30, 3, 64 }, { 16, 8, 64 }, { 28, 4, 128 } };
+  RuvPrecision precs[] = { RUV_PRECISION_Q4, RUV_PRECISION_Q8 };
+  double want[] = { 3.5, 1.9 };
+  gsize i, pi;
+
+  for (i = 0; i < G_N_ELEMENTS (shapes); i++)
+    for (pi = 0; pi < G_N_ELEMENTS (precs); pi++)
+      {
+        RuvTwoTierKvCacheConfig cfg = small_config (precs[pi]);
+        g_autofree float *k = NULL, *v = NULL;
+        g_autoptr(RuvTwoTierKvCache) c = NULL;
+        RuvKvCacheStats st;
+        double fp16;
+
+        cfg.kv.q8_layers = -1;   /* the default: auto */
+        cfg.num_layers = shapes[i][0];
+        cfg.kv.num_kv_heads = shapes[i][1];
+        cfg.kv.head_dim = shapes[i][2];
+        c = filled_cache (&cfg, NULL, 20, &k, &v);
+        ruv_two_tier_kv_cache_get_stats (c, &st);
+        g_assert_cmpint (st.store_tokens, >, 0);
+        fp16 = (double) st.store_tokens * cfg.num_layers * 2 * cfg.kv.num_kv_heads *
+               cfg.kv.head_dim * 2;
+        g_assert_cmpfloat (fp16 / st.store_bytes, >=, want[pi]);
+        /* a Q8 layer 0 where it fits (20 layers or more at head_dim 64) */
+        g_assert_cmpint (ruv_two_tier_kv_cache_get_config (c)->kv.q8_layers, ==,
+                         precs[pi] == RUV_PRECISION_Q4 && cfg.num_layers >= 20 ? 1 : 0);
+      }
 }
 
 /* attend == naive attention over get_all_kv, for GQA ratios 1, 2, 4, decode
@@ -1029,7 +1108,7 @@ test_restore_lying_counts (void)
   g_autofree char *path = g_build_filename (dir, "state.kv", NULL);
   g_autofree char *bytes = NULL;
   gsize len, dlen = 32;
-  gsize counts_at = 8 + 4 + 6 * 4 + 8 + 4 + 2;   /* fingerprint "fp" */
+  gsize counts_at = 8 + 4 + 7 * 4 + 8 + 4 + 2;   /* fingerprint "fp" */
 
   rng_state = 81;
   c = filled_cache (&cfg, NULL, 20, &k, &v);
@@ -1516,6 +1595,7 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/kv-cache/migration", test_migration);
   g_test_add_func ("/engine/kv-cache/quant-bounds", test_quant_bounds);
   g_test_add_func ("/engine/kv-cache/bytes", test_bytes);
+  g_test_add_func ("/engine/kv-cache/bytes-model-shapes", test_bytes_model_shapes);
   g_test_add_func ("/engine/kv-cache/attend/gqa", test_attend);
   g_test_add_func ("/engine/kv-cache/attend/prefill-pieces", test_attend_prefill_pieces);
   g_test_add_func ("/engine/kv-cache/update-policy", test_update_policy);

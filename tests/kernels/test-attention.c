@@ -796,7 +796,7 @@ test_kvq4_group_scores (gconstpointer data)
       g_autofree float *kd = g_new (float, (gsize) cnt * n);
       g_autofree uint8_t *codes = g_new0 (uint8_t, (gsize) cnt * stride_rows * cb);
       g_autofree rk_fp16 *dh = g_new0 (rk_fp16, (gsize) cnt * stride_rows * ng);
-      g_autofree rk_fp16 *mh = g_new0 (rk_fp16, (gsize) cnt * stride_rows * ng);
+      g_autofree int8_t *zh = g_new0 (int8_t, (gsize) cnt * stride_rows * ng);
       g_autofree int8_t *q8 = g_new (int8_t, (gsize) rows * n);
       g_autofree float *qd = g_new (float, rows);
       g_autofree int32_t *qsum = g_new (int32_t, (gsize) rows * ng);
@@ -807,8 +807,8 @@ test_kvq4_group_scores (gconstpointer data)
           gsize row = (gsize) t * stride_rows + 1;
 
           rk_kvq4_quantize (n, group, k + (gsize) t * n, codes + row * cb, dh + row * ng,
-                            mh + row * ng);
-          rk_kvq4_dequantize (n, group, codes + row * cb, dh + row * ng, mh + row * ng,
+                            zh + row * ng);
+          rk_kvq4_dequantize (n, group, codes + row * cb, dh + row * ng, zh + row * ng,
                               kd + (gsize) t * n);
         }
       rk_kvq_quantize_query (rows, n, group, q, q8, qd, qsum);
@@ -828,7 +828,7 @@ test_kvq4_group_scores (gconstpointer data)
             g_assert_cmpint (sum, ==, qsum[(gsize) r * ng + i]);
           }
       kk.q4_group_scores (rows, cnt, n, group, q8, qd, qsum, codes + cb,
-                          (gsize) stride_rows * cb, dh + ng, mh + ng, (gsize) stride_rows * ng,
+                          (gsize) stride_rows * cb, dh + ng, zh + ng, (gsize) stride_rows * ng,
                           scale, s);
       for (r = 0; r < rows; r++)
         for (t = 0; t < cnt; t++)
