@@ -125,18 +125,7 @@ kv_cfg_from_public (KvCfg *k, const RuvTwoTierKvCacheConfig *c)
   k->migration_batch = c->kv.migration_batch;
   k->num_layers = c->num_layers;
   k->block_size = c->block_size;
-  k->q8_layers = c->kv.q8_layers;
-  /* auto: a Q8 layer 0 where the Q4 store stays >= 3.5x smaller than FP16,
-   * i.e. L * 2D / ((L - 1) q4 + q8) >= 3.5 with a row's bytes
-   * q4 = D/2 + 3 (D/G) and q8 = D + 2 (D/G) */
-  if (k->q8_layers < 0 && k->store_precision == RUV_PRECISION_Q4 && k->head_dim > 0)
-    {
-      gint64 D = k->head_dim, ng = D / ruv_kv_cache_group_size (k->head_dim);
-      gint64 q4 = D / 2 + 3 * ng, q8 = D + 2 * ng, L = k->num_layers;
-
-      k->q8_layers = L >= 1 && 2 * L * 2 * D >= 7 * ((L - 1) * q4 + q8) ? 1 : 0;
-    }
-  k->q8_layers = CLAMP (k->q8_layers, 0, MAX (k->num_layers, 0));
+  k->q8_layers = (gint) MIN (c->kv.q8_layers, (guint) MAX (c->num_layers, 0));
 }
 
 gboolean
@@ -574,7 +563,7 @@ ruv_two_tier_kv_cache_new_with_pool (const RuvTwoTierKvCacheConfig *config,
   c = g_new0 (RuvTwoTierKvCache, 1);
   c->cfg = k;
   c->pub = *config;
-  c->pub.kv.q8_layers = k.q8_layers;   /* resolved */
+  c->pub.kv.q8_layers = (guint) k.q8_layers;   /* at most num_layers */
   c->pool = pool != NULL ? ruv_kv_pool_ref (pool) : ruv_kv_pool_new (0);
   g_mutex_init (&c->lock);
   c->kk = rk_kvq_kernels_get ();

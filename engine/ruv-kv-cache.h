@@ -12,9 +12,8 @@
  *         d per group, x = d * c                  (G + 2 bytes per group)
  *   Q4:   4-bit codes, half scale d and an int8 offset z per group,
  *         x = d * (c + z)                         (G/2 + 3 bytes per group)
- *         except in the first q8_layers layers, which store Q8: most
- *         of a Q4 store's error comes from layer 0 (by default 1 layer where
- *         the store stays >= 3.5x smaller than FP16, else none)
+ *         except in the first q8_layers layers (default 1), which store
+ *         Q8: most of a Q4 store's error comes from layer 0
  *   FP16: plain halves (an unquantized store: "--kv-store f16")
  *
  * G is 64 when head_dim is a multiple of 64, else 32 when it is a multiple of

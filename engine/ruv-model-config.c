@@ -24,7 +24,7 @@ ruv_kv_cache_config_init (RuvKvCacheConfig *config)
   config->num_kv_heads = 0;
   config->head_dim = 0;
   config->migration_batch = 64;
-  config->q8_layers = -1;
+  config->q8_layers = 1;
 }
 
 RuvModelConfig *

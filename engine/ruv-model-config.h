@@ -18,10 +18,9 @@ G_BEGIN_DECLS
  * @num_kv_heads: KV heads; 0 takes the model's
  * @head_dim: head dimension; 0 takes the model's
  * @migration_batch: tokens moved from tail to store at once (default 64)
- * @q8_layers: with a Q4 store, the first this many layers store Q8 instead;
- *   -1 (the default): 1 where the store still stays >= 3.5x smaller than
- *   FP16 (models of 20 layers or more at head_dim 64), else 0 (layer 0's keys
- *   and values carry most of a Q4 store's error; not in the reference)
+ * @q8_layers: with a Q4 store, the first this many layers store Q8 instead
+ *   (default 1: layer 0's keys and values carry most of a Q4 store's error;
+ *   not in the reference)
  *
  * The reference's KvCacheConfig, held by value in RuvModelConfig. The simple
  * KV cache of ruv-forward.c keeps every token in F32 and reads none of these
@@ -36,7 +35,7 @@ typedef struct
   guint        num_kv_heads;
   guint        head_dim;
   guint        migration_batch;
-  gint         q8_layers;
+  guint        q8_layers;
 } RuvKvCacheConfig;
 
 void ruv_kv_cache_config_init (RuvKvCacheConfig *config);

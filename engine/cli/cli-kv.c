@@ -32,8 +32,7 @@ ruv_cli_kv_options_add (GOptionContext  *context,
     { "kv-max", 0, 0, G_OPTION_ARG_INT64, &opts->max,
       "KV cache capacity in tokens (sets the context size)", "N" },
     { "kv-q8-layers", 0, 0, G_OPTION_ARG_INT, &opts->q8_layers,
-      "With a q4 store, the first N layers store Q8 (default: 1 where the store stays "
-      "3.5x smaller than FP16, else 0)", "N" },
+      "With a q4 store, the first N layers store Q8 (default 1)", "N" },
     { NULL }
   };
 
@@ -76,7 +75,7 @@ parse (const RuvCliKvOptions *opts,
   if (opts->tail >= 0)
     kv->tail_length = (guint) opts->tail;
   if (opts->q8_layers >= 0)
-    kv->q8_layers = opts->q8_layers;
+    kv->q8_layers = (guint) opts->q8_layers;
   return TRUE;
 }
 

@@ -16,7 +16,7 @@ typedef struct
   char  *store;   /* "f16", "q8", "q4" (default), "f32" (the simple cache) */
   gint   tail;    /* tokens in the FP16 tail; -1: the default (256) */
   gint64 max;     /* KV capacity in tokens (the context size); 0: default */
-  gint   q8_layers; /* first layers of a Q4 store kept in Q8; -1: the default (auto) */
+  gint   q8_layers; /* first layers of a Q4 store kept in Q8; -1: the default (1) */
 } RuvCliKvOptions;
 
 /* Adds the options to context's main group; opts starts zeroed except
