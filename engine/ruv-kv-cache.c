@@ -1359,6 +1359,8 @@ typedef struct
   gboolean                 causal;
   gint                     tok_chunk;   /* tokens per item */
   gint64                   n_chunks;
+  gint                     n_split;     /* parts of the cached tokens per KV head */
+  float                   *parts;       /* n_split > 1: each item's m, l, acc */
   float                   *scratch;     /* per thread, scratch_floats each */
   gsize                    scratch_floats;
 } BlockedJob;
@@ -1541,9 +1543,10 @@ blocked_items (void   *ctx,
   for (it = begin; it < end; it++)
     {
       /* heaviest (latest) token chunks first */
-      gint kvh = (gint) (it % H);
-      gint64 t0 = (j->n_chunks - 1 - it / H) * j->tok_chunk;
+      gint kvh = (gint) (it % H), part = (gint) ((it / H) % j->n_split);
+      gint64 t0 = (j->n_chunks - 1 - it / H / j->n_split) * j->tok_chunk;
       gint64 t1 = MIN (t0 + j->tok_chunk, j->n_q), n = total, p, tt;
+      gint64 runs = 0, run = 0, run_lo, run_hi;
       gint rows = (gint) (t1 - t0) * j->ratio, r, d;
 
       for (tt = t0; tt < t1; tt++)
@@ -1570,18 +1573,37 @@ blocked_items (void   *ctx,
         }
       if (j->causal)
         n = MIN (total, MAX (j->q_pos0 + t1, 0));
-      for (p = 0; p < MIN (n, L->n_store); p += bs)
-        blocked_run (j, L->sf, table_ptr (&L->store, p / bs), 0, p,
-                     MIN (bs, MIN (n, L->n_store) - p), kvh, t0, rows, qr, &qq, s, o, acc, m, l,
-                     kb, vt);
-      for (p = L->n_store; p < n;)
+      /* The runs (store blocks, then pieces of tail blocks) this item takes:
+       * all of them, or its share of them when they are split */
+      for (p = L->n_store; p < n; runs++)
+        p += MIN (bs - (p - L->n_store + L->tail_off) % bs, n - p);
+      runs += (MIN (n, L->n_store) + bs - 1) / bs;
+      run_lo = runs * part / j->n_split;
+      run_hi = runs * (part + 1) / j->n_split;
+      for (p = 0; p < MIN (n, L->n_store); p += bs, run++)
+        if (run >= run_lo && run < run_hi)
+          blocked_run (j, L->sf, table_ptr (&L->store, p / bs), 0, p,
+                       MIN (bs, MIN (n, L->n_store) - p), kvh, t0, rows, qr, &qq, s, o, acc, m,
+                       l, kb, vt);
+      for (p = L->n_store; p < n; run++)
         {
           gint64 jj = p - L->n_store + L->tail_off;
           gint64 cnt = MIN (bs - jj % bs, n - p);
 
-          blocked_run (j, NULL, table_ptr (&L->tail, jj / bs), jj % bs, p, cnt, kvh, t0, rows,
-                       qr, &qq, s, o, acc, m, l, kb, vt);
+          if (run >= run_lo && run < run_hi)
+            blocked_run (j, NULL, table_ptr (&L->tail, jj / bs), jj % bs, p, cnt, kvh, t0,
+                         rows, qr, &qq, s, o, acc, m, l, kb, vt);
           p += cnt;
+        }
+      if (j->n_split > 1)
+        {
+          /* a part's softmax state, merged by attend_blocked */
+          float *dst = j->parts + ((gsize) kvh * j->n_split + part) * rows * (D + 2);
+
+          memcpy (dst, acc, (gsize) rows * D * sizeof (float));
+          memcpy (dst + (gsize) rows * D, m, (gsize) rows * sizeof (float));
+          memcpy (dst + (gsize) rows * (D + 1), l, (gsize) rows * sizeof (float));
+          continue;
         }
       for (r = 0; r < rows; r++)
         {
@@ -1594,6 +1616,48 @@ blocked_items (void   *ctx,
     }
 }
 
+/* Merges the parts of a split attend (n_chunks 1, so rows = n_q * ratio):
+ * per row, the online softmax states of its parts rescaled to their
+ * largest maximum. */
+static void
+merge_parts (const BlockedJob *j)
+{
+  gint H = j->c->cfg.num_kv_heads, D = j->c->cfg.head_dim, rows = j->n_q * j->ratio;
+  gint kvh, r, sp, d;
+
+  for (kvh = 0; kvh < H; kvh++)
+    for (r = 0; r < rows; r++)
+      {
+        float *dst = j->out + ((gsize) (r / j->ratio) * j->n_heads +
+                               (gsize) kvh * j->ratio + r % j->ratio) * D;
+        float mx = -INFINITY, l = 0.0f;
+
+        for (sp = 0; sp < j->n_split; sp++)
+          {
+            const float *pt = j->parts + ((gsize) kvh * j->n_split + sp) * rows * (D + 2);
+
+            mx = fmaxf (mx, pt[(gsize) rows * D + r]);
+          }
+        memset (dst, 0, (gsize) D * sizeof (float));
+        if (mx == -INFINITY)
+          continue;
+        for (sp = 0; sp < j->n_split; sp++)
+          {
+            const float *pt = j->parts + ((gsize) kvh * j->n_split + sp) * rows * (D + 2);
+            float pm = pt[(gsize) rows * D + r], w;
+
+            if (pm == -INFINITY)
+              continue;
+            w = expf (pm - mx);
+            l += w * pt[(gsize) rows * (D + 1) + r];
+            for (d = 0; d < D; d++)
+              dst[d] += w * pt[(gsize) r * D + d];
+          }
+        for (d = 0; d < D; d++)
+          dst[d] = l > 0.0f ? dst[d] / l : 0.0f;
+      }
+}
+
 /* Runs the blocked attention; FALSE (nothing done) when the work would not
  * spread over the threads or its scratch cannot be had. */
 static gboolean
@@ -1604,6 +1668,7 @@ attend_blocked (const AttendJob *a,
   gint64 bs = c->cfg.block_size, D = c->cfg.head_dim;
   gint nt = rk_pool_n_threads (c->threads);
   g_autofree float *scratch = NULL;
+  g_autofree float *parts = NULL;
   BlockedJob j;
   gint64 rmax, items;
 
@@ -1619,12 +1684,25 @@ attend_blocked (const AttendJob *a,
   j.causal = a->causal;
   j.tok_chunk = MAX (1, MIN (n_q, BLK_Q_ROWS / a->ratio));
   j.n_chunks = (n_q + j.tok_chunk - 1) / j.tok_chunk;
-  items = j.n_chunks * c->cfg.num_kv_heads;
-  /* A few items that the threads cannot share evenly (a decode with 3 KV
-   * heads on 2 threads) would leave a thread idle: attend_rows instead. */
+  /* A decode whose KV heads the threads cannot share evenly (3 heads on 2
+   * threads) splits each head's cached tokens in nt parts and merges their
+   * softmax states after (as flash-decoding does), so no thread idles. */
+  j.n_split = j.n_chunks == 1 && c->cfg.num_kv_heads % nt != 0 ? nt : 1;
+  j.parts = NULL;
+  items = j.n_chunks * j.n_split * c->cfg.num_kv_heads;
+  /* A few items that the threads cannot share evenly would leave a thread
+   * idle: attend_rows instead. */
   if (items < 2 * nt && items % nt != 0)
     return FALSE;
   rmax = (gint64) j.tok_chunk * a->ratio;
+  if (j.n_split > 1)
+    {
+      parts = g_try_malloc ((gsize) c->cfg.num_kv_heads * j.n_split * rmax * (D + 2) *
+                            sizeof (float));
+      if (parts == NULL)
+        return FALSE;
+      j.parts = parts;
+    }
   /* qr, s, o, acc, m, l; kb, vt; then the int8 queries: qf, qd, qsum, q8 */
   j.scratch_floats = (gsize) (rmax * (3 * D + bs + 2) + 2 * bs * D + 16 +
                               rmax * (D + 1 + MAX (c->sf.n_groups, c->sf_hi.n_groups) + D / 4 + 1));
@@ -1633,6 +1711,8 @@ attend_blocked (const AttendJob *a,
     return FALSE;
   j.scratch = scratch;
   rk_pool_parallel_for (c->threads, items, 1, blocked_items, &j);
+  if (j.n_split > 1)
+    merge_parts (&j);
   return TRUE;
 }
 

@@ -7,6 +7,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -588,81 +589,86 @@ test_bytes_model_shapes (void)
 }
 
 /* attend == naive attention over get_all_kv, for GQA ratios 1, 2, 4, decode
- * and causal prefill, store + tail, and both ISAs' kernels. */
+ * and causal prefill, store + tail, and both ISAs' kernels; with 3 KV heads
+ * on 2 threads a decode splits each head's tokens in parts (merge_parts). */
 static void
 test_attend (void)
 {
   RuvPrecision precs[] = { RUV_PRECISION_Q8, RUV_PRECISION_Q4, RUV_PRECISION_FP16 };
   RuvPrecision tails[] = { RUV_PRECISION_FP16, RUV_PRECISION_BF16, RUV_PRECISION_FP32 };
   g_autoptr(GError) error = NULL;
-  gint pi, ratio, threads;
+  gint pi, ratio, threads, H;
 
   for (pi = 0; pi < 3; pi++)
-    for (threads = 1; threads <= 2; threads++)
-      {
-        RuvTwoTierKvCacheConfig cfg = small_config (precs[pi]);
-        g_autofree float *k_in = NULL, *v_in = NULL, *k = NULL, *v = NULL;
-        g_autoptr(RuvTwoTierKvCache) c = NULL;
-        rk_pool *pool = threads > 1 ? rk_pool_new (threads) : NULL;
-        gint64 n = 37, n_store;
-        RuvKvCacheStats st;
-
-        rng_state = 7 + pi;
-        cfg.kv.tail_precision = tails[pi];
-        c = filled_cache (&cfg, NULL, n, &k_in, &v_in);
-        ruv_two_tier_kv_cache_set_threads (c, pool);
-        k = g_new (float, n * 128);
-        v = g_new (float, n * 128);
-        ruv_two_tier_kv_cache_get_all_kv (c, 1, k, v);
-        ruv_two_tier_kv_cache_get_stats (c, &st);
-        n_store = st.store_tokens;
-        g_assert_cmpint (n_store, >, 0);
-        for (ratio = 1; ratio <= 4; ratio *= 2)
-          {
-            gint n_heads = 2 * ratio, n_q, i;
-
-            for (n_q = 1; n_q <= 5; n_q += 4)
-              {
-                gboolean causal;
-
-                for (causal = FALSE; causal <= TRUE; causal++)
-                  {
-                    gint64 pos0 = n - n_q;
-                    gsize sz = (gsize) n_q * n_heads * 64;
-                    g_autofree float *q = g_new (float, sz);
-                    g_autofree float *o = g_new (float, sz);
-                    g_autofree float *want = g_new (float, sz);
-
-                    for (i = 0; i < (gint) sz; i++)
-                      q[i] = rnd () * 0.6f;
-                    g_assert_true (ruv_two_tier_kv_cache_attend (c, 1, q, n_q, n_heads, pos0, 0.0f,
-                                                                 causal, o, &error));
-                    g_assert_no_error (error);
-                    naive_attention (q, n_q, n_heads, pos0, k, v, n, 2, 64, 0.125f, causal,
-                                     precs[pi] == RUV_PRECISION_FP16 ? 0 : n_store, want);
-                    for (i = 0; i < (gint) sz; i++)
-                      g_assert_cmpfloat (fabsf (o[i] - want[i]), <=, 2e-5f + 2e-4f * fabsf (want[i]));
-                  }
-              }
-          }
-        /* an empty sequence position gets zeros; bad head counts fail */
+    for (threads = 1; threads <= 3; threads++)
+      for (H = 2; H <= 3; H++)
         {
-          float q[3 * 64], o[3 * 64];
+          RuvTwoTierKvCacheConfig cfg = small_config (precs[pi]);
+          g_autofree float *k_in = NULL, *v_in = NULL, *k = NULL, *v = NULL;
+          g_autoptr(RuvTwoTierKvCache) c = NULL;
+          rk_pool *pool = threads > 1 ? rk_pool_new (threads) : NULL;
+          gint64 n = 37, n_store;
+          RuvKvCacheStats st;
 
-          memset (q, 0, sizeof q);
-          for (ratio = 0; ratio < 3 * 64; ratio++)
-            o[ratio] = 1.0f;
-          g_assert_false (ruv_two_tier_kv_cache_attend (c, 0, q, 1, 3, 0, 0, TRUE, o, &error));
-          g_assert_error (error, RUV_ERROR, RUV_ERROR_CONFIG);
-          g_clear_error (&error);
-          g_assert_true (ruv_two_tier_kv_cache_attend (c, 0, q, 1, 2, -1, 0, TRUE, o, &error));
-          for (ratio = 0; ratio < 2 * 64; ratio++)
-            g_assert_cmpfloat (o[ratio], ==, 0.0f);
+          rng_state = 7 + pi;
+          cfg.kv.tail_precision = tails[pi];
+          cfg.kv.num_kv_heads = H;
+          c = filled_cache (&cfg, NULL, n, &k_in, &v_in);
+          ruv_two_tier_kv_cache_set_threads (c, pool);
+          k = g_new (float, n * H * 64);
+          v = g_new (float, n * H * 64);
+          ruv_two_tier_kv_cache_get_all_kv (c, 1, k, v);
+          ruv_two_tier_kv_cache_get_stats (c, &st);
+          n_store = st.store_tokens;
+          g_assert_cmpint (n_store, >, 0);
+          for (ratio = 1; ratio <= 4; ratio *= 2)
+            {
+              gint n_heads = H * ratio, n_q, i;
+
+              for (n_q = 1; n_q <= 5; n_q += 4)
+                {
+                  gboolean causal;
+
+                  for (causal = FALSE; causal <= TRUE; causal++)
+                    {
+                      gint64 pos0 = n - n_q;
+                      gsize sz = (gsize) n_q * n_heads * 64;
+                      g_autofree float *q = g_new (float, sz);
+                      g_autofree float *o = g_new (float, sz);
+                      g_autofree float *want = g_new (float, sz);
+
+                      for (i = 0; i < (gint) sz; i++)
+                        q[i] = rnd () * 0.6f;
+                      g_assert_true (ruv_two_tier_kv_cache_attend (c, 1, q, n_q, n_heads, pos0,
+                                                                   0.0f, causal, o, &error));
+                      g_assert_no_error (error);
+                      naive_attention (q, n_q, n_heads, pos0, k, v, n, H, 64, 0.125f, causal,
+                                       precs[pi] == RUV_PRECISION_FP16 ? 0 : n_store, want);
+                      for (i = 0; i < (gint) sz; i++)
+                        g_assert_cmpfloat (fabsf (o[i] - want[i]), <=,
+                                           2e-5f + 2e-4f * fabsf (want[i]));
+                    }
+                }
+            }
+          /* an empty sequence position gets zeros; bad head counts fail */
+          {
+            float q[4 * 64], o[4 * 64];
+
+            memset (q, 0, sizeof q);
+            for (ratio = 0; ratio < 4 * 64; ratio++)
+              o[ratio] = 1.0f;
+            g_assert_false (ruv_two_tier_kv_cache_attend (c, 0, q, 1, H + 1, 0, 0, TRUE, o,
+                                                          &error));
+            g_assert_error (error, RUV_ERROR, RUV_ERROR_CONFIG);
+            g_clear_error (&error);
+            g_assert_true (ruv_two_tier_kv_cache_attend (c, 0, q, 1, H, -1, 0, TRUE, o, &error));
+            for (ratio = 0; ratio < H * 64; ratio++)
+              g_assert_cmpfloat (o[ratio], ==, 0.0f);
+          }
+          ruv_two_tier_kv_cache_set_threads (c, NULL);
+          if (pool != NULL)
+            rk_pool_free (pool);
         }
-        ruv_two_tier_kv_cache_set_threads (c, NULL);
-        if (pool != NULL)
-          rk_pool_free (pool);
-      }
 }
 
 /* A long causal prefill appended in pieces, as a forward pass does:
@@ -1528,7 +1534,11 @@ test_attend_decode_cost (void)
 {
   RuvPrecision precs[] = { RUV_PRECISION_FP16, RUV_PRECISION_Q8, RUV_PRECISION_Q4 };
   const char *thr_env = g_getenv ("RUVLLM_KV_BENCH_THREADS");
-  const gint H = 2, D = 64, n_heads = 14, rounds = 9, iters = 200;
+  /* KV heads and query heads: Qwen2.5-0.5B's 2 and 14, or
+   * RUVLLM_KV_BENCH_HEADS="3,9" (SmolLM2-135M) */
+  const char *heads_env = g_getenv ("RUVLLM_KV_BENCH_HEADS");
+  gint H = 2, n_heads = 14;
+  const gint D = 64, rounds = 9, iters = 200;
   gint depth, p, i, r;
   rk_pool *pool;
 
@@ -1537,12 +1547,15 @@ test_attend_decode_cost (void)
       g_test_skip ("a timing: run with -m perf");
       return;
     }
+  if (heads_env != NULL && (sscanf (heads_env, "%d,%d", &H, &n_heads) != 2 || H < 1 ||
+                            n_heads < H || n_heads % H != 0 || n_heads > 16))
+    g_error ("RUVLLM_KV_BENCH_HEADS: \"KV heads,query heads\", at most 16 query heads");
   pool = rk_pool_new (thr_env != NULL ? (gint) g_ascii_strtoll (thr_env, NULL, 10) : 2);
   for (depth = 2048; depth <= 4096; depth *= 2)
     {
       g_autofree float *k = g_new (float, (gsize) depth * H * D);
       g_autofree float *v = g_new (float, (gsize) depth * H * D);
-      float q[14 * 64], o[14 * 64];
+      float q[16 * 64], o[16 * 64];
       RuvTwoTierKvCache *c[3];
       double t[3][9];
 
