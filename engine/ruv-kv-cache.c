@@ -1294,8 +1294,8 @@ attend_rows (void   *ctx,
           int8_t *q8 = (int8_t *) (void *) (qq + D + L->sf->n_groups + 1);
           float qd;
 
-          rk_kvq_quantize_query (1, D, L->sf->group, q, q8, &qd,
-                                 (int32_t *) (void *) (qq + D));
+          c->kk.quantize_query (1, D, L->sf->group, q, q8, &qd,
+                                (int32_t *) (void *) (qq + D));
           for (i = 0; i < D; i++)
             qq[i] = qd * q8[i];
           qs = qq;
@@ -1486,7 +1486,7 @@ blocked_run (const BlockedJob *j, const StoreFmt *store, guint8 *blk, gint64 slo
     {
       float *sr = s + (gsize) r * cnt;
       gint64 lim = cnt, qpos = j->q_pos0 + t0 + r / j->ratio;
-      float bm = -INFINITY, rr, sum = 0.0f;
+      float bm = -INFINITY, rr, sum;
 
       if (j->causal)
         lim = CLAMP (qpos - p0 + 1, 0, cnt);
@@ -1503,12 +1503,10 @@ blocked_run (const BlockedJob *j, const StoreFmt *store, guint8 *blk, gint64 slo
           l[r] *= rr;
           m[r] = bm;
         }
-      for (t = 0; t < lim; t++)
-        {
-          sr[t] = expf (sr[t] - m[r]);
-          sum += sr[t];
-        }
-      for (; t < cnt; t++)
+      if (m[r] == -INFINITY)
+        lim = 0;   /* nothing visible yet: no weights */
+      sum = rk_exp_sum (sr, (gint) lim, m[r]);
+      for (t = lim; t < cnt; t++)
         sr[t] = 0.0f;
       l[r] += sum;
     }
@@ -1566,7 +1564,7 @@ blocked_items (void   *ctx,
           qq.qd = qq.qf + (gsize) rmax * D;
           qq.qsum = (int32_t *) (void *) (qq.qd + rmax);
           qq.q8 = (int8_t *) (void *) (qq.qsum + (gsize) rmax * L->sf->n_groups);
-          rk_kvq_quantize_query (rows, D, L->sf->group, qr, qq.q8, qq.qd, qq.qsum);
+          c->kk.quantize_query (rows, D, L->sf->group, qr, qq.q8, qq.qd, qq.qsum);
           for (r = 0; r < rows; r++)
             for (d = 0; d < D; d++)
               qq.qf[(gsize) r * D + d] = qq.qd[r] * qq.q8[(gsize) r * D + d];

@@ -109,6 +109,8 @@ typedef struct
   void  (*group_step) (int rows, int cnt, int n, const float *q, const float *k,
                        const float *v, float scale, float *m, float *l, float *acc,
                        float *s);
+  void  (*quantize_query) (int rows, int n, int group, const float *q, int8_t *q8,
+                           float *qd, int32_t *qsum);
 } rk_kvq_kernels;
 
 /* The kernels of `isa` (the reference ones where this build lacks it). */
@@ -117,10 +119,11 @@ rk_kvq_kernels rk_kvq_kernels_for_isa (rk_isa isa);
 rk_kvq_kernels rk_kvq_kernels_get     (void);
 
 /* Queries q (rows, n) as int8 for rk_kvq4/8_group_scores: per row one scale
- * qd[r] = max |q_r| / 127 and q8 = round (q / qd); qsum[r * (n / group) + g]
- * the sum of row r's codes in group g. */
-void rk_kvq_quantize_query (int rows, int n, int group, const float *q, int8_t *q8,
-                            float *qd, int32_t *qsum);
+ * qd[r] = max |q_r| / 127 and q8 = round-to-nearest-even (q * (127 / max
+ * |q_r|)); qsum[r * (n / group) + g] the sum of row r's codes in group g.
+ * Every variant gives the same bits. */
+RK_DECLARE_KVQ (void, rk_kvq_quantize_query, (int rows, int n, int group, const float *q,
+                                              int8_t *q8, float *qd, int32_t *qsum))
 
 /* Quantizers and dequantizers of one row (not hot: once per token when it
  * migrates to the store). */

@@ -25,6 +25,9 @@ RK_DECLARE_OP (void, rk_layernorm, (float *out, const float *x, const float *w, 
 /* In-place softmax over n values; returns the sum of exponentials before
  * normalisation (after subtracting the max). */
 RK_DECLARE_OP (float, rk_softmax, (float *x, int n))
+/* x[i] = exp (x[i] - m) in place (an online softmax's step, m >= max x, not
+ * -inf); returns the sum of the new x. -INFINITY entries become exactly 0. */
+RK_DECLARE_OP (float, rk_exp_sum, (float *x, int n, float m))
 /* out = silu(x) = x * sigmoid(x) */
 RK_DECLARE_OP (void, rk_silu, (float *out, const float *x, int n))
 /* out = silu(gate) * up   (SwiGLU) */

@@ -532,3 +532,59 @@ rk_kvq8_group_scores_avx2 (int            rows,
         }
     }
 }
+
+/* The reference's operations eight at a time: the same maximum, product and
+ * round-to-nearest-even conversion, so the same bits. */
+void
+rk_kvq_quantize_query_avx2 (int          rows,
+                            int          n,
+                            int          group,
+                            const float *q,
+                            int8_t      *q8,
+                            float       *qd,
+                            int32_t     *qsum)
+{
+  const __m256 sign = _mm256_set1_ps (-0.0f);
+  const __m256i lo_clamp = _mm256_set1_epi32 (-127);
+  int r, g, i;
+
+  if (n % 8 != 0 || group % 8 != 0)
+    {
+      rk_kvq_quantize_query_ref (rows, n, group, q, q8, qd, qsum);
+      return;
+    }
+  for (r = 0; r < rows; r++)
+    {
+      const float *qr = q + (size_t) r * n;
+      int8_t *cr = q8 + (size_t) r * n;
+      __m256 vmax = _mm256_setzero_ps (), vinv;
+      float amax;
+
+      /* max_ps returns its second operand for a NaN, as fmaxf skips it */
+      for (i = 0; i < n; i += 8)
+        vmax = _mm256_max_ps (_mm256_andnot_ps (sign, _mm256_loadu_ps (qr + i)), vmax);
+      amax = rk_hmax_ps_avx2 (vmax);
+      qd[r] = amax / 127.0f;
+      vinv = _mm256_set1_ps (amax > 0.0f ? 127.0f / amax : 0.0f);
+      for (g = 0; g < n / group; g++)
+        {
+          __m256i sum = _mm256_setzero_si256 ();
+          __m128i s4;
+
+          for (i = g * group; i < (g + 1) * group; i += 8)
+            {
+              __m256i c = _mm256_cvtps_epi32 (_mm256_mul_ps (_mm256_loadu_ps (qr + i), vinv));
+              __m128i c16;
+
+              c = _mm256_max_epi32 (c, lo_clamp);
+              sum = _mm256_add_epi32 (sum, c);
+              c16 = _mm_packs_epi32 (_mm256_castsi256_si128 (c), _mm256_extracti128_si256 (c, 1));
+              _mm_storel_epi64 ((__m128i *) (void *) (cr + i), _mm_packs_epi16 (c16, c16));
+            }
+          s4 = _mm_add_epi32 (_mm256_castsi256_si128 (sum), _mm256_extracti128_si256 (sum, 1));
+          s4 = _mm_add_epi32 (s4, _mm_shuffle_epi32 (s4, 0x4E));
+          s4 = _mm_add_epi32 (s4, _mm_shuffle_epi32 (s4, 0xB1));
+          qsum[(size_t) r * (n / group) + g] = _mm_cvtsi128_si32 (s4);
+        }
+    }
+}

@@ -465,3 +465,53 @@ rk_kvq8_group_scores_neon (int            rows,
         s[(size_t) r * cnt + t] = scale * qd[r] * sum;
       }
 }
+
+/* The reference's operations four at a time: the same maximum (vmaxnm skips
+ * a NaN as fmaxf does), product and round-to-nearest-even conversion. */
+void
+rk_kvq_quantize_query_neon (int          rows,
+                            int          n,
+                            int          group,
+                            const float *q,
+                            int8_t      *q8,
+                            float       *qd,
+                            int32_t     *qsum)
+{
+  const int32x4_t lo_clamp = vdupq_n_s32 (-127);
+  int r, g, i;
+
+  if (n % 8 != 0 || group % 8 != 0)
+    {
+      rk_kvq_quantize_query_ref (rows, n, group, q, q8, qd, qsum);
+      return;
+    }
+  for (r = 0; r < rows; r++)
+    {
+      const float *qr = q + (size_t) r * n;
+      int8_t *cr = q8 + (size_t) r * n;
+      float32x4_t vmax = vdupq_n_f32 (0.0f);
+      float amax, inv;
+
+      for (i = 0; i < n; i += 4)
+        vmax = vmaxnmq_f32 (vmax, vabsq_f32 (vld1q_f32 (qr + i)));
+      amax = vmaxnmvq_f32 (vmax);
+      qd[r] = amax / 127.0f;
+      inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+      for (g = 0; g < n / group; g++)
+        {
+          int32x4_t sum = vdupq_n_s32 (0);
+
+          for (i = g * group; i < (g + 1) * group; i += 8)
+            {
+              int32x4_t c0 = vcvtnq_s32_f32 (vmulq_n_f32 (vld1q_f32 (qr + i), inv));
+              int32x4_t c1 = vcvtnq_s32_f32 (vmulq_n_f32 (vld1q_f32 (qr + i + 4), inv));
+
+              c0 = vmaxq_s32 (c0, lo_clamp);
+              c1 = vmaxq_s32 (c1, lo_clamp);
+              sum = vaddq_s32 (sum, vaddq_s32 (c0, c1));
+              vst1_s8 (cr + i, vqmovn_s16 (vcombine_s16 (vqmovn_s32 (c0), vqmovn_s32 (c1))));
+            }
+          qsum[(size_t) r * (n / group) + g] = vaddvq_s32 (sum);
+        }
+    }
+}

@@ -132,13 +132,13 @@ rk_kvf16_axpy_ref (int            n,
 }
 
 void
-rk_kvq_quantize_query (int          rows,
-                       int          n,
-                       int          group,
-                       const float *q,
-                       int8_t      *q8,
-                       float       *qd,
-                       int32_t     *qsum)
+rk_kvq_quantize_query_ref (int          rows,
+                           int          n,
+                           int          group,
+                           const float *q,
+                           int8_t      *q8,
+                           float       *qd,
+                           int32_t     *qsum)
 {
   int r, i;
 
@@ -466,7 +466,7 @@ rk_kvq_kernels_for_isa (rk_isa isa)
   rk_kvq_kernels k = {
     rk_kvq8_dot_ref, rk_kvq4_dot_ref, rk_kvf16_dot_ref,
     rk_kvq8_axpy_ref, rk_kvq4_axpy_ref, rk_kvf16_axpy_ref, rk_kvq4_group_scores_ref,
-    rk_kvq8_group_scores_ref, rk_kv_group_step_ref,
+    rk_kvq8_group_scores_ref, rk_kv_group_step_ref, rk_kvq_quantize_query_ref,
   };
 
 #if defined(RK_HAVE_AVX2)
@@ -481,6 +481,7 @@ rk_kvq_kernels_for_isa (rk_isa isa)
       k.q4_group_scores = rk_kvq4_group_scores_avx2;
       k.q8_group_scores = rk_kvq8_group_scores_avx2;
       k.group_step = rk_kv_group_step_avx2;
+      k.quantize_query = rk_kvq_quantize_query_avx2;
     }
 #endif
 #if defined(RK_HAVE_NEON)
@@ -495,6 +496,7 @@ rk_kvq_kernels_for_isa (rk_isa isa)
       k.q4_group_scores = rk_kvq4_group_scores_neon;
       k.q8_group_scores = rk_kvq8_group_scores_neon;
       k.group_step = rk_kv_group_step_neon;
+      k.quantize_query = rk_kvq_quantize_query_neon;
     }
 #endif
   (void) isa;
@@ -509,6 +511,13 @@ rk_kvq_kernels_get (void)
 }
 
 /* Dispatched names, for callers that make one call. */
+void
+rk_kvq_quantize_query (int rows, int n, int group, const float *q, int8_t *q8, float *qd,
+                       int32_t *qsum)
+{
+  rk_kvq_kernels_get ().quantize_query (rows, n, group, q, q8, qd, qsum);
+}
+
 float
 rk_kvq8_dot (int n, int group, const int8_t *codes, const rk_fp16 *d, const float *q)
 {

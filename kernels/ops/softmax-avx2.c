@@ -57,3 +57,28 @@ rk_softmax_avx2 (float *x,
     x[i] *= inv;
   return (float) sum;
 }
+
+float
+rk_exp_sum_avx2 (float *x,
+                 int    n,
+                 float  m)
+{
+  __m256 acc = _mm256_setzero_ps (), vm = _mm256_set1_ps (m);
+  float sum;
+  int i = 0;
+
+  for (; i + 8 <= n; i += 8)
+    {
+      __m256 e = expf_avx2 (_mm256_sub_ps (_mm256_loadu_ps (x + i), vm));
+
+      _mm256_storeu_ps (x + i, e);
+      acc = _mm256_add_ps (acc, e);
+    }
+  sum = rk_hsum_ps_avx2 (acc);
+  for (; i < n; i++)
+    {
+      x[i] = expf (x[i] - m);
+      sum += x[i];
+    }
+  return sum;
+}

@@ -56,3 +56,28 @@ rk_softmax_neon (float *x,
     x[i] *= inv;
   return (float) sum;
 }
+
+float
+rk_exp_sum_neon (float *x,
+                 int    n,
+                 float  m)
+{
+  float32x4_t acc = vdupq_n_f32 (0.0f), vm = vdupq_n_f32 (m);
+  float sum;
+  int i = 0;
+
+  for (; i + 4 <= n; i += 4)
+    {
+      float32x4_t e = expf_neon (vsubq_f32 (vld1q_f32 (x + i), vm));
+
+      vst1q_f32 (x + i, e);
+      acc = vaddq_f32 (acc, e);
+    }
+  sum = vaddvq_f32 (acc);
+  for (; i < n; i++)
+    {
+      x[i] = expf (x[i] - m);
+      sum += x[i];
+    }
+  return sum;
+}

@@ -43,6 +43,38 @@ rk_softmax_ref (float *x,
 }
 
 float
+rk_exp_sum_ref (float *x,
+                int    n,
+                float  m)
+{
+  float sum = 0.0f;
+  int i;
+
+  for (i = 0; i < n; i++)
+    {
+      x[i] = expf (x[i] - m);
+      sum += x[i];
+    }
+  return sum;
+}
+
+float
+rk_exp_sum (float *x,
+            int    n,
+            float  m)
+{
+#if defined(RK_HAVE_AVX2)
+  if (rk_cpu_isa () == RK_ISA_AVX2)
+    return rk_exp_sum_avx2 (x, n, m);
+#endif
+#if defined(RK_HAVE_NEON)
+  if (rk_cpu_isa () == RK_ISA_NEON)
+    return rk_exp_sum_neon (x, n, m);
+#endif
+  return rk_exp_sum_ref (x, n, m);
+}
+
+float
 rk_softmax (float *x,
             int    n)
 {

@@ -925,6 +925,51 @@ test_kvq8_group_scores (gconstpointer data)
     }
 }
 
+/* Each ISA's query quantizer gives the reference's bits: codes, scales and
+ * group sums (rows with a zero row and exact halves .5 that round to even,
+ * head dims with and without a tail that takes the reference path). */
+static void
+test_kvq_quantize_query (gconstpointer data)
+{
+  rk_isa isa = GPOINTER_TO_INT (data);
+  rk_kvq_kernels kk = rk_kvq_kernels_for_isa (isa), ref = rk_kvq_kernels_for_isa (RK_ISA_REF);
+  g_autoptr(GRand) rand = g_rand_new_with_seed (44);
+  static const int dims[][2] = { { 64, 64 }, { 128, 64 }, { 64, 32 }, { 40, 40 }, { 96, 32 } };
+  const int rows = 5;
+  gsize di;
+
+  if (!isa_usable (isa))
+    return;
+  for (di = 0; di < G_N_ELEMENTS (dims); di++)
+    {
+      int n = dims[di][0], group = dims[di][1], i;
+      g_autofree float *q = random_floats (rand, (gsize) rows * n, -4.0, 4.0);
+      int8_t q8a[5 * 128], q8b[5 * 128];
+      float qda[5], qdb[5];
+      int32_t qsa[5 * 4], qsb[5 * 4];
+
+      for (i = 0; i < n; i++)
+        q[(gsize) 2 * n + i] = 0.0f;          /* an all-zero row */
+      q[(gsize) 3 * n] = 127.0f;              /* then k + 0.5 exactly: ties */
+      for (i = 1; i < n; i++)
+        q[(gsize) 3 * n + i] = (float) (i % 9) - 4.5f;
+      kk.quantize_query (rows, n, group, q, q8a, qda, qsa);
+      ref.quantize_query (rows, n, group, q, q8b, qdb, qsb);
+      g_assert_cmpmem (q8a, (gsize) rows * n, q8b, (gsize) rows * n);
+      g_assert_cmpmem (qda, sizeof (float) * rows, qdb, sizeof (float) * rows);
+      g_assert_cmpmem (qsa, sizeof (int32_t) * rows * (n / group),
+                       qsb, sizeof (int32_t) * rows * (n / group));
+      /* the reference itself: the rounding of each value, and the sums */
+      for (i = 0; i < rows * n; i++)
+        {
+          float qd = qdb[i / n];
+
+          g_assert_cmpfloat (fabsf (q8b[i] * qd - q[i]), <=, qd * 0.5001f + 1e-30f);
+        }
+      g_assert_cmpint (q8b[3 * n + 1], ==, -4);   /* -3.5 * 127 / 127 = -3.5: to even */
+    }
+}
+
 static void
 add_isa_tests (const char *path, GTestDataFunc fn)
 {
@@ -962,6 +1007,7 @@ main (int argc, char **argv)
   add_isa_tests ("paged/empty", test_paged_empty);
   add_isa_tests ("kv-group-step", test_kv_group_step);
   add_isa_tests ("kvq4-group-scores", test_kvq4_group_scores);
+  add_isa_tests ("kvq-quantize-query", test_kvq_quantize_query);
   add_isa_tests ("kvq8-group-scores", test_kvq8_group_scores);
   g_test_add_func ("/kernels/attention/mqa", test_mqa);
   g_test_add_func ("/kernels/attention/dispatch", test_dispatch);

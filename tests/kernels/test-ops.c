@@ -18,6 +18,7 @@
 typedef void  (*rmsnorm_fn)   (float *, const float *, const float *, int, float);
 typedef void  (*layernorm_fn) (float *, const float *, const float *, const float *, int, float);
 typedef float (*softmax_fn)   (float *, int);
+typedef float (*exp_sum_fn)   (float *, int, float);
 typedef void  (*unary_fn)     (float *, const float *, int);
 typedef void  (*binary_fn)    (float *, const float *, const float *, int);
 typedef void  (*scale_fn)     (float *, const float *, float, int);
@@ -35,6 +36,7 @@ typedef struct
   rmsnorm_fn   rmsnorm;
   layernorm_fn layernorm;
   softmax_fn   softmax;
+  exp_sum_fn   exp_sum;
   unary_fn     silu;
   binary_fn    swiglu;
   unary_fn     gelu;
@@ -47,7 +49,8 @@ typedef struct
 } Variant;
 
 #define VARIANT(sfx, isa) \
-  { #sfx, isa, FALSE, rk_rmsnorm_##sfx, rk_layernorm_##sfx, rk_softmax_##sfx, rk_silu_##sfx, \
+  { #sfx, isa, FALSE, rk_rmsnorm_##sfx, rk_layernorm_##sfx, rk_softmax_##sfx,               \
+    rk_exp_sum_##sfx, rk_silu_##sfx,                                                          \
     rk_swiglu_##sfx, rk_gelu_##sfx, rk_add_##sfx, rk_mul_##sfx, rk_scale_##sfx,              \
     rk_axpy_##sfx, rk_argmax_##sfx, rk_rope_apply_##sfx }
 
@@ -62,8 +65,8 @@ static const Variant variants[] = {
 #else
   { "neon", RK_ISA_NEON, FALSE, NULL },
 #endif
-  { "dispatch", RK_ISA_REF, TRUE, rk_rmsnorm, rk_layernorm, rk_softmax, rk_silu, rk_swiglu,
-    rk_gelu, rk_add, rk_mul, rk_scale, rk_axpy, rk_argmax, rk_rope_apply },
+  { "dispatch", RK_ISA_REF, TRUE, rk_rmsnorm, rk_layernorm, rk_softmax, rk_exp_sum, rk_silu,
+    rk_swiglu, rk_gelu, rk_add, rk_mul, rk_scale, rk_axpy, rk_argmax, rk_rope_apply },
 };
 
 static gboolean
@@ -255,6 +258,54 @@ test_softmax_variant (gconstpointer data)
             g_assert_true (got.p[i] == 0.0f);
 
         g_free (got.base); g_free (want.base);
+      }
+}
+
+/* exp (x - m) and its sum, m at or above the maximum, masked entries 0 */
+static void
+test_exp_sum_variant (gconstpointer data)
+{
+  const Variant *v = data;
+  int n, masked;
+
+  if (variant_skip (v))
+    return;
+  rng_seed (4);
+  for (n = 1; n <= MAX_N; n++)
+    for (masked = 0; masked < 2; masked++)
+      {
+        Buf got = buf_new (n, n % 4), want = buf_new (n, 0), in = buf_new (n, 0);
+        float s_got, s_want, m = 20.0f + (float) (n % 3);
+        int i;
+
+        fill (want.p, n, -20.0f, 20.0f);
+        if (masked)
+          for (i = 0; i < n; i++)
+            if (i % 3 == 1)
+              want.p[i] = -INFINITY;
+        memcpy (got.p, want.p, (size_t) n * sizeof (float));
+        memcpy (in.p, want.p, (size_t) n * sizeof (float));
+        s_want = rk_exp_sum_ref (want.p, n, m);
+        s_got = v->exp_sum (got.p, n, m);
+        assert_close (got.p, want.p, n, 1e-12, 1e-5, "exp_sum");
+        assert_close (&s_got, &s_want, 1, 1e-12, 1e-5, "exp_sum sum");
+        for (i = 0; i < n; i++)
+          if (masked && i % 3 == 1)
+            g_assert_true (got.p[i] == 0.0f);
+        /* the reference against double math: expf's rounding plus that of
+         * x - m in float (half an ulp of |x - m|, relative to exp) */
+        for (i = 0; i < n; i++)
+          {
+            double dd = (double) in.p[i] - m;
+
+            if (isinf (dd))
+              g_assert_true (want.p[i] == 0.0f);
+            else
+              g_assert_cmpfloat (fabs (want.p[i] - exp (dd)), <=,
+                                 exp (dd) * (2e-7 + fabs (dd) * 1.2e-7) + 1e-30);
+          }
+
+        g_free (got.base); g_free (want.base); g_free (in.base);
       }
 }
 
@@ -1013,6 +1064,7 @@ main (int    argc,
   add_variant_tests ("rmsnorm", test_rmsnorm_variant);
   add_variant_tests ("layernorm", test_layernorm_variant);
   add_variant_tests ("softmax", test_softmax_variant);
+  add_variant_tests ("exp-sum", test_exp_sum_variant);
   add_variant_tests ("silu", test_silu_variant);
   add_variant_tests ("gelu", test_gelu_variant);
   add_variant_tests ("arith", test_arith_variant);
