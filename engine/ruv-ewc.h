@@ -3,7 +3,10 @@
  * SPDX-License-Identifier: MIT
  *
  * Over a flat parameter vector w (ruv_micro_lora_get_params order), online
- * EWC with task boundaries (Schwarz et al. 2018, "Progress & Compress"):
+ * EWC with task boundaries (Schwarz et al. 2018, "Progress & Compress"),
+ * whose first task is the base model (task 0):
+ *   set_base (w0, b):   task 0's anchor: the adapter the loop started from
+ *                       (a new or reset adapter has B = 0: the base model)
  *   update_fisher (g):  C <- running mean of g^2 over the per-sample
  *                       gradients g of the loss since the last boundary
  *                       (the empirical Fisher of the current task)
@@ -11,12 +14,25 @@
  *                       every sona.ewc_task_ratings consolidated ratings,
  *                       and the start of a deep run)
  *   penalty (w):        lambda / 2 * sum_i (F*_i / mean F*) (w_i - w*_i)^2
- *   penalty gradient:   min (lambda F*_i / mean F*, cap) (w_i - w*_i),
- *                       cap = 0.5 / lr, so a step never moves past w*.
- * F* / mean F* is each parameter's importance to the earlier tasks relative
- * to the average parameter, so lambda does not depend on the model's
- * gradient scale (F ~ 1e-4 on one model, 1e-7 on another); lambda = 1 pulls
- * an average parameter back by lr of its distance from w* per step. Only the
+ *                       after the first boundary; before it, task 0:
+ *                       lambda b / 2 * sum_i (C_i / mean C) (w_i - w0_i)^2
+ *   penalty gradient:   min (lambda F_i / mean F, cap) (w_i - anchor_i),
+ *                       cap = 0.5 / lr, so a step never moves past the anchor.
+ * Online EWC keeps one quadratic penalty around the latest anchor whose
+ * precision gathers the tasks' Fisher estimates (Huszar 2018, "Note on the
+ * quadratic penalties in elastic weight consolidation": the weights at a
+ * boundary were learnt under the earlier penalties, so earlier anchors are
+ * not kept beside it). Task 0 makes the base model the first anchor: from
+ * the first rating on, the weights are held toward w0 (without it nothing
+ * held them before the first boundary, and the first anchor was already the
+ * drifted adapter). Task 0's Fisher (the base model's, on what it knows) is
+ * not known in advance; the rated answers are the model's own outputs, so
+ * C, the running estimate from their gradients, stands for it. At the first
+ * boundary the anchor moves on as for any task. F / mean F is each
+ * parameter's importance relative to the average parameter, so lambda does
+ * not depend on the model's gradient scale (F ~ 1e-4 on one model, 1e-7 on
+ * another); lambda = 1 pulls an average parameter back by lr of its
+ * distance from the anchor per step. After the first boundary only the
  * earlier tasks' Fisher enters the penalty: the current task's own
  * gradients do not stiffen the weights it is still learning.
  */
@@ -42,6 +58,15 @@ guint64       ruv_ewc_get_n_updates  (const RuvEwc *self);
 gboolean      ruv_ewc_has_anchor     (const RuvEwc *self);
 const float  *ruv_ewc_get_fisher     (const RuvEwc *self);
 const float  *ruv_ewc_get_anchor     (const RuvEwc *self);
+/* Task 0 (see above): w0 and its weight b relative to lambda (b <= 0 or not
+ * finite: no task 0, no penalty before the first boundary); cleared by
+ * reset. */
+void          ruv_ewc_set_base       (RuvEwc      *self,
+                                      const float *w0,
+                                      float        weight);
+gboolean      ruv_ewc_has_base       (const RuvEwc *self);
+const float  *ruv_ewc_get_base       (const RuvEwc *self);
+float         ruv_ewc_get_base_weight (const RuvEwc *self);
 
 /* Refuses (FALSE, nothing changed) a gradient with a non-finite value. */
 gboolean      ruv_ewc_update_fisher  (RuvEwc      *self,
@@ -60,14 +85,14 @@ void          ruv_ewc_set_fisher     (RuvEwc      *self,
 double        ruv_ewc_penalty        (const RuvEwc *self,
                                       const float *w,
                                       float        lambda);
-/* grad += min (lambda F* / mean F*, 0.5 / lr) (w - w*); nothing without an
- * anchor or with F* = 0. */
+/* grad += min (lambda F / mean F, 0.5 / lr) (w - anchor) as above; nothing
+ * without an anchor (w* or task 0's w0) or with its Fisher all zero. */
 void          ruv_ewc_add_penalty_gradient (const RuvEwc *self,
                                             const float *w,
                                             float        lambda,
                                             float        learning_rate,
                                             float       *grad);
-/* F*, C to zero, no anchor. */
+/* F*, C to zero, no anchor, no base. */
 void          ruv_ewc_reset          (RuvEwc      *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RuvEwc, ruv_ewc_free)

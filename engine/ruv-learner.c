@@ -164,6 +164,8 @@ load_bytes (RuvLearner   *self,
                        name);
           return FALSE;
         }
+      /* EWC++ holds the loaded weights, not the ones they replaced */
+      ruv_sona_llm_rebase_ewc (self->sona);
     }
   else
     ruv_sona_llm_set_lora (self->sona, lora);

@@ -54,6 +54,7 @@ ruv_sona_llm_config_init (RuvSonaLlmConfig *c,
    * less forgetting (/engine/lora/engine/ewc-forgetting, README) */
   c->sona.ewc_lambda = RUV_SONA_DEFAULT_EWC_LAMBDA;
   c->sona.ewc_task_ratings = RUV_SONA_DEFAULT_EWC_TASK_RATINGS;
+  c->sona.ewc_base_weight = RUV_SONA_DEFAULT_EWC_BASE_WEIGHT;
   c->sona.instant_max_tokens = 16;
   c->sona.instant_candidates = 16;
   c->sona.background_candidates = 0;
@@ -91,6 +92,8 @@ ruv_sona_llm_config_validate (const RuvSonaLlmConfig *c,
     bad = "sona.ewc_decay (0 <= decay < 1)";
   else if (c->sona.ewc_task_ratings < 1 || c->sona.ewc_task_ratings > 1000000)
     bad = "sona.ewc_task_ratings (1 .. 1000000)";
+  else if (!(c->sona.ewc_base_weight >= 0.0f) || !isfinite (c->sona.ewc_base_weight))
+    bad = "sona.ewc_base_weight (>= 0)";
   else if (c->sona.instant_max_tokens < 1 || c->sona.instant_max_tokens > 4096)
     bad = "sona.instant_max_tokens (1 .. 4096)";
   else if (c->sona.instant_candidates < 1 || c->sona.instant_candidates > 4096 ||
@@ -191,6 +194,28 @@ ruv_sona_llm_init (RuvSonaLlm *self)
   self->gen_cands = g_array_new (FALSE, FALSE, sizeof (gint32));
 }
 
+/* EWC++ state for self->lora: task 0 is the adapter as the loop gets it
+ * (ruv-ewc.h). Called with self->lock held, or before self is shared. */
+static void
+set_base (RuvSonaLlm *self,
+          RuvEwc     *ewc)
+{
+  g_autofree float *w0 = g_new (float, MAX (ruv_micro_lora_get_n_params (self->lora), 1));
+
+  ruv_micro_lora_get_params (self->lora, w0);
+  ruv_ewc_set_base (ewc, w0, self->config.sona.ewc_base_weight);
+}
+
+static RuvEwc *
+new_ewc (RuvSonaLlm *self)
+{
+  RuvEwc *ewc = ruv_ewc_new (ruv_micro_lora_get_n_params (self->lora),
+                             self->config.sona.ewc_decay);
+
+  set_base (self, ewc);
+  return ewc;
+}
+
 RuvSonaLlm *
 ruv_sona_llm_new (RuvModel               *model,
                   const RuvSonaLlmConfig *config,
@@ -216,7 +241,7 @@ ruv_sona_llm_new (RuvModel               *model,
   self->model = g_object_ref (model);
   self->w = ruv_model_get_weights (model);
   self->lora = g_steal_pointer (&lora);
-  self->ewc = ruv_ewc_new (ruv_micro_lora_get_n_params (self->lora), config->sona.ewc_decay);
+  self->ewc = new_ewc (self);
   return self;
 }
 
@@ -228,11 +253,22 @@ ruv_sona_llm_set_lora (RuvSonaLlm   *self,
   g_mutex_lock (&self->lock);
   g_set_object (&self->lora, lora);
   ruv_ewc_free (self->ewc);
-  self->ewc = ruv_ewc_new (ruv_micro_lora_get_n_params (lora), self->config.sona.ewc_decay);
+  self->ewc = new_ewc (self);
   g_ptr_array_set_size (self->samples, 0);
   g_ptr_array_set_size (self->ensemble, 0);
   self->ewc_task_n = 0;
   self->lora_epoch++;
+  g_mutex_unlock (&self->lock);
+}
+
+void
+ruv_sona_llm_rebase_ewc (RuvSonaLlm *self)
+{
+  g_return_if_fail (RUV_IS_SONA_LLM (self));
+  g_mutex_lock (&self->lock);
+  ruv_ewc_reset (self->ewc);
+  set_base (self, self->ewc);
+  self->ewc_task_n = 0;
   g_mutex_unlock (&self->lock);
 }
 
@@ -430,6 +466,7 @@ ruv_sona_llm_reset (RuvSonaLlm *self)
   g_mutex_lock (&self->lock);
   ruv_micro_lora_reset (self->lora);
   ruv_ewc_reset (self->ewc);
+  set_base (self, self->ewc);
   g_ptr_array_set_size (self->samples, 0);
   g_ptr_array_set_size (self->ensemble, 0);
   memset (&self->stats, 0, sizeof self->stats);

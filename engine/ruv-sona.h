@@ -29,8 +29,9 @@
  *
  * Loops.
  *  instant_adapt: one rating -> gradient of the truncated objective ->
- *    EWC++ Fisher update -> one clipped step (instant_lr, EWC penalty when an
- *    anchor exists). Rating the same key again applies only the reward
+ *    EWC++ Fisher update -> one clipped step (instant_lr, EWC penalty: toward
+ *    the starting adapter until the first task boundary, then toward the
+ *    last task anchor). Rating the same key again applies only the reward
  *    difference and replaces the stored rating (it counts once).
  *  background_consolidate (worker thread, every background_interval_ms when
  *    at least background_min_samples ratings are pending): replays each
@@ -44,7 +45,11 @@
  *                        g_i; every sona.ewc_task_ratings consolidated
  *                        ratings an EWC++ task boundary (ruv-ewc.h): the
  *                        anchor w* <- the new weights, F* gathers their
- *                        Fisher estimate
+ *                        Fisher estimate. Before the first boundary the
+ *                        penalty holds the weights toward the adapter the
+ *                        loop started from (task 0; a new adapter is the
+ *                        base model), weighted by the running Fisher
+ *                        estimate (sona.ewc_base_weight)
  *      ENSEMBLE          the AVERAGE step, then the weights become the mean
  *                        of the last sona.ensemble_size consolidated adapters
  *    The passes run on a copy of the adapter without holding the lock that
@@ -114,12 +119,14 @@ gboolean      ruv_sona_score_response     (RuvContext          *ctx,
 
 /* EWC++ strength of all three loops: lambda times the Fisher estimate
  * relative to its mean (ruv-ewc.h). With the trust region below, 0.1 (a
- * boundary every 10 ratings) halved the forgetting of an earlier task on
- * Qwen2.5-0.5B while the later task kept ~40% of its gain; 0.5 forgot 5x
- * less but blocked the later task (README, tools/learn-proof.py
- * --sequential). */
+ * boundary every 10 ratings, the base model as task 0) halved the
+ * forgetting of an earlier task on Qwen2.5-0.5B while the later task kept
+ * ~85% of its gain (~40% before task 0); 0.5 forgot 5x less but blocked the
+ * later task (README, tools/learn-proof.py --sequential). */
 #define RUV_SONA_DEFAULT_EWC_LAMBDA 0.1f
 #define RUV_SONA_DEFAULT_EWC_TASK_RATINGS 10
+/* Task 0's weight (the base model, ruv-ewc.h), times the EWC++ lambda */
+#define RUV_SONA_DEFAULT_EWC_BASE_WEIGHT 1.0f
 /* Trust region (RuvSonaCoreConfig.max_step_nats): every step of the three
  * loops changes the rated answers' mean log p per token by at most this
  * (first order), whatever the model's gradient scale: the same default
@@ -154,6 +161,10 @@ typedef struct
   float ewc_lambda;             /* instant / background EWC strength */
   gint  ewc_task_ratings;       /* EwcMerge: an EWC++ task boundary after this
                                  * many consolidated ratings (ruv-ewc.h) */
+  float ewc_base_weight;        /* EWC++ task 0, the adapter the loop started
+                                 * from (B = 0: the base model), until the
+                                 * first boundary; times ewc_lambda (0: none;
+                                 * ruv-ewc.h) */
   gint  instant_max_tokens;     /* positions used by the instant loop */
   gint  instant_candidates;     /* softmax candidates in the instant loop */
   gint  background_candidates;  /* 0: full vocabulary */
@@ -238,6 +249,10 @@ void          ruv_sona_llm_set_lora       (RuvSonaLlm             *self,
                                            RuvMicroLora           *lora);
 RuvMicroLora *ruv_sona_llm_get_lora       (RuvSonaLlm             *self);
 RuvEwc       *ruv_sona_llm_get_ewc        (RuvSonaLlm             *self);
+/* The EWC++ state starts over with the adapter's current weights as task 0
+ * (ruv-ewc.h), as set_lora does: after weights were loaded into the adapter
+ * (a snapshot restored, an adapter imported). */
+void          ruv_sona_llm_rebase_ewc     (RuvSonaLlm             *self);
 RuvModel     *ruv_sona_llm_get_model      (RuvSonaLlm             *self);
 const RuvSonaLlmConfig *ruv_sona_llm_get_config (RuvSonaLlm      *self);
 

@@ -345,7 +345,7 @@ ruv_cli_adapt (int    argc,
   gboolean deep = FALSE, json = FALSE, use_store = FALSE;
   int threads = 0, bg_cand = -1, epochs = 0, n_layers = 0, seed = -1;
   double ewc_lambda = -1.0, instant_lr = -1.0, bg_lr = -1.0, deep_lr = -1.0;
-  double ewc_decay = -1.0, max_step = -1.0;
+  double ewc_decay = -1.0, max_step = -1.0, ewc_base = -1.0;
   int ewc_task = 0;
   guint i;
   GOptionEntry entries[] = {
@@ -362,6 +362,9 @@ ruv_cli_adapt (int    argc,
       "EWC++ strength of the instant and background loops (0: off)", "F" },
     { "ewc-decay", 0, 0, G_OPTION_ARG_DOUBLE, &ewc_decay,
       "EWC++ decay of earlier tasks' Fisher per task boundary (0 .. 1)", "F" },
+    { "ewc-base-weight", 0, 0, G_OPTION_ARG_DOUBLE, &ewc_base,
+      "EWC++ task 0: pull toward the starting adapter (the base model) until the first task "
+      "boundary, times --ewc-lambda (default 1; 0: none)", "F" },
     { "ewc-task-ratings", 0, 0, G_OPTION_ARG_INT, &ewc_task,
       "EWC++ task boundary every N consolidated ratings (default 10)", "N" },
     { "instant-lr", 0, 0, G_OPTION_ARG_DOUBLE, &instant_lr, "Instant loop step", "F" },
@@ -428,6 +431,8 @@ ruv_cli_adapt (int    argc,
     cfg.sona.ewc_decay = (float) ewc_decay;
   if (ewc_task > 0)
     cfg.sona.ewc_task_ratings = ewc_task;
+  if (ewc_base >= 0.0)
+    cfg.sona.ewc_base_weight = (float) ewc_base;
   if (instant_lr > 0.0)
     cfg.instant_lr = (float) instant_lr;
   if (bg_lr > 0.0)

@@ -714,6 +714,83 @@ test_ewc (void)
   }
 }
 
+/* EWC++ task 0 (ruv-ewc.h): before the first task boundary the penalty
+ * pulls toward the base w0 with the running Fisher estimate C (relative to
+ * its mean) times the weight b; from the first boundary on toward the task
+ * anchor w* with F* alone. Expected values from the formulas in ruv-ewc.h. */
+static void
+test_ewc_base (void)
+{
+  gsize n = 40, i;
+  g_autoptr(RuvEwc) ewc = ruv_ewc_new (n, 0.5f);
+  g_autofree float *w0 = g_new (float, n);
+  g_autofree float *w1 = g_new (float, n);
+  g_autofree float *w = g_new (float, n);
+  g_autofree float *g = g_new (float, n);
+  g_autofree float *pull = g_new0 (float, n);
+  const float lambda = 0.1f, lr = 0.05f, b = 2.0f;
+  double cmean = 0.0, pen = 0.0;
+
+  for (i = 0; i < n; i++)
+    {
+      w0[i] = 0.01f * (float) i;
+      w1[i] = w0[i] + 0.5f;
+      w[i] = w0[i] + 0.25f * (float) (1 + i % 3);
+      g[i] = (float) (i % 5) * 0.1f;
+      cmean += (double) g[i] * g[i] / (double) n;
+    }
+  ruv_ewc_set_base (ewc, w0, b);
+  g_assert_true (ruv_ewc_has_base (ewc));
+  g_assert_false (ruv_ewc_has_anchor (ewc));
+  /* no Fisher estimate yet: no pull */
+  ruv_ewc_add_penalty_gradient (ewc, w, lambda, lr, pull);
+  for (i = 0; i < n; i++)
+    g_assert_cmpfloat (pull[i], ==, 0.0f);
+  g_assert_cmpfloat (ruv_ewc_penalty (ewc, w, lambda), ==, 0.0);
+
+  /* one gradient, no boundary: lambda b C_i / mean C toward w0 */
+  g_assert_true (ruv_ewc_update_fisher (ewc, g));
+  ruv_ewc_add_penalty_gradient (ewc, w, lambda, lr, pull);
+  for (i = 0; i < n; i++)
+    {
+      double k0 = lambda * b * g[i] * g[i] / cmean;
+
+      g_assert_cmpfloat_with_epsilon (pull[i], k0 * (w[i] - w0[i]), 1e-5);
+      pen += 0.5 * k0 * (w[i] - w0[i]) * (w[i] - w0[i]);
+    }
+  g_assert_cmpfloat (pull[3], >, 0.0f);
+  g_assert_cmpfloat_with_epsilon (ruv_ewc_penalty (ewc, w, lambda), pen, 1e-5 * pen);
+  /* the cap: a step never moves past w0 */
+  memset (pull, 0, n * sizeof (float));
+  ruv_ewc_add_penalty_gradient (ewc, w, 1000.0f, lr, pull);
+  for (i = 0; i < n; i++)
+    g_assert_cmpfloat_with_epsilon (pull[i], g[i] != 0.0f ? 0.5 / lr * (w[i] - w0[i]) : 0.0,
+                                    1e-4);
+
+  /* a boundary at w1: F* = C, C = 0; the pull is toward w1 with lambda F* /
+   * mean F* (task 0's anchor gives way to the task's, online EWC) */
+  ruv_ewc_end_task (ewc, w1);
+  memset (pull, 0, n * sizeof (float));
+  ruv_ewc_add_penalty_gradient (ewc, w, lambda, lr, pull);
+  for (i = 0; i < n; i++)
+    g_assert_cmpfloat_with_epsilon (pull[i], lambda * g[i] * g[i] / cmean * (w[i] - w1[i]),
+                                    1e-5);
+
+  /* weight 0 or a reset: no task 0 */
+  ruv_ewc_reset (ewc);
+  ruv_ewc_set_base (ewc, w0, 0.0f);
+  g_assert_false (ruv_ewc_has_base (ewc));
+  g_assert_true (ruv_ewc_update_fisher (ewc, g));
+  memset (pull, 0, n * sizeof (float));
+  ruv_ewc_add_penalty_gradient (ewc, w, lambda, lr, pull);
+  for (i = 0; i < n; i++)
+    g_assert_cmpfloat (pull[i], ==, 0.0f);
+  ruv_ewc_set_base (ewc, w0, b);
+  ruv_ewc_reset (ewc);
+  g_assert_false (ruv_ewc_has_base (ewc));
+  g_assert_false (ruv_ewc_has_anchor (ewc));
+}
+
 /* The trust region (sona.max_step_nats): a step whose first-order change of
  * the objective, lr (g . g), exceeds the bound is scaled to meet it exactly;
  * a smaller one is left alone. Through the instant loop a small bound is
@@ -879,6 +956,28 @@ consolidation_case (RuvConsolidationStrategy strategy)
           break;
         }
       expect[k] = p0[k] - lr * (float) acc;
+    }
+  if (strategy == RUV_CONSOLIDATE_EWC_MERGE)
+    {
+      /* plus the EWC++ pull (no task anchor yet: task 0 alone, toward the
+       * adapter the loop started from), with the Fisher estimate the step
+       * sees: the 3 instant gradients and the 3 consolidated ones */
+      g_autoptr(RuvEwc) ec = ruv_ewc_copy (ruv_sona_llm_get_ewc (sona));
+      g_autofree float *pull = g_new0 (float, n);
+      double moved = 0.0;
+
+      g_assert_true (ruv_ewc_has_base (ec));
+      g_assert_false (ruv_ewc_has_anchor (ec));
+      for (s = 0; s < 3; s++)
+        g_assert_true (ruv_ewc_update_fisher (ec, gi + s * n));
+      ruv_ewc_add_penalty_gradient (ec, p0, ruv_sona_llm_get_config (sona)->sona.ewc_lambda, lr,
+                                    pull);
+      for (k = 0; k < n; k++)
+        {
+          expect[k] -= lr * pull[k];
+          moved = MAX (moved, fabs (lr * pull[k]));
+        }
+      g_assert_cmpfloat (moved, >, 1e-4);
     }
 
   g_assert_true (ruv_sona_llm_background_consolidate (sona, &res));
@@ -1595,6 +1694,96 @@ test_learns (void)
 
 
 
+/* log p of the 10 neutral sequences of pref_eval, one by one */
+static void
+neutral_logps (RuvContext *ctx,
+               double     *lp)
+{
+  g_autoptr(GError) error = NULL;
+  gint32 a[PREF_LEN];
+  gint i;
+
+  for (i = 0; i < 10; i++)
+    {
+      neutral_seq (i, a);
+      g_assert_true (ruv_sona_score_response (ctx, a, PREF_PROMPT, PREF_LEN, lp + i, &error));
+    }
+}
+
+/* EWC++ holds the adapter toward the base model from the first rating on
+ * (task 0, ruv-ewc.h), not only once a task boundary has set an anchor: with
+ * no boundary in the 20 ratings (ewc_task_ratings 1000), EWC++ on must keep
+ * the weights closer to the starting adapter (B = 0: the base model) and the
+ * neutral texts' log-likelihoods closer to the base model's (mean absolute
+ * change per sequence: on this tiny model the mean log-likelihood rises
+ * rather than falls) than EWC++ off, while still learning the preference.
+ * Without task 0 (ewc_base_weight 0) nothing would pull before a boundary:
+ * the run is then exactly the one with EWC++ off. */
+static void
+test_ewc_base_holds (void)
+{
+  TinyModel tm;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RuvContext) ctx = NULL;
+  PrefEval base, e[3];
+  double dist[3], drift[3], lp0[10], lp[10];
+  g_autofree float *w0 = NULL;
+  float *wl[3] = { NULL, NULL, NULL };
+  gsize n = 0, i;
+  int pass;
+
+  tiny_model (&tm, "llama", 32, 32);
+  ctx = ruv_context_new (tm.model, NULL, &error);
+  g_assert_no_error (error);
+  pref_eval (ctx, &base);
+  neutral_logps (ctx, lp0);
+  for (pass = 0; pass < 3; pass++)
+    {
+      /* pass 0: EWC++ off; 1: on, without task 0; 2: on (the defaults) */
+      RuvSonaLlmConfig cfg;
+      g_autoptr(RuvSonaLlm) sona = NULL;
+
+      ruv_sona_llm_config_init (&cfg, tm.model);
+      cfg.sona.ewc_task_ratings = 1000;
+      cfg.sona.ewc_lambda = pass == 0 ? 0.0f : RUV_SONA_DEFAULT_EWC_LAMBDA;
+      if (pass == 1)
+        cfg.sona.ewc_base_weight = 0.0f;
+      sona = ruv_sona_llm_new (tm.model, &cfg, &error);
+      g_assert_no_error (error);
+      n = ruv_micro_lora_get_n_params (ruv_sona_llm_get_lora (sona));
+      if (w0 == NULL)
+        w0 = params_of (ruv_sona_llm_get_lora (sona));
+      pref_train (sona, ctx, FALSE);
+      g_assert_false (ruv_ewc_has_anchor (ruv_sona_llm_get_ewc (sona)));
+      pref_eval (ctx, &e[pass]);
+      wl[pass] = params_of (ruv_sona_llm_get_lora (sona));
+      dist[pass] = 0.0;
+      for (i = 0; i < n; i++)
+        dist[pass] += ((double) wl[pass][i] - w0[i]) * ((double) wl[pass][i] - w0[i]);
+      dist[pass] = sqrt (dist[pass]);
+      neutral_logps (ctx, lp);
+      drift[pass] = 0.0;
+      for (i = 0; i < 10; i++)
+        drift[pass] += fabs (lp[i] - lp0[i]) / 10;
+      ruv_context_set_lora (ctx, NULL);
+      g_test_message ("pass %d: |w - w0| %.4f, margin %.3f -> %.3f, neutral %.4f -> %.4f "
+                      "(mean |change| %.4f)", pass, dist[pass], base.margin, e[pass].margin,
+                      base.neutral, e[pass].neutral, drift[pass]);
+    }
+  /* no boundary and no task 0: EWC++ does nothing (the old behaviour) */
+  g_assert_cmpfloat (max_abs_diff (wl[0], wl[1], n), ==, 0.0);
+  /* task 0 holds the adapter toward the base, and neutral text with it ... */
+  g_assert_cmpfloat (dist[2], <, 0.9 * dist[0]);
+  g_assert_cmpfloat (drift[2], <, drift[0]);
+  /* ... and the preference is still learned */
+  g_assert_cmpfloat (e[2].margin, >, base.margin + 1.0);
+  g_assert_cmpfloat (e[2].margin - base.margin, >, 0.5 * (e[0].margin - base.margin));
+  for (pass = 0; pass < 3; pass++)
+    g_free (wl[pass]);
+  g_clear_pointer (&ctx, ruv_context_free);
+  tiny_model_clear (&tm);
+}
+
 /* ---- EWC++ reduces forgetting: task A, then task B ---------------------------------- */
 
 /* Task 0 is pref_seq's phrase preference ({13, 14, 15} over {10, 11, 12});
@@ -1875,6 +2064,15 @@ test_learner_store (void)
     back = params_of (before);
     g_assert_cmpfloat (max_abs_diff (back, p1, np), ==, 0.0);
     g_assert_cmpint (ruv_learner_get_head (learner), ==, first);
+    /* EWC++ starts over from the restored weights (task 0), so it holds
+     * them rather than the weights they replaced */
+    {
+      RuvEwc *ewc = ruv_sona_llm_get_ewc (ruv_learner_get_sona (learner));
+
+      g_assert_true (ruv_ewc_has_base (ewc));
+      g_assert_false (ruv_ewc_has_anchor (ewc));
+      g_assert_cmpfloat (max_abs_diff (ruv_ewc_get_base (ewc), p1, np), ==, 0.0);
+    }
   }
   /* a snapshot of another model is refused, the adapter kept */
   {
@@ -2073,6 +2271,7 @@ main (int   argc,
   g_test_add_func ("/engine/lora/nan-skipped", test_nan_skipped);
   g_test_add_func ("/engine/lora/rerate", test_rerate);
   g_test_add_func ("/engine/lora/ewc", test_ewc);
+  g_test_add_func ("/engine/lora/ewc-base", test_ewc_base);
   g_test_add_func ("/engine/lora/trust-region", test_trust_region);
   g_test_add_data_func ("/engine/lora/consolidate/ewc-merge",
                         GINT_TO_POINTER (RUV_CONSOLIDATE_EWC_MERGE), test_consolidate);
@@ -2093,6 +2292,7 @@ main (int   argc,
   g_test_add_func ("/engine/lora/engine/direction", test_engine_direction);
   g_test_add_func ("/engine/lora/engine/learns", test_learns);
   g_test_add_func ("/engine/lora/engine/ewc-forgetting", test_ewc_forgetting);
+  g_test_add_func ("/engine/lora/engine/ewc-base", test_ewc_base_holds);
   g_test_add_func ("/engine/lora/learner/store", test_learner_store);
   g_test_add_func ("/engine/lora/engine/generation-capture", test_generation_capture);
   if (g_test_perf ())
