@@ -437,6 +437,8 @@ main (int argc, char **argv)
           if (tr == NULL || tr->vec_dot == NULL || tr->from_float == NULL)
             continue;
           bench_matvec (pool, type, 4096, 4096, runs_mv, bw);
+          if (rk_type_block_size (type) == 256)
+            bench_matvec (pool, type, 16384, 2048, runs_mv, bw);
           bench_matmul (pool, type, 4864, 1024, 128, runs_mm);
         }
       if (format == NULL)

@@ -34,11 +34,12 @@ static const type_case types[] = {
 };
 
 /* n_out, n_in, n_tok: odd row counts, token counts around the token block
- * (8) and tile sizes, n_in multiples of 256 for the K formats. */
+ * (8) and tile sizes, n_in multiples of 256 for the K formats; 2049 rows
+ * split into several decode ranges of unequal size for every format. */
 static const int64_t shapes[][3] = {
   { 1, 256, 1 },   { 33, 256, 1 },  { 67, 512, 1 },   { 130, 768, 3 },
   { 65, 256, 8 },  { 17, 512, 9 },  { 129, 256, 17 }, { 3, 1024, 2 },
-  { 257, 256, 1 }, { 70, 512, 31 },
+  { 257, 256, 1 }, { 70, 512, 31 }, { 2049, 256, 1 },
 };
 
 static guint32 rng_state;
