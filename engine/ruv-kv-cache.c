@@ -401,7 +401,9 @@ store_fmt_init (StoreFmt               *f,
       break;
     }
   f->codes_area = (rows * f->codes_bytes + 7) & ~(gsize) 7;
-  f->region = f->codes_area + rows * f->scale_bytes;
+  /* padded to 8 too: V's half scales follow K's region, whose Q4 offsets
+   * (one byte per group) can leave it odd */
+  f->region = (f->codes_area + rows * f->scale_bytes + 7) & ~(gsize) 7;
   f->block = 2 * f->region;
 }
 
@@ -525,14 +527,21 @@ table_free (RuvKvPool *pool, Table *t)
   t->ptrs = NULL;
 }
 
-/* Each layer's store format: Q8 for the first q8_layers of a Q4 store. */
+/* Layer l's store format: sf_hi (Q8 for a Q4 store) for the first
+ * q8_layers layers, else sf. */
+static inline const StoreFmt *
+layer_fmt (const RuvTwoTierKvCache *c, gint l)
+{
+  return l < c->cfg.q8_layers ? &c->sf_hi : &c->sf;
+}
+
 static void
 point_layers (RuvTwoTierKvCache *c, KvLayer *layers)
 {
   gint l;
 
   for (l = 0; l < c->cfg.num_layers; l++)
-    layers[l].sf = l < c->cfg.q8_layers ? &c->sf_hi : &c->sf;
+    layers[l].sf = layer_fmt (c, l);
 }
 
 static void
@@ -1225,8 +1234,8 @@ store_axpy (const RuvTwoTierKvCache *c, const StoreFmt *f, guint8 *blk, gsize ro
 /* Folds a run of cnt tokens of one block (slots slot0.., KV head kvh) into st:
  * a store block in format `store`, or a tail block (store NULL). */
 static void
-fold_run (const RuvTwoTierKvCache *c, const StoreFmt *store, guint8 *blk, gint64 slot0, gint64 cnt,
-          gint kvh, const float *q, float scale, SoftState *st)
+fold_run (const RuvTwoTierKvCache *c, const StoreFmt *store, guint8 *blk, gint64 slot0,
+          gint64 cnt, gint kvh, const float *q, float scale, SoftState *st)
 {
   float s[MAX_BLOCK_SIZE];
   gint H = c->cfg.num_kv_heads, D = c->cfg.head_dim, i;
@@ -1520,6 +1529,14 @@ blocked_run (const BlockedJob *j, const StoreFmt *store, guint8 *blk, gint64 slo
   rk_add (acc, acc, o, rows * D);
 }
 
+/* The softmax state of part `part` of KV head kvh's tokens in a split call:
+ * acc (rows, D), then m (rows), then l (rows). */
+static inline float *
+part_state (const BlockedJob *j, gint kvh, gint part, gint rows)
+{
+  return j->parts + ((gsize) kvh * j->n_split + part) * rows * (j->c->cfg.head_dim + 2);
+}
+
 static void
 blocked_items (void   *ctx,
                gint64  begin,
@@ -1600,7 +1617,7 @@ blocked_items (void   *ctx,
       if (j->n_split > 1)
         {
           /* a part's softmax state, merged by attend_blocked */
-          float *dst = j->parts + ((gsize) kvh * j->n_split + part) * rows * (D + 2);
+          float *dst = part_state (j, kvh, part, rows);
 
           memcpy (dst, acc, (gsize) rows * D * sizeof (float));
           memcpy (dst + (gsize) rows * D, m, (gsize) rows * sizeof (float));
@@ -1636,7 +1653,7 @@ merge_parts (const BlockedJob *j)
 
         for (sp = 0; sp < j->n_split; sp++)
           {
-            const float *pt = j->parts + ((gsize) kvh * j->n_split + sp) * rows * (D + 2);
+            const float *pt = part_state (j, kvh, sp, rows);
 
             mx = fmaxf (mx, pt[(gsize) rows * D + r]);
           }
@@ -1645,7 +1662,7 @@ merge_parts (const BlockedJob *j)
           continue;
         for (sp = 0; sp < j->n_split; sp++)
           {
-            const float *pt = j->parts + ((gsize) kvh * j->n_split + sp) * rows * (D + 2);
+            const float *pt = part_state (j, kvh, sp, rows);
             float pm = pt[(gsize) rows * D + r], w;
 
             if (pm == -INFINITY)
@@ -1686,9 +1703,11 @@ attend_blocked (const AttendJob *a,
   j.causal = a->causal;
   j.tok_chunk = MAX (1, MIN (n_q, BLK_Q_ROWS / a->ratio));
   j.n_chunks = (n_q + j.tok_chunk - 1) / j.tok_chunk;
-  /* A decode whose KV heads the threads cannot share evenly (3 heads on 2
-   * threads) splits each head's cached tokens in nt parts and merges their
-   * softmax states after (as flash-decoding does), so no thread idles. */
+  /* A call of one token chunk (a decode, or a prefill of up to
+   * BLK_Q_ROWS / ratio tokens) whose KV heads the threads cannot share
+   * evenly (3 heads on 2 threads) splits each head's cached tokens in nt
+   * parts and merges their softmax states after (as flash-decoding does),
+   * so no thread idles. */
   j.n_split = j.n_chunks == 1 && c->cfg.num_kv_heads % nt != 0 ? nt : 1;
   j.parts = NULL;
   items = j.n_chunks * j.n_split * c->cfg.num_kv_heads;
@@ -1707,7 +1726,7 @@ attend_blocked (const AttendJob *a,
     }
   /* qr, s, o, acc, m, l; kb, vt; then the int8 queries: qf, qd, qsum, q8 */
   j.scratch_floats = (gsize) (rmax * (3 * D + bs + 2) + 2 * bs * D + 16 +
-                              rmax * (D + 1 + MAX (c->sf.n_groups, c->sf_hi.n_groups) + D / 4 + 1));
+                              rmax * (D + 1 + c->sf.n_groups + D / 4 + 1));
   scratch = g_try_malloc ((gsize) nt * j.scratch_floats * sizeof (float));
   if (scratch == NULL)
     return FALSE;
@@ -2125,7 +2144,8 @@ put_layout (GByteArray *b, const KvCfg *cfg)
   put_u32 (b, (guint32) cfg->tail_precision);
   put_u32 (b, (guint32) cfg->store_precision);
   put_u32 (b, (guint32) ruv_kv_cache_group_size (cfg->head_dim));
-  put_u32 (b, (guint32) cfg->q8_layers);
+  /* only a Q4 store has other formats in its first layers */
+  put_u32 (b, cfg->store_precision == RUV_PRECISION_Q4 ? (guint32) cfg->q8_layers : 0);
   put_u64 (b, (guint64) cfg->max_tokens);
 }
 
@@ -2324,7 +2344,7 @@ ruv_two_tier_kv_cache_restore_with_data (RuvTwoTierKvCache *c,
   put_layout (layout, &c->cfg);
   if (!take (&cur, LAYOUT_BYTES, &p) || memcmp (p, layout->data, LAYOUT_BYTES) != 0)
     return refuse (error, path, "saved with another cache layout (layers, heads, "
-                   "head_dim, precisions or max_tokens differ)");
+                   "head_dim, precisions, q8_layers or max_tokens differ)");
   if (!take_u32 (&cur, &u32) || u32 != strlen (fingerprint) || !take (&cur, u32, &p) ||
       memcmp (p, fingerprint, u32) != 0)
     return refuse (error, path, "saved for another model or context");
@@ -2332,7 +2352,7 @@ ruv_two_tier_kv_cache_restore_with_data (RuvTwoTierKvCache *c,
   counts = g_new (gint64, 2 * (gsize) L_n);
   for (l = 0; l < L_n; l++)
     {
-      const StoreFmt *f = l < c->cfg.q8_layers ? &c->sf_hi : &c->sf;
+      const StoreFmt *f = layer_fmt (c, l);
       gsize store_row_bytes = f->codes_bytes + f->scale_bytes;
       guint64 ns, nt, add;
 

@@ -217,8 +217,10 @@ void     ruv_two_tier_kv_cache_clear        (RuvTwoTierKvCache *cache);
 void     ruv_two_tier_kv_cache_truncate     (RuvTwoTierKvCache *cache,
                                              gint64             n_tokens);
 /* Switches the store to Q8, Q4 or FP16, re-quantizing what it holds (from its
- * dequantized values). All or nothing; RUV_ERROR_CONFIG for another
- * precision, RUV_ERROR_OUT_OF_MEMORY when the pool cannot hold the copy. */
+ * dequantized values); with Q4 the first q8_layers layers are or stay Q8 (a
+ * layer whose format does not change keeps its blocks as they are). All or
+ * nothing; RUV_ERROR_CONFIG for another precision, RUV_ERROR_OUT_OF_MEMORY
+ * when the pool cannot hold the copy. */
 gboolean ruv_two_tier_kv_cache_update_policy (RuvTwoTierKvCache *cache,
                                               RuvPrecision       store_precision,
                                               GError           **error);

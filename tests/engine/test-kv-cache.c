@@ -589,15 +589,17 @@ test_bytes_model_shapes (void)
 }
 
 /* attend == naive attention over get_all_kv, for GQA ratios 1, 2, 4, decode
- * and causal prefill, store + tail, and both ISAs' kernels; with 3 KV heads
- * on 2 threads a decode splits each head's tokens in parts (merge_parts). */
+ * and causal prefill, store + tail, and both ISAs' kernels, on both layers
+ * (a Q4 store's layer 0 is Q8); with 3 KV heads on 2 threads a decode splits
+ * each head's tokens in parts (merge_parts); 3 KV heads in blocks of 3
+ * tokens make a Q4 block's K region an odd number of bytes. */
 static void
 test_attend (void)
 {
   RuvPrecision precs[] = { RUV_PRECISION_Q8, RUV_PRECISION_Q4, RUV_PRECISION_FP16 };
   RuvPrecision tails[] = { RUV_PRECISION_FP16, RUV_PRECISION_BF16, RUV_PRECISION_FP32 };
   g_autoptr(GError) error = NULL;
-  gint pi, ratio, threads, H;
+  gint pi, ratio, threads, H, layer;
 
   for (pi = 0; pi < 3; pi++)
     for (threads = 1; threads <= 3; threads++)
@@ -613,40 +615,45 @@ test_attend (void)
           rng_state = 7 + pi;
           cfg.kv.tail_precision = tails[pi];
           cfg.kv.num_kv_heads = H;
+          cfg.block_size = H == 3 ? 3 : 4;
           c = filled_cache (&cfg, NULL, n, &k_in, &v_in);
           ruv_two_tier_kv_cache_set_threads (c, pool);
           k = g_new (float, n * H * 64);
           v = g_new (float, n * H * 64);
-          ruv_two_tier_kv_cache_get_all_kv (c, 1, k, v);
           ruv_two_tier_kv_cache_get_stats (c, &st);
           n_store = st.store_tokens;
           g_assert_cmpint (n_store, >, 0);
-          for (ratio = 1; ratio <= 4; ratio *= 2)
+          for (layer = 0; layer < 2; layer++)
             {
-              gint n_heads = H * ratio, n_q, i;
-
-              for (n_q = 1; n_q <= 5; n_q += 4)
+              ruv_two_tier_kv_cache_get_all_kv (c, layer, k, v);
+              for (ratio = 1; ratio <= 4; ratio *= 2)
                 {
-                  gboolean causal;
+                  gint n_heads = H * ratio, n_q, i;
 
-                  for (causal = FALSE; causal <= TRUE; causal++)
+                  for (n_q = 1; n_q <= 5; n_q += 4)
                     {
-                      gint64 pos0 = n - n_q;
-                      gsize sz = (gsize) n_q * n_heads * 64;
-                      g_autofree float *q = g_new (float, sz);
-                      g_autofree float *o = g_new (float, sz);
-                      g_autofree float *want = g_new (float, sz);
+                      gboolean causal;
 
-                      for (i = 0; i < (gint) sz; i++)
-                        q[i] = rnd () * 0.6f;
-                      g_assert_true (ruv_two_tier_kv_cache_attend (c, 1, q, n_q, n_heads, pos0,
-                                                                   0.0f, causal, o, &error));
-                      g_assert_no_error (error);
-                      naive_attention (q, n_q, n_heads, pos0, k, v, n, H, 64, 0.125f, causal,
-                                       precs[pi] == RUV_PRECISION_FP16 ? 0 : n_store, want);
-                      for (i = 0; i < (gint) sz; i++)
-                        g_assert_cmpfloat (fabsf (o[i] - want[i]), <=,
-                                           2e-5f + 2e-4f * fabsf (want[i]));
+                      for (causal = FALSE; causal <= TRUE; causal++)
+                        {
+                          gint64 pos0 = n - n_q;
+                          gsize sz = (gsize) n_q * n_heads * 64;
+                          g_autofree float *q = g_new (float, sz);
+                          g_autofree float *o = g_new (float, sz);
+                          g_autofree float *want = g_new (float, sz);
+
+                          for (i = 0; i < (gint) sz; i++)
+                            q[i] = rnd () * 0.6f;
+                          g_assert_true (ruv_two_tier_kv_cache_attend (c, layer, q, n_q, n_heads,
+                                                                       pos0, 0.0f, causal, o,
+                                                                       &error));
+                          g_assert_no_error (error);
+                          naive_attention (q, n_q, n_heads, pos0, k, v, n, H, 64, 0.125f, causal,
+                                           precs[pi] == RUV_PRECISION_FP16 ? 0 : n_store, want);
+                          for (i = 0; i < (gint) sz; i++)
+                            g_assert_cmpfloat (fabsf (o[i] - want[i]), <=,
+                                               2e-5f + 2e-4f * fabsf (want[i]));
+                        }
                     }
                 }
             }
@@ -754,6 +761,40 @@ test_update_policy (void)
   g_assert_true (ruv_two_tier_kv_cache_append (c, 0, k, v, 10, &error));
   g_assert_true (ruv_two_tier_kv_cache_append (c, 1, k, v, 10, &error));
   g_assert_cmpint (ruv_two_tier_kv_cache_get_n_tokens (c, 1), ==, 40);
+}
+
+/* With q8_layers 1, switching to Q4 makes layer 0 Q8 (within Q8's bound of
+ * what was appended) and layer 1 Q4; Q4 -> Q8 -> Q4 leaves layer 0's
+ * values as they were (its format never changes). */
+static void
+test_update_policy_q8_layer (void)
+{
+  RuvTwoTierKvCacheConfig cfg = small_config (RUV_PRECISION_FP16);
+  g_autofree float *k = NULL, *v = NULL, *k0 = g_new (float, 30 * 128);
+  g_autofree float *v0 = g_new (float, 30 * 128), *k1 = g_new (float, 30 * 128);
+  g_autofree float *v1 = g_new (float, 30 * 128);
+  g_autoptr(RuvTwoTierKvCache) c = NULL;
+  g_autoptr(GError) error = NULL;
+  RuvKvCacheStats st;
+
+  cfg.kv.q8_layers = 1;
+  rng_state = 23;
+  c = filled_cache (&cfg, NULL, 30, &k, &v);
+  g_assert_true (ruv_two_tier_kv_cache_update_policy (c, RUV_PRECISION_Q4, &error));
+  g_assert_no_error (error);
+  ruv_two_tier_kv_cache_get_stats (c, &st);
+  g_assert_cmpint (st.store_tokens, >, 0);
+  /* the FP16 store's values are the appended ones to half rounding, so the
+   * bounds of Q8 (layer 0) and Q4 (layer 1) hold against the originals */
+  check_layer_bounds (c, 0, k, v, st.store_tokens, RUV_PRECISION_Q4);
+  check_layer_bounds (c, 1, k + 30 * 128, v + 30 * 128, st.store_tokens, RUV_PRECISION_Q4);
+  ruv_two_tier_kv_cache_get_all_kv (c, 0, k0, v0);
+  g_assert_true (ruv_two_tier_kv_cache_update_policy (c, RUV_PRECISION_Q8, &error));
+  g_assert_true (ruv_two_tier_kv_cache_update_policy (c, RUV_PRECISION_Q4, &error));
+  g_assert_no_error (error);
+  ruv_two_tier_kv_cache_get_all_kv (c, 0, k1, v1);
+  g_assert_cmpmem (k0, 30 * 128 * sizeof (float), k1, 30 * 128 * sizeof (float));
+  g_assert_cmpmem (v0, 30 * 128 * sizeof (float), v1, 30 * 128 * sizeof (float));
 }
 
 static void
@@ -1618,6 +1659,7 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/kv-cache/attend/gqa", test_attend);
   g_test_add_func ("/engine/kv-cache/attend/prefill-pieces", test_attend_prefill_pieces);
   g_test_add_func ("/engine/kv-cache/update-policy", test_update_policy);
+  g_test_add_func ("/engine/kv-cache/update-policy-q8-layer", test_update_policy_q8_layer);
   g_test_add_func ("/engine/kv-cache/truncate", test_truncate);
   g_test_add_func ("/engine/kv-cache/shift", test_shift);
   g_test_add_func ("/engine/kv-cache/paged/shared-prefix", test_paged_shared_prefix);
