@@ -121,7 +121,8 @@ rk_kvq_kernels rk_kvq_kernels_get     (void);
 /* Queries q (rows, n) as int8 for rk_kvq4/8_group_scores: per row one scale
  * qd[r] = max |q_r| / 127 and q8 = round-to-nearest-even (q * (127 / max
  * |q_r|)); qsum[r * (n / group) + g] the sum of row r's codes in group g.
- * Every variant gives the same bits. */
+ * Every variant gives the same bits for finite queries (a NaN or infinity
+ * makes the row's codes garbage, differently per ISA). */
 RK_DECLARE_KVQ (void, rk_kvq_quantize_query, (int rows, int n, int group, const float *q,
                                               int8_t *q8, float *qd, int32_t *qsum))
 

@@ -369,7 +369,7 @@ rk_kvq4_quantize (int          n,
     {
       const float *xg = x + g * group;
       uint8_t *c = codes + g * half;
-      float mn = xg[0], mx = xg[0], df;
+      float mn = xg[0], mx = xg[0], df, zf;
       int zi;
       rk_fp16 dh;
 
@@ -394,6 +394,8 @@ rk_kvq4_quantize (int          n,
       dh = rk_fp32_to_fp16 (df);
       if ((dh & 0x7FFF) == 0)
         dh = 0x0001;
+      else if (!(dh <= 0x7BFF))   /* beyond the halves (or NaN): the largest */
+        dh = 0x7BFF;
       for (;;)
         {
           float lo, hi;
@@ -405,8 +407,10 @@ rk_kvq4_quantize (int          n,
             break;
           dh = half_up (dh);
         }
-      zi = (int) floorf (mn / df + 0.5f);
-      zi = zi < -128 ? -128 : zi > 127 ? 127 : zi;
+      /* clamped before the casts with comparisons a NaN fails (a NaN or an
+       * infinity in the group gives garbage, never undefined behaviour) */
+      zf = floorf (mn / df + 0.5f);
+      zi = !(zf >= -128.0f) ? -128 : !(zf <= 127.0f) ? 127 : (int) zf;
       d[g] = dh;
       z[g] = (int8_t) zi;
       for (j = 0; j < half; j++)
@@ -414,8 +418,8 @@ rk_kvq4_quantize (int          n,
           float lo = floorf (xg[j] / df + 0.5f) - (float) zi;
           float hi = floorf (xg[j + half] / df + 0.5f) - (float) zi;
 
-          lo = lo < 0.0f ? 0.0f : lo > 15.0f ? 15.0f : lo;
-          hi = hi < 0.0f ? 0.0f : hi > 15.0f ? 15.0f : hi;
+          lo = !(lo >= 0.0f) ? 0.0f : lo > 15.0f ? 15.0f : lo;
+          hi = !(hi >= 0.0f) ? 0.0f : hi > 15.0f ? 15.0f : hi;
           c[j] = (uint8_t) ((int) lo | ((int) hi << 4));
         }
     }
@@ -525,7 +529,7 @@ rk_kvq8_dot (int n, int group, const int8_t *codes, const rk_fp16 *d, const floa
 }
 
 float
-rk_kvq4_dot (int n, int group, const uint8_t *codes, const rk_fp16 *d, const int8_t  *z,
+rk_kvq4_dot (int n, int group, const uint8_t *codes, const rk_fp16 *d, const int8_t *z,
              const float *q)
 {
   return rk_kvq_kernels_get ().q4_dot (n, group, codes, d, z, q);
@@ -544,7 +548,7 @@ rk_kvq8_axpy (int n, int group, const int8_t *codes, const rk_fp16 *d, float w, 
 }
 
 void
-rk_kvq4_axpy (int n, int group, const uint8_t *codes, const rk_fp16 *d, const int8_t  *z,
+rk_kvq4_axpy (int n, int group, const uint8_t *codes, const rk_fp16 *d, const int8_t *z,
               float w, float *y)
 {
   rk_kvq_kernels_get ().q4_axpy (n, group, codes, d, z, w, y);

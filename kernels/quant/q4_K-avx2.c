@@ -88,6 +88,10 @@ load_u32 (const uint8_t *p)
  * chain. About 71 instructions per 144-byte block (100 with the scales
  * unpacked in general registers): a few percent faster from cache, the same
  * from memory, bit for bit the same result. */
+/* d and dmin are loaded as one 32-bit word */
+static_assert (offsetof (rk_block_q4_K, dmin) == offsetof (rk_block_q4_K, d) + 2,
+               "rk_block_q4_K: dmin follows d");
+
 float
 rk_vec_dot_q4_K_q8_K_avx2 (int         n,
                            const void *vx,
@@ -113,7 +117,8 @@ rk_vec_dot_q4_K_q8_K_avx2 (int         n,
       const uint8_t *q4 = bx + offsetof (rk_block_q4_K, qs);
       const uint8_t *q8 = by + offsetof (rk_block_q8_K, qs);
       /* (d, dmin) * dy: the same single roundings as dy * d, dy * dmin */
-      const __m128 dd = _mm_mul_ps (_mm_cvtph_ps (_mm_cvtsi32_si128 ((int) load_u32 (bx))),
+      const __m128 dd = _mm_mul_ps (_mm_cvtph_ps (_mm_cvtsi32_si128 ((int) load_u32 (
+                                      bx + offsetof (rk_block_q4_K, d)))),
                                     _mm_set1_ps (rk_k_load_f32 (by + offsetof (rk_block_q8_K,
                                                                                d))));
       /* words u0 u1 u2 of the 12 packed bytes (the 4 after them, qs, unused) */
