@@ -16,6 +16,7 @@
  *   penalty (w):        lambda / 2 * sum_i (F*_i / mean F*) (w_i - w*_i)^2
  *                       after the first boundary; before it, task 0:
  *                       lambda b / 2 * sum_i (C_i / mean C) (w_i - w0_i)^2
+ *                       (C there is F* + C where set_fisher filled F*)
  *   penalty gradient:   min (lambda F_i / mean F, cap) (w_i - anchor_i),
  *                       cap = 0.5 / lr, so a step never moves past the anchor.
  * Online EWC keeps one quadratic penalty around the latest anchor whose

@@ -158,14 +158,13 @@ load_bytes (RuvLearner   *self,
       g_autofree float *p = g_new (float, ruv_micro_lora_get_n_params (lora));
 
       ruv_micro_lora_get_params (lora, p);
-      if (!ruv_micro_lora_set_params (cur, p))
+      /* EWC++ then holds the loaded weights, not the ones they replaced */
+      if (!ruv_sona_llm_load_params (self->sona, p))
         {
           g_set_error (error, RUV_ERROR, RUV_ERROR_ADAPTER, "adapter '%s' has non-finite weights",
                        name);
           return FALSE;
         }
-      /* EWC++ holds the loaded weights, not the ones they replaced */
-      ruv_sona_llm_rebase_ewc (self->sona);
     }
   else
     ruv_sona_llm_set_lora (self->sona, lora);

@@ -261,15 +261,25 @@ ruv_sona_llm_set_lora (RuvSonaLlm   *self,
   g_mutex_unlock (&self->lock);
 }
 
-void
-ruv_sona_llm_rebase_ewc (RuvSonaLlm *self)
+gboolean
+ruv_sona_llm_load_params (RuvSonaLlm  *self,
+                          const float *params)
 {
-  g_return_if_fail (RUV_IS_SONA_LLM (self));
+  gboolean ok;
+
+  g_return_val_if_fail (RUV_IS_SONA_LLM (self), FALSE);
   g_mutex_lock (&self->lock);
-  ruv_ewc_reset (self->ewc);
-  set_base (self, self->ewc);
-  self->ewc_task_n = 0;
+  ok = ruv_micro_lora_set_params (self->lora, params);
+  if (ok)
+    {
+      ruv_ewc_reset (self->ewc);
+      set_base (self, self->ewc);
+      self->ewc_task_n = 0;
+      /* a consolidation or deep run started on the old weights is dropped */
+      self->lora_epoch++;
+    }
   g_mutex_unlock (&self->lock);
+  return ok;
 }
 
 RuvMicroLora *

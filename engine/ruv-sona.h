@@ -249,10 +249,13 @@ void          ruv_sona_llm_set_lora       (RuvSonaLlm             *self,
                                            RuvMicroLora           *lora);
 RuvMicroLora *ruv_sona_llm_get_lora       (RuvSonaLlm             *self);
 RuvEwc       *ruv_sona_llm_get_ewc        (RuvSonaLlm             *self);
-/* The EWC++ state starts over with the adapter's current weights as task 0
- * (ruv-ewc.h), as set_lora does: after weights were loaded into the adapter
- * (a snapshot restored, an adapter imported). */
-void          ruv_sona_llm_rebase_ewc     (RuvSonaLlm             *self);
+/* Loads params (ruv_micro_lora_set_params order) into the adapter under the
+ * loops' lock (a snapshot restored, an adapter imported); the EWC++ state
+ * starts over with them as task 0 (ruv-ewc.h) and passes running on the old
+ * weights are dropped, as set_lora does. FALSE (nothing changed) for a
+ * non-finite value. */
+gboolean      ruv_sona_llm_load_params    (RuvSonaLlm             *self,
+                                           const float            *params);
 RuvModel     *ruv_sona_llm_get_model      (RuvSonaLlm             *self);
 const RuvSonaLlmConfig *ruv_sona_llm_get_config (RuvSonaLlm      *self);
 
