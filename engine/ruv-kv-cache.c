@@ -286,12 +286,14 @@ pool_block_shared (RuvKvPool *pool,
 }
 
 /* Takes n blocks of `bytes` each, all or none, drawing first on the bytes
- * *reserved for the caller (may be NULL; guarded by the pool's lock). */
+ * *reserved for the caller (may be NULL; guarded by the pool's lock); *took:
+ * how many of those. */
 static gboolean
 pool_alloc (RuvKvPool *pool,
             gsize      bytes,
             guint      n,
             guint64   *reserved,
+            guint64   *took,
             gint32    *ids,
             guint8   **ptrs,
             GError   **error)
@@ -299,6 +301,7 @@ pool_alloc (RuvKvPool *pool,
   guint64 need, left, mine;
   guint i;
 
+  *took = 0;
   if (n == 0)
     return TRUE;
   g_mutex_lock (&pool->lock);
@@ -356,6 +359,7 @@ pool_alloc (RuvKvPool *pool,
   if (reserved != NULL)
     *reserved -= mine;
   pool->reserved_bytes -= mine;
+  *took = mine;
   g_mutex_unlock (&pool->lock);
   return TRUE;
 }
@@ -825,10 +829,13 @@ plan_append (const RuvTwoTierKvCache *c, const KvLayer *L, gint64 n,
 
 typedef struct
 {
-  gint32 *ids;
+  gint32  *ids;
   guint8 **ptrs;
   guint    n;
   guint    next;
+  gsize    bytes;           /* per block */
+  guint64 *reserved;        /* the cache's reservation they drew on */
+  guint64  from_reserved;   /* how much of it */
 } Prealloc;
 
 static guint
@@ -840,13 +847,25 @@ prealloc_take (Prealloc *pa, gint32 *id, guint8 **ptr)
   return pa->next++;
 }
 
+/* Gives back the blocks not taken, and to the cache's reservation what they
+ * drew from it (an operation that fails after a first prealloc leaves the
+ * reservation as it found it). */
 static void
 prealloc_release (RuvKvPool *pool, Prealloc *pa)
 {
+  guint64 back;
   guint i;
 
+  g_mutex_lock (&pool->lock);
   for (i = pa->next; i < pa->n; i++)
-    pool_unref_block (pool, pa->ids[i]);
+    pool_unref_block_locked (pool, pa->ids[i]);
+  back = MIN (pa->from_reserved, (guint64) (pa->n - pa->next) * pa->bytes);
+  if (back > 0 && pa->reserved != NULL)
+    {
+      *pa->reserved += back;
+      pool->reserved_bytes += back;
+    }
+  g_mutex_unlock (&pool->lock);
   g_free (pa->ids);
   g_free (pa->ptrs);
   memset (pa, 0, sizeof *pa);
@@ -867,7 +886,8 @@ prealloc_get (RuvKvPool *pool, guint64 *reserved, gsize bytes, gint64 n, Preallo
     }
   pa->ids = g_new (gint32, n);
   pa->ptrs = g_new (guint8 *, n);
-  if (!pool_alloc (pool, bytes, (guint) n, reserved, pa->ids, pa->ptrs, error))
+  if (!pool_alloc (pool, bytes, (guint) n, reserved, &pa->from_reserved, pa->ids, pa->ptrs,
+                   error))
     {
       g_free (pa->ids);
       g_free (pa->ptrs);
@@ -875,6 +895,8 @@ prealloc_get (RuvKvPool *pool, guint64 *reserved, gsize bytes, gint64 n, Preallo
       return FALSE;
     }
   pa->n = (guint) n;
+  pa->bytes = bytes;
+  pa->reserved = reserved;
   return TRUE;
 }
 

@@ -797,6 +797,51 @@ test_update_policy_q8_layer (void)
   g_assert_cmpmem (v0, 30 * 128 * sizeof (float), v1, 30 * 128 * sizeof (float));
 }
 
+/* An append that fails after drawing on the cache's reservation (its tail
+ * blocks fit, its store blocks do not) gives back what it drew: the tokens
+ * reserved for can still be appended with the rest of the pool taken. */
+static void
+test_reserve_kept_on_failure (void)
+{
+  RuvTwoTierKvCacheConfig cfg = small_config (RUV_PRECISION_Q4), fcfg;
+  g_autoptr(RuvKvPool) pool = ruv_kv_pool_new (64 * 1024);
+  g_autofree float *k = g_new (float, 64 * 128), *v = g_new (float, 64 * 128);
+  g_autoptr(RuvTwoTierKvCache) c = NULL, filler = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 i;
+
+  rng_state = 63;
+  fill_kv (k, v, 64, 2, 64);
+  cfg.num_layers = 1;
+  cfg.kv.q8_layers = 0;
+  c = ruv_two_tier_kv_cache_new_with_pool (&cfg, pool, &error);
+  /* 9 tokens: tail slots 0..8 (3 blocks of 4) and 3 migrated (1 block) */
+  g_assert_true (ruv_two_tier_kv_cache_reserve (c, 9, &error));
+  g_assert_no_error (error);
+  /* a chat of tiny blocks takes all but less than a store block of the rest */
+  fcfg = cfg;
+  fcfg.block_size = 1;
+  fcfg.kv.num_kv_heads = 1;
+  fcfg.kv.max_tokens = 4096;
+  fcfg.kv.tail_length = 4;
+  filler = ruv_two_tier_kv_cache_new_with_pool (&fcfg, pool, &error);
+  for (i = 0; i < 4096 && ruv_two_tier_kv_cache_append (filler, 0, k, v, 1, NULL); i++)
+    ;
+  g_assert_cmpint (i, <, 4096);
+  /* 12 tokens: 3 tail blocks (from the reservation), then 2 store blocks
+   * that do not fit */
+  g_assert_false (ruv_two_tier_kv_cache_append (c, 0, k, v, 12, &error));
+  g_assert_error (error, RUV_ERROR, RUV_ERROR_OUT_OF_MEMORY);
+  g_clear_error (&error);
+  g_assert_cmpint (ruv_two_tier_kv_cache_get_n_tokens (c, 0), ==, 0);
+  /* the blocks it gave back are reserved again: the other chat cannot take
+   * them, and the 9 reserved for still fit */
+  for (; i < 4096 && ruv_two_tier_kv_cache_append (filler, 0, k, v, 1, NULL); i++)
+    ;
+  g_assert_true (ruv_two_tier_kv_cache_append (c, 0, k, v, 9, &error));
+  g_assert_no_error (error);
+}
+
 static void
 test_truncate (void)
 {
@@ -1668,6 +1713,7 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/kv-cache/save-restore/lying-counts", test_restore_lying_counts);
   g_test_add_func ("/engine/kv-cache/save-restore/data", test_save_restore_data);
   g_test_add_func ("/engine/kv-cache/pool/reserve-race", test_reserve_race);
+  g_test_add_func ("/engine/kv-cache/pool/reserve-kept-on-failure", test_reserve_kept_on_failure);
   g_test_add_func ("/engine/kv-cache/shift/out-of-memory", test_shift_out_of_memory);
   g_test_add_func ("/engine/kv-cache/context/precisions", test_context_precisions);
   g_test_add_func ("/engine/kv-cache/context/shift", test_context_shift);
