@@ -821,6 +821,7 @@ typedef struct
   const void      *xin[3];
   float           *y[3];
   gint64           start[4];
+  int64_t          range_end[RK_MATVEC_MAX_RANGES];   /* rk_matvec_ranges */
 } MatvecJob;
 
 static void
@@ -846,6 +847,20 @@ matvec_rows (void   *data,
                           w->row_stride, hi - lo, w->n_in, j->xin[i], 1,
                           j->y[i] + (lo - j->start[i]), 1);
     }
+}
+
+/* Ranges [begin, end) of the job's range_end. */
+static void
+matvec_ranges (void   *data,
+               gint64  begin,
+               gint64  end,
+               int     thread_index)
+{
+  const MatvecJob *j = data;
+  gint64 k;
+
+  for (k = begin; k < end; k++)
+    matvec_rows (data, k > 0 ? j->range_end[k - 1] : 0, j->range_end[k], thread_index);
 }
 
 /* y_i = x W_i^T for the plan's matrices (m rows of n_in floats in x).
@@ -884,8 +899,16 @@ matmul_plan (RuvContext      *ctx,
     }
   if (m == 1)
     {
-      rk_pool_parallel_for (ctx->pool, j.start[p->n],
-                            MAX (1, DECODE_MIN_BYTES / (gint64) max_stride), matvec_rows, &j);
+      gint nt = rk_pool_n_threads (ctx->pool);
+      gint64 min_rows = MAX (1, DECODE_MIN_BYTES / (gint64) max_stride);
+
+      /* ranges of shrinking size, so the threads end together */
+      if (nt > 1 && nt * RK_MATVEC_RANGES_PER_THREAD <= RK_MATVEC_MAX_RANGES)
+        rk_pool_parallel_for (ctx->pool,
+                              rk_matvec_ranges (j.start[p->n], nt, min_rows, j.range_end), 1,
+                              matvec_ranges, &j);
+      else
+        rk_pool_parallel_for (ctx->pool, j.start[p->n], min_rows, matvec_rows, &j);
       return;
     }
   for (i = 0; i < p->n; i++)

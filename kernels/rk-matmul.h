@@ -49,6 +49,19 @@ void   rk_matmul_prequant     (rk_pool     *pool,
                                float       *y,
                                int64_t      y_stride);
 
+/* Decode ranges: a one-token product's n rows cut into at most
+ * n_threads * RK_MATVEC_RANGES_PER_THREAD (and RK_MATVEC_MAX_RANGES) ranges
+ * of decreasing size, each at least min_rows rows, for a pool to claim one
+ * at a time in order: the threads share the big ones first and end on small
+ * ones, so neither waits long for the other. range_end[k] is the end of
+ * range k (the first starts at 0); returns the number of ranges (>= 1). */
+#define RK_MATVEC_RANGES_PER_THREAD 4
+#define RK_MATVEC_MAX_RANGES 64
+int    rk_matvec_ranges       (int64_t      n,
+                               int          n_threads,
+                               int64_t      min_rows,
+                               int64_t     *range_end);
+
 /* Quantize n_tok rows of X to `type` (the vec_dot_type), in parallel. */
 void   rk_quantize_rows       (rk_pool     *pool,
                                rk_type      type,

@@ -29,11 +29,6 @@
 /* Bytes of weights one decode chunk should at least cover, so the atomic
  * claim and the call overhead are negligible next to the streaming. */
 #define DECODE_MIN_BYTES 16384
-/* Decode ranges per pool thread; rk_pool_parallel_for hands out at least
- * n / (4 * n_threads) items per claim, so with at most 4 per thread every
- * claim is one range. */
-#define DECODE_RANGES_PER_THREAD 4
-#define DECODE_MAX_RANGES 64
 /* Weight bytes per prefill tile: fits L2 with room for the token block. */
 #define TILE_BYTES 65536
 #define TILE_MIN_ROWS 4
@@ -58,7 +53,7 @@ typedef struct
   float         *y;
   int64_t        y_stride;
   int64_t        tile_rows;
-  int64_t        range_end[DECODE_MAX_RANGES]; /* decode: end row of each range */
+  int64_t        range_end[RK_MATVEC_MAX_RANGES]; /* decode: end row of each range */
 } matmul_job;
 
 static void
@@ -75,7 +70,7 @@ matvec_range (void    *data,
     j->y[r] = j->vec_dot (j->n_in, w, j->xq);
 }
 
-/* Decode ranges [begin, end) of range_end (see decode_ranges). */
+/* Decode ranges [begin, end) of range_end (see rk_matvec_ranges). */
 static void
 matvec_ranges (void    *data,
                int64_t  begin,
@@ -89,29 +84,32 @@ matvec_ranges (void    *data,
     matvec_range (data, k > 0 ? j->range_end[k - 1] : 0, j->range_end[k], thread_index);
 }
 
-/* Cuts n_out rows into ranges of decreasing size (weights m, m - 1, .., 1
- * for m ranges), claimed in order: the threads share the big ones first and
- * both end on small ones, so the one that finishes first waits at most about
- * a 1 / (m (m + 1) / 2) share of the rows for the other (1/36 for m = 8),
+/* Cuts n rows into ranges of decreasing size (weights m, m - 1, .., 1 for m
+ * ranges), claimed in order: the threads share the big ones first and both
+ * end on small ones, so the one that finishes first waits at most about a
+ * 1 / (m (m + 1) / 2) share of the rows for the other (1/36 for m = 8),
  * where equal ranges leave up to a whole range (1/8) to one thread when the
  * other started late or was slowed down. Returns the number of ranges. */
-static int
-decode_ranges (matmul_job *j,
-               int         n_threads,
-               int64_t     min_rows)
+int
+rk_matvec_ranges (int64_t  n,
+                  int      n_threads,
+                  int64_t  min_rows,
+                  int64_t *range_end)
 {
-  int64_t m = (int64_t) n_threads * DECODE_RANGES_PER_THREAD, total, acc = 0, k;
+  int64_t m = (int64_t) n_threads * RK_MATVEC_RANGES_PER_THREAD, total, acc = 0, k;
 
-  if (m > DECODE_MAX_RANGES)
-    m = DECODE_MAX_RANGES;
+  if (m > RK_MATVEC_MAX_RANGES)
+    m = RK_MATVEC_MAX_RANGES;
   /* the smallest range (weight 1) keeps at least min_rows rows */
-  while (m > 1 && j->n_out / (m * (m + 1) / 2) < min_rows)
+  while (m > 1 && n / (m * (m + 1) / 2) < min_rows)
     m--;
+  if (m < 1)
+    m = 1;
   total = m * (m + 1) / 2;
   for (k = 0; k < m; k++)
     {
       acc += m - k;
-      j->range_end[k] = j->n_out * acc / total;
+      range_end[k] = n * acc / total;
     }
   return (int) m;
 }
@@ -280,9 +278,9 @@ rk_matmul_prequant (rk_pool     *pool,
       if (min_rows < 1)
         min_rows = 1;
       n_threads = rk_pool_n_threads (pool);
-      if (n_threads > 1 && n_threads * DECODE_RANGES_PER_THREAD <= DECODE_MAX_RANGES)
-        rk_pool_parallel_for (pool, decode_ranges (&j, n_threads, min_rows), 1, matvec_ranges,
-                              &j);
+      if (n_threads > 1 && n_threads * RK_MATVEC_RANGES_PER_THREAD <= RK_MATVEC_MAX_RANGES)
+        rk_pool_parallel_for (pool, rk_matvec_ranges (n_out, n_threads, min_rows, j.range_end),
+                              1, matvec_ranges, &j);
       else
         rk_pool_parallel_for (pool, n_out, min_rows, matvec_range, &j);
       return;
