@@ -15,6 +15,7 @@
 #include <immintrin.h>
 
 #include "rk-kvquant.h"
+#include "rk-ops.h"
 #include "ops/simd-avx2.h"
 #include "rk-avx2.h"
 
@@ -243,8 +244,8 @@ rk_kv_group_step_avx2 (int          rows,
   for (r = 0; r < rows; r++)
     {
       const float *qr = q + (size_t) r * n;
-      float *sr = s + (size_t) r * cnt, bm, sum;
-      __m256 vm = _mm256_set1_ps (-INFINITY), vsum = _mm256_setzero_ps ();
+      float *sr = s + (size_t) r * cnt, bm;
+      __m256 vm = _mm256_set1_ps (-INFINITY);
 
       /* scores, four keys at a time (unless given) */
       for (t = 0; k != NULL && t + 4 <= cnt; t += 4)
@@ -284,29 +285,12 @@ rk_kv_group_step_avx2 (int          rows,
       if (bm > m[r])
         {
           float rr = m[r] == -INFINITY ? 0.0f : expf (m[r] - bm);
-          __m256 vr = _mm256_set1_ps (rr);
 
-          for (i = 0; i < n; i += 8)
-            _mm256_storeu_ps (acc + (size_t) r * n + i,
-                              _mm256_mul_ps (_mm256_loadu_ps (acc + (size_t) r * n + i), vr));
+          rk_scale_avx2 (acc + (size_t) r * n, acc + (size_t) r * n, rr, n);
           l[r] *= rr;
           m[r] = bm;
         }
-      vm = _mm256_set1_ps (m[r]);
-      for (t = 0; t + 8 <= cnt; t += 8)
-        {
-          __m256 w = expf_avx2 (_mm256_sub_ps (_mm256_loadu_ps (sr + t), vm));
-
-          _mm256_storeu_ps (sr + t, w);
-          vsum = _mm256_add_ps (vsum, w);
-        }
-      sum = rk_hsum_ps_avx2 (vsum);
-      for (; t < cnt; t++)
-        {
-          sr[t] = expf (sr[t] - m[r]);
-          sum += sr[t];
-        }
-      l[r] += sum;
+      l[r] += rk_exp_sum_avx2 (sr, cnt, m[r]);
     }
   /* values: up to eight rows per pass over v */
   for (r = 0; r < rows; r += 8)

@@ -17,6 +17,7 @@
 #include <math.h>
 
 #include "rk-kvquant.h"
+#include "rk-ops.h"
 #include "ops/simd-neon.h"
 
 static inline void
@@ -271,8 +272,7 @@ rk_kv_group_step_neon (int          rows,
   for (r = 0; r < rows; r++)
     {
       const float *qr = q + (size_t) r * n;
-      float *sr = s + (size_t) r * cnt, bm = -INFINITY, sum;
-      float32x4_t vsum = vdupq_n_f32 (0.0f), vm;
+      float *sr = s + (size_t) r * cnt, bm = -INFINITY;
 
       /* scores, four keys at a time (unless given) */
       for (t = 0; k != NULL && t + 4 <= cnt; t += 4)
@@ -307,27 +307,11 @@ rk_kv_group_step_neon (int          rows,
         {
           float rr = m[r] == -INFINITY ? 0.0f : expf (m[r] - bm);
 
-          for (i = 0; i < n; i += 4)
-            vst1q_f32 (acc + (size_t) r * n + i,
-                       vmulq_n_f32 (vld1q_f32 (acc + (size_t) r * n + i), rr));
+          rk_scale_neon (acc + (size_t) r * n, acc + (size_t) r * n, rr, n);
           l[r] *= rr;
           m[r] = bm;
         }
-      vm = vdupq_n_f32 (m[r]);
-      for (t = 0; t + 4 <= cnt; t += 4)
-        {
-          float32x4_t w = expf_neon (vsubq_f32 (vld1q_f32 (sr + t), vm));
-
-          vst1q_f32 (sr + t, w);
-          vsum = vaddq_f32 (vsum, w);
-        }
-      sum = vaddvq_f32 (vsum);
-      for (; t < cnt; t++)
-        {
-          sr[t] = expf (sr[t] - m[r]);
-          sum += sr[t];
-        }
-      l[r] += sum;
+      l[r] += rk_exp_sum_neon (sr, cnt, m[r]);
     }
   /* values: up to eight rows per pass over v */
   for (r = 0; r < rows; r += 8)

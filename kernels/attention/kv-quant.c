@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "rk-kvquant.h"
+#include "rk-ops.h"
 
 float
 rk_kvq8_dot_ref (int            n,
@@ -246,13 +247,11 @@ static void
 group_rescale (int r, int n, float bm, float *m, float *l, float *acc)
 {
   float rr;
-  int i;
 
   if (!(bm > m[r]))
     return;
   rr = m[r] == -INFINITY ? 0.0f : expf (m[r] - bm);
-  for (i = 0; i < n; i++)
-    acc[(size_t) r * n + i] *= rr;
+  rk_scale_ref (acc + (size_t) r * n, acc + (size_t) r * n, rr, n);
   l[r] *= rr;
   m[r] = bm;
 }
@@ -276,7 +275,7 @@ rk_kv_group_step_ref (int          rows,
     return;
   for (r = 0; r < rows; r++)
     {
-      float *sr = s + (size_t) r * cnt, bm = -INFINITY, sum = 0.0f;
+      float *sr = s + (size_t) r * cnt, bm = -INFINITY;
 
       for (t = 0; t < cnt; t++)
         {
@@ -291,12 +290,7 @@ rk_kv_group_step_ref (int          rows,
           bm = fmaxf (bm, sr[t]);
         }
       group_rescale (r, n, bm, m, l, acc);
-      for (t = 0; t < cnt; t++)
-        {
-          sr[t] = expf (sr[t] - m[r]);
-          sum += sr[t];
-        }
-      l[r] += sum;
+      l[r] += rk_exp_sum_ref (sr, cnt, m[r]);
     }
   for (r = 0; r < rows; r++)
     for (t = 0; t < cnt; t++)
