@@ -1260,7 +1260,7 @@ fold_run (const RuvTwoTierKvCache *c, const StoreFmt *store, guint8 *blk, gint64
           gint64 cnt, gint kvh, const float *q, float scale, SoftState *st)
 {
   float s[MAX_BLOCK_SIZE];
-  gint H = c->cfg.num_kv_heads, D = c->cfg.head_dim, i;
+  gint H = c->cfg.num_kv_heads, D = c->cfg.head_dim;
   float bm = -INFINITY;
   gint64 t;
 
@@ -1277,8 +1277,7 @@ fold_run (const RuvTwoTierKvCache *c, const StoreFmt *store, guint8 *blk, gint64
     {
       float r = st->m == -INFINITY ? 0.0f : expf (st->m - bm);
 
-      for (i = 0; i < D; i++)
-        st->acc[i] *= r;
+      rk_scale (st->acc, st->acc, r, D);
       st->l *= r;
       st->m = bm;
     }
@@ -1533,8 +1532,7 @@ blocked_run (const BlockedJob *j, const StoreFmt *store, guint8 *blk, gint64 slo
       if (bm > m[r])
         {
           rr = m[r] == -INFINITY ? 0.0f : expf (m[r] - bm);
-          for (d = 0; d < D; d++)
-            acc[(gsize) r * D + d] *= rr;
+          rk_scale (acc + (gsize) r * D, acc + (gsize) r * D, rr, D);
           l[r] *= rr;
           m[r] = bm;
         }
