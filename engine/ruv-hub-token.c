@@ -214,23 +214,42 @@ lookup_done (GObject      *source,
     g_task_return_pointer (task, secret, (GDestroyNotify) ruv_hub_token_free);
 }
 
+/* The task of an async call on endpoint's token, tagged `tag`, and the
+ * endpoint's origin in *origin; NULL for an endpoint without one (the error
+ * already returned on the task). */
+static GTask *
+token_task (const char          *endpoint,
+            gpointer             tag,
+            GCancellable        *cancellable,
+            GAsyncReadyCallback  callback,
+            gpointer             user_data,
+            char               **origin)
+{
+  g_autoptr(GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+  GError *error = NULL;
+
+  g_task_set_source_tag (task, tag);
+  *origin = ruv_hub_token_origin (endpoint, &error);
+  if (*origin == NULL)
+    {
+      g_task_return_error (task, error);
+      return NULL;
+    }
+  return g_steal_pointer (&task);
+}
+
 void
 ruv_hub_token_lookup_async (const char          *endpoint,
                             GCancellable        *cancellable,
                             GAsyncReadyCallback  callback,
                             gpointer             user_data)
 {
-  g_autoptr(GTask) task = g_task_new (NULL, cancellable, callback, user_data);
   g_autofree char *origin = NULL;
-  GError *error = NULL;
+  g_autoptr(GTask) task = token_task (endpoint, ruv_hub_token_lookup_async, cancellable,
+                                      callback, user_data, &origin);
 
-  g_task_set_source_tag (task, ruv_hub_token_lookup_async);
-  origin = ruv_hub_token_origin (endpoint, &error);
-  if (origin == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
+  if (task == NULL)
+    return;
   secret_password_lookup (token_schema (), cancellable, lookup_done, g_steal_pointer (&task),
                           "endpoint", origin, NULL);
 }
@@ -271,15 +290,17 @@ ruv_hub_token_store_async (const char          *endpoint,
                            GAsyncReadyCallback  callback,
                            gpointer             user_data)
 {
-  g_autoptr(GTask) task = g_task_new (NULL, cancellable, callback, user_data);
   g_autofree char *origin = NULL;
+  g_autoptr(GTask) task = token_task (endpoint, ruv_hub_token_store_async, cancellable,
+                                      callback, user_data, &origin);
   g_autofree char *label = NULL;
   GError *error = NULL;
-  char *clean = NULL;
+  char *clean;
 
-  g_task_set_source_tag (task, ruv_hub_token_store_async);
-  origin = ruv_hub_token_origin (endpoint, &error);
-  if (origin == NULL || (clean = clean_token (token, &error)) == NULL)
+  if (task == NULL)
+    return;
+  clean = clean_token (token, &error);
+  if (clean == NULL)
     {
       g_task_return_error (task, error);
       return;
@@ -324,17 +345,12 @@ ruv_hub_token_clear_async (const char          *endpoint,
                            GAsyncReadyCallback  callback,
                            gpointer             user_data)
 {
-  g_autoptr(GTask) task = g_task_new (NULL, cancellable, callback, user_data);
   g_autofree char *origin = NULL;
-  GError *error = NULL;
+  g_autoptr(GTask) task = token_task (endpoint, ruv_hub_token_clear_async, cancellable,
+                                      callback, user_data, &origin);
 
-  g_task_set_source_tag (task, ruv_hub_token_clear_async);
-  origin = ruv_hub_token_origin (endpoint, &error);
-  if (origin == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
+  if (task == NULL)
+    return;
   secret_password_clear (token_schema (), cancellable, clear_done, g_steal_pointer (&task),
                          "endpoint", origin, NULL);
 }

@@ -236,6 +236,23 @@ test_async (void)
   g_assert_false (removed);
   g_clear_object (&res);
   g_assert_null (lookup (ENDPOINT_A));
+
+  /* an endpoint without an origin fails each call before the keyring */
+  ruv_hub_token_lookup_async ("ftp://example.org", NULL, got_result_cb, &res);
+  g_assert_null (ruv_hub_token_lookup_finish (wait_result (&res), &error));
+  g_assert_error (error, RUV_ERROR, RUV_ERROR_CONFIG);
+  g_clear_error (&error);
+  g_clear_object (&res);
+  ruv_hub_token_store_async ("ftp://example.org", "hf_x", NULL, got_result_cb, &res);
+  g_assert_false (ruv_hub_token_store_finish (wait_result (&res), &error));
+  g_assert_error (error, RUV_ERROR, RUV_ERROR_CONFIG);
+  g_clear_error (&error);
+  g_clear_object (&res);
+  ruv_hub_token_clear_async ("ftp://example.org", NULL, got_result_cb, &res);
+  g_assert_false (ruv_hub_token_clear_finish (wait_result (&res), &removed, &error));
+  g_assert_error (error, RUV_ERROR, RUV_ERROR_CONFIG);
+  g_clear_error (&error);
+  g_clear_object (&res);
 }
 
 /* ---- the CLI ------------------------------------------------------------ */
