@@ -67,6 +67,14 @@ RK_DECLARE_GEMM_AVX512 (rk_gemm_q4_K_q8_K)
 RK_DECLARE_GEMM_AVX512 (rk_gemm_q5_K_q8_K)
 RK_DECLARE_GEMM_AVX512 (rk_gemm_q6_K_q8_K)
 
+/* The Q8_0/Q4_0/Q5_0 VNNI variants pack their rows per call (gemm-avx512.c):
+ * callers that pass up to this many tokens per call amortise the packing
+ * best, and calls with more are cut into runs of it. */
+#define RK_GEMM_PACKED_TOKS 64
+/* Tokens per call that suits the block product of `type` on the ISA in
+ * use (RK_GEMM_PACKED_TOKS for the packed ones, else 24). */
+int        rk_gemm_tok_block (rk_type type);
+
 /* The block product for weights of `type` with the ISA rk_cpu_isa() chose,
  * or NULL for a type without one (callers then loop over vec_dot). */
 rk_gemm_fn rk_gemm_get       (rk_type type);

@@ -35,9 +35,6 @@
 #define TILE_MAX_ROWS 64
 /* Tokens multiplied per pass over a tile. */
 #define TOK_BLOCK 8
-/* The same with a register-blocked block product (rk-gemm.h): its tiles are
- * 3 to 8 tokens wide; 24 is a multiple of each, so no narrow edge tiles. */
-#define GEMM_TOK_BLOCK 24
 
 typedef struct
 {
@@ -53,6 +50,7 @@ typedef struct
   float         *y;
   int64_t        y_stride;
   int64_t        tile_rows;
+  int64_t        gemm_toks;   /* tokens per block product call (rk_gemm_tok_block) */
   int64_t        range_end[RK_MATVEC_MAX_RANGES]; /* decode: end row of each range */
 } matmul_job;
 
@@ -131,9 +129,9 @@ matmul_tiles (void    *data,
       r1 = r0 + j->tile_rows < j->n_out ? r0 + j->tile_rows : j->n_out;
       if (j->gemm != NULL)
         {
-          for (t0 = 0; t0 < j->n_tok; t0 += GEMM_TOK_BLOCK)
+          for (t0 = 0; t0 < j->n_tok; t0 += j->gemm_toks)
             {
-              t1 = t0 + GEMM_TOK_BLOCK < j->n_tok ? t0 + GEMM_TOK_BLOCK : j->n_tok;
+              t1 = t0 + j->gemm_toks < j->n_tok ? t0 + j->gemm_toks : j->n_tok;
               j->gemm (j->n_in, j->w + (size_t) r0 * j->row_stride, j->row_stride,
                        (int) (r1 - r0), j->xq + (size_t) t0 * j->xq_row, j->xq_row,
                        (int) (t1 - t0), j->y + t0 * j->y_stride + r0, j->y_stride);
@@ -261,6 +259,7 @@ rk_matmul_prequant (rk_pool     *pool,
   j.vec_dot = tr->vec_dot;
   /* Same ISA as the traits (RUV_KERNELS=ref gives the per-pair _ref). */
   j.gemm = rk_gemm_get (wtype);
+  j.gemm_toks = rk_gemm_tok_block (wtype);
   j.w = w;
   j.row_stride = row_stride;
   j.n_in = (int) n_in;

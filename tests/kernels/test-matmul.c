@@ -488,6 +488,43 @@ test_gemm_avx512 (gconstpointer data)
               g_assert_cmpfloat (y[t * ys + r], ==, -12345.0f);
           }
       }
+  g_free (xq);
+  g_free (y);
+  problem_clear (&p);
+
+  /* Bigger than one packed chunk (64 blocks), one token run
+   * (RK_GEMM_PACKED_TOKS) and one pass (16 rows), with a row padding and a
+   * ragged last chunk, panel and run. */
+  {
+    const int64_t big_in = 2 * 64 * 32 + 3 * 256;
+    const int n_r = 37, n_t = RK_GEMM_PACKED_TOKS + 7;
+    const int64_t ys = n_r + 3;
+
+    problem_init (&p, ac->type, n_r, big_in, n_t, 34, 0);
+    xq_row = rk_row_size (wref.vec_dot_type, big_in);
+    xq = g_malloc (xq_row * p.n_tok);
+    rk_quantize_rows (NULL, wref.vec_dot_type, p.x, p.x_stride, big_in, p.n_tok, xq);
+    y = g_new (float, ys * n_t);
+    for (r = 0; r < ys * n_t; r++)
+      y[r] = -12345.0f;
+    ac->fn ((int) big_in, p.wq, p.row_stride, n_r, xq, xq_row, n_t, y, ys);
+    for (t = 0; t < n_t; t++)
+      {
+        for (r = 0; r < n_r; r++)
+          {
+            double dot = wref.vec_dot ((int) big_in, p.wq + r * p.row_stride, xq + t * xq_row);
+            double got = y[t * ys + r];
+            double bound = tol * p.mag[t * p.n_out + r] + 1e-6;
+
+            if (!(fabs (got - dot) <= bound))
+              g_error ("%s gemm avx512 %d x %d, n %" G_GINT64_FORMAT ": y[%" G_GINT64_FORMAT
+                       "][%" G_GINT64_FORMAT "] = %.9g, ref dot %.9g (bound %.3g)", ac->name,
+                       n_r, n_t, big_in, t, r, got, dot, bound);
+          }
+        for (r = n_r; r < ys; r++)
+          g_assert_cmpfloat (y[t * ys + r], ==, -12345.0f);
+      }
+  }
   /* The dispatch: AVX2 tables carry these exactly when they are enabled. */
   g_assert_true ((rk_gemm_get_isa (ac->type, RK_ISA_AVX2) == ac->fn)
                  == rk_cpu_use_avx512_vnni ());
