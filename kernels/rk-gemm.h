@@ -71,6 +71,8 @@ RK_DECLARE_GEMM_AVX512 (rk_gemm_q6_K_q8_K)
  * callers that pass up to this many tokens per call amortise the packing
  * best, and calls with more are cut into runs of it. */
 #define RK_GEMM_PACKED_TOKS 64
+/* ... and rows in passes of this many (two 8-row panels). */
+#define RK_GEMM_PACKED_ROWS 16
 /* Tokens per call that suits the block product of `type` on the ISA in
  * use (RK_GEMM_PACKED_TOKS for the packed ones, else 24). */
 int        rk_gemm_tok_block (rk_type type);

@@ -88,12 +88,8 @@ q0_codes (int            kind,
 /* Tokens per call this code prepares sums for (matmul.c keeps to it). */
 #define PK_TOKS RK_GEMM_PACKED_TOKS
 /* Panels per pass (8 rows each) and tokens per register tile. */
-#ifndef PK_G
-#define PK_G 2
-#endif
-#ifndef PK_NT
+#define PK_G (RK_GEMM_PACKED_ROWS / 8)
 #define PK_NT 4
-#endif
 
 typedef struct
 {
@@ -218,7 +214,7 @@ pk_tile (int             ng,
          int64_t         ys)
 {
   const __mmask8 last = (__mmask8) ((1u << nr_last) - 1);
-  __m256 acc[3][6];
+  __m256 acc[PK_G][PK_NT];
   int g, j, b, k;
 
   UNROLL
@@ -229,7 +225,7 @@ pk_tile (int             ng,
                         : _mm256_maskz_loadu_ps (g == ng - 1 ? last : 0xff, y + j * ys + 8 * g);
   for (b = 0; b < nbc; b++)
     {
-      __m256i isum[3][6];
+      __m256i isum[PK_G][PK_NT];
 
       UNROLL
       for (j = 0; j < nt; j++)
@@ -243,7 +239,7 @@ pk_tile (int             ng,
       UNROLL
       for (k = 0; k < 8; k++)
         {
-          __m256i wu[3];
+          __m256i wu[PK_G];
 
           UNROLL
           for (g = 0; g < ng; g++)
@@ -300,9 +296,8 @@ pk_tile_nt (int             ng,
       pk_tile ((G), (T), nr_last, pk, nbc, x, xr, b0, s0, dx, first, y, ys);       \
       return;                                                                      \
     }
-  PK_CASE (3, 6) PK_CASE (3, 5) PK_CASE (3, 4) PK_CASE (3, 3) PK_CASE (3, 2) PK_CASE (3, 1)
-  PK_CASE (2, 6) PK_CASE (2, 5) PK_CASE (2, 4) PK_CASE (2, 3) PK_CASE (2, 2) PK_CASE (2, 1)
-  PK_CASE (1, 6) PK_CASE (1, 5) PK_CASE (1, 4) PK_CASE (1, 3) PK_CASE (1, 2) PK_CASE (1, 1)
+  PK_CASE (2, 4) PK_CASE (2, 3) PK_CASE (2, 2) PK_CASE (2, 1)
+  PK_CASE (1, 4) PK_CASE (1, 3) PK_CASE (1, 2) PK_CASE (1, 1)
 #undef PK_CASE
 }
 
@@ -367,12 +362,12 @@ DEFINE_GEMM_Q0 (rk_gemm_q5_0_q8_0_avx512, KIND_Q5_0, rk_block_q5_0)
 
 /* --- K formats with Q8_K activations ------------------------------------
  *
- * Q6_K uses the unpacked tiles of gemm-tiles-x86.h: the integer work of
- * gemm-avx2.c, with one instruction less per 32 values and pair: maddubs
+ * The unpacked tiles of gemm-tiles-x86.h (no longer called here): the
+ * integer work of gemm-avx2.c, with one instruction less per 32 values and pair: maddubs
  * (unsigned codes by signed activations, to 16 bits) and then vpdpwssd,
  * which multiplies by the 16-bit sub-block scales and adds the pairs into
  * the int32 sums in one go (AVX2 needs madd and add). The extra registers
- * allow 3-row tiles. Q4_K and Q5_K are packed (below). */
+ * allow 3-row tiles. Q4_K, Q5_K and Q6_K are packed (below). */
 
 /* maddubs to 16 bits, then one vpdpwssd multiplies by the scales and adds. */
 static ALWAYS_INLINE __m256i
@@ -413,6 +408,9 @@ k5_fifth_bits (__m256i  qh,
 
 /* Blocks of 256 per chunk: 2 panels of 8 blocks = 39 KiB. */
 #define PKK_KC 8
+/* Panels per pass and tokens per register tile (3 x 8 accumulators). */
+#define PKK_G (RK_GEMM_PACKED_ROWS / 8)
+#define PKK_NT 3
 
 typedef struct
 {
@@ -548,7 +546,7 @@ pkk_tile (int              ng,
           int64_t          ys)
 {
   const __mmask8 last = (__mmask8) ((1u << nr_last) - 1);
-  __m256 acc[2][4];
+  __m256 acc[PKK_G][PKK_NT];
   int g, j, b, s, k, p;
 
   UNROLL
@@ -559,7 +557,7 @@ pkk_tile (int              ng,
                         : _mm256_maskz_loadu_ps (g == ng - 1 ? last : 0xff, y + j * ys + 8 * g);
   for (b = 0; b < nbc; b++)
     {
-      __m256i sum[2][4], mins[2][4];
+      __m256i sum[PKK_G][PKK_NT], mins[PKK_G][PKK_NT];
 
       UNROLL
       for (g = 0; g < ng; g++)
@@ -568,7 +566,7 @@ pkk_tile (int              ng,
           sum[g][j] = mins[g][j] = _mm256_setzero_si256 ();
       for (s = 0; s < 8; s++)
         {
-          __m256i isum[2][4];
+          __m256i isum[PKK_G][PKK_NT];
 
           UNROLL
           for (g = 0; g < ng; g++)
@@ -578,7 +576,7 @@ pkk_tile (int              ng,
           UNROLL
           for (k = 0; k < 8; k++)
             {
-              __m256i wu[2];
+              __m256i wu[PKK_G];
 
               UNROLL
               for (g = 0; g < ng; g++)
@@ -664,9 +662,6 @@ pkk_tile_nt (int              ng,
 #undef PKK_CASE
 }
 
-#define PKK_G 2
-#define PKK_NT 3
-
 static ALWAYS_INLINE void
 k45_gemm_packed (int            q5,
                  int            n,
@@ -725,4 +720,243 @@ rk_gemm_q5_K_q8_K_avx512 (int n, const void *w, size_t row_stride, int n_rows, c
   k45_gemm_packed (1, n, w, row_stride, n_rows, x, x_row, n_toks, y, y_stride);
 }
 
-DEFINE_GEMM_K (rk_gemm_q6_K_q8_K_avx512, K_TILE_Q6_K)
+/* --- Packed panels of Q6_K -------------------------------------------------
+ *
+ * The same for Q6_K's 16 sub-blocks of 16 values (4 steps each): codes
+ * 0..63 stay unsigned, their -32 offset comes off once per block as
+ * 32 * sum_k scale_k * bsum_k, 8 vpdpwssd of the rows' scale pairs with the
+ * token's bsum pairs (read straight from the Q8_K block). Per 8 rows, token
+ * and 32 values: 8 dpbusd, 2 multiplies and 2 adds (16 ops unpacked). */
+
+typedef struct
+{
+  uint8_t u[16][4][32];  /* sub-block k, step i: codes 4i..4i+3 of rows 0..7 */
+  int32_t sc[16][8];     /* sub-block k: the rows' scales */
+  int16_t scp[8][8][2];  /* pair p: the rows' scales of sub-blocks 2p, 2p + 1 */
+  float   d[8];
+} pk6_block;
+
+static ALWAYS_INLINE void
+pk6_pack (const uint8_t *w,
+          size_t         rs,
+          int            nr,
+          int            b0,
+          int            nbc,
+          pk6_block     *out)
+{
+  const __m256i m4 = _mm256_set1_epi8 (0xF);
+  const __m256i m2 = _mm256_set1_epi8 (3);
+  int b, r, k, h, t;
+
+  for (b = 0; b < nbc; b++)
+    {
+      pk6_block *o = out + b;
+      const uint8_t *bw[8];
+
+      for (r = 0; r < 8; r++)
+        {
+          bw[r] = r < nr ? w + (size_t) r * rs + (size_t) (b0 + b) * sizeof (rk_block_q6_K) : NULL;
+          for (k = 0; k < 16; k++)
+            {
+              const int v = bw[r] != NULL ? ((const int8_t *) (bw[r] + offsetof (rk_block_q6_K, scales)))[k] : 0;
+
+              o->sc[k][r] = v;
+              o->scp[k / 2][r][k % 2] = (int16_t) v;
+            }
+          o->d[r] = bw[r] != NULL ? rk_load_fp16_avx2 (bw[r] + offsetof (rk_block_q6_K, d)) : 0.0f;
+        }
+      /* Quarter t of half h: 32 values, sub-blocks 8h + 2t and 8h + 2t + 1. */
+      for (h = 0; h < 2; h++)
+        for (t = 0; t < 4; t++)
+          {
+            __m256i q[8];
+
+            for (r = 0; r < 8; r++)
+              {
+                if (bw[r] == NULL)
+                  {
+                    q[r] = _mm256_setzero_si256 ();
+                    continue;
+                  }
+                {
+                  const uint8_t *ql = bw[r] + offsetof (rk_block_q6_K, ql) + 64 * h + 32 * (t & 1);
+                  const uint8_t *qhp = bw[r] + offsetof (rk_block_q6_K, qh) + 32 * h;
+                  const __m256i l = _mm256_loadu_si256 ((const __m256i *) ql);
+                  const __m256i hb = _mm256_loadu_si256 ((const __m256i *) qhp);
+                  const __m256i lo = t < 2 ? _mm256_and_si256 (l, m4)
+                                           : _mm256_and_si256 (_mm256_srli_epi16 (l, 4), m4);
+                  const __m256i hi = _mm256_and_si256 (_mm256_srli_epi16 (hb, 2 * t), m2);
+
+                  q[r] = _mm256_or_si256 (lo, _mm256_slli_epi16 (hi, 4));
+                }
+              }
+            transpose_8x8_epi32 (q);
+            for (r = 0; r < 8; r++)
+              _mm256_store_si256 ((__m256i *) o->u[8 * h + 2 * t + r / 4][r % 4], q[r]);
+          }
+    }
+}
+
+static ALWAYS_INLINE void
+pk6_tile (int              ng,
+          int              nt,
+          int              nr_last,
+          const pk6_block *pk,
+          int              nbc,
+          const uint8_t   *x,
+          size_t           xr,
+          int              b0,
+          int              first,
+          float           *y,
+          int64_t          ys)
+{
+  const __mmask8 last = (__mmask8) ((1u << nr_last) - 1);
+  __m256 acc[PKK_G][PKK_NT];
+  int g, j, b, k, i, p;
+
+  UNROLL
+  for (g = 0; g < ng; g++)
+    UNROLL
+    for (j = 0; j < nt; j++)
+      acc[g][j] = first ? _mm256_setzero_ps ()
+                        : _mm256_maskz_loadu_ps (g == ng - 1 ? last : 0xff, y + j * ys + 8 * g);
+  for (b = 0; b < nbc; b++)
+    {
+      __m256i sum[PKK_G][PKK_NT], off[PKK_G][PKK_NT];
+      const uint8_t *bx[PKK_NT];
+
+      UNROLL
+      for (j = 0; j < nt; j++)
+        bx[j] = x + (size_t) j * xr + (size_t) (b0 + b) * QK_BYTES;
+      UNROLL
+      for (g = 0; g < ng; g++)
+        UNROLL
+        for (j = 0; j < nt; j++)
+          sum[g][j] = off[g][j] = _mm256_setzero_si256 ();
+      for (k = 0; k < 16; k++)
+        {
+          __m256i isum[PKK_G][PKK_NT];
+
+          UNROLL
+          for (g = 0; g < ng; g++)
+            UNROLL
+            for (j = 0; j < nt; j++)
+              isum[g][j] = _mm256_setzero_si256 ();
+          UNROLL
+          for (i = 0; i < 4; i++)
+            {
+              __m256i wu[PKK_G];
+
+              UNROLL
+              for (g = 0; g < ng; g++)
+                wu[g] = _mm256_load_si256 ((const __m256i *) pk[g * PKK_KC + b].u[k][i]);
+              UNROLL
+              for (j = 0; j < nt; j++)
+                {
+                  const __m256i xb = _mm256_set1_epi32 ((int) rk_load_u32 (bx[j] + offsetof (rk_block_q8_K, qs)
+                                                                      + 16 * k + 4 * i));
+
+                  UNROLL
+                  for (g = 0; g < ng; g++)
+                    isum[g][j] = _mm256_dpbusd_epi32 (isum[g][j], wu[g], xb);
+                }
+            }
+          UNROLL
+          for (g = 0; g < ng; g++)
+            {
+              const __m256i sc = _mm256_load_si256 ((const __m256i *) pk[g * PKK_KC + b].sc[k]);
+
+              UNROLL
+              for (j = 0; j < nt; j++)
+                sum[g][j] = _mm256_add_epi32 (sum[g][j], _mm256_mullo_epi32 (isum[g][j], sc));
+            }
+        }
+      UNROLL
+      for (p = 0; p < 8; p++)
+        UNROLL
+        for (g = 0; g < ng; g++)
+          {
+            const __m256i sv = _mm256_load_si256 ((const __m256i *) pk[g * PKK_KC + b].scp[p]);
+
+            UNROLL
+            for (j = 0; j < nt; j++)
+              off[g][j] = _mm256_dpwssd_epi32 (off[g][j], sv, _mm256_set1_epi32 ((int) rk_load_u32 (
+                                                 bx[j] + offsetof (rk_block_q8_K, bsums) + 4 * p)));
+          }
+      UNROLL
+      for (g = 0; g < ng; g++)
+        {
+          const __m256 dw = _mm256_load_ps (pk[g * PKK_KC + b].d);
+
+          UNROLL
+          for (j = 0; j < nt; j++)
+            {
+              const __m256i q = _mm256_sub_epi32 (sum[g][j], _mm256_slli_epi32 (off[g][j], 5));
+
+              acc[g][j] = _mm256_fmadd_ps (_mm256_mul_ps (_mm256_cvtepi32_ps (q), dw),
+                                           _mm256_set1_ps (load_f32 (bx[j] + offsetof (rk_block_q8_K, d))),
+                                           acc[g][j]);
+            }
+        }
+    }
+  UNROLL
+  for (g = 0; g < ng; g++)
+    UNROLL
+    for (j = 0; j < nt; j++)
+      _mm256_mask_storeu_ps (y + j * ys + 8 * g, g == ng - 1 ? last : 0xff, acc[g][j]);
+}
+
+static ALWAYS_INLINE void
+pk6_tile_nt (int              ng,
+             int              nt,
+             int              nr_last,
+             const pk6_block *pk,
+             int              nbc,
+             const uint8_t   *x,
+             size_t           xr,
+             int              b0,
+             int              first,
+             float           *y,
+             int64_t          ys)
+{
+#define PK6_CASE(G, T)                                                             \
+  if (ng == (G) && nt == (T))                                                      \
+    {                                                                              \
+      pk6_tile ((G), (T), nr_last, pk, nbc, x, xr, b0, first, y, ys);              \
+      return;                                                                      \
+    }
+  PK6_CASE (2, 3) PK6_CASE (2, 2) PK6_CASE (2, 1)
+  PK6_CASE (1, 3) PK6_CASE (1, 2) PK6_CASE (1, 1)
+#undef PK6_CASE
+}
+
+void
+rk_gemm_q6_K_q8_K_avx512 (int n, const void *w, size_t row_stride, int n_rows, const void *x,
+                          size_t x_row, int n_toks, float *y, int64_t y_stride)
+{
+  const uint8_t *w8 = w;
+  const uint8_t *x8 = x;
+  const int nb = n / RK_QK_K;
+  pk6_block pk[PKK_G * PKK_KC] __attribute__ ((aligned (32)));
+  int b0, r0, g, j;
+
+  /* No per-token preparation here, so the whole call is one run of tokens. */
+  for (b0 = 0; b0 < nb; b0 += PKK_KC)
+    {
+      const int nbc = nb - b0 < PKK_KC ? nb - b0 : PKK_KC;
+
+      for (r0 = 0; r0 < n_rows; r0 += 8 * PKK_G)
+        {
+          const int nr = n_rows - r0 < 8 * PKK_G ? n_rows - r0 : 8 * PKK_G;
+          const int ng = (nr + 7) / 8;
+
+          for (g = 0; g < ng; g++)
+            pk6_pack (w8 + (size_t) (r0 + 8 * g) * row_stride, row_stride,
+                      nr - 8 * g < 8 ? nr - 8 * g : 8, b0, nbc, pk + g * PKK_KC);
+          for (j = 0; j < n_toks; j += PKK_NT)
+            pk6_tile_nt (ng, n_toks - j < PKK_NT ? n_toks - j : PKK_NT, nr - 8 * (ng - 1), pk, nbc,
+                         x8 + (size_t) j * x_row, x_row, b0, b0 == 0,
+                         y + (int64_t) j * y_stride + r0, y_stride);
+        }
+    }
+}

@@ -119,7 +119,7 @@ rk_gemm_tok_block (rk_type type)
   rk_cpu_init ();
   if (rk_cpu_isa () == RK_ISA_AVX2 && rk_cpu_use_avx512_vnni ()
       && (type == RK_TYPE_Q8_0 || type == RK_TYPE_Q4_0 || type == RK_TYPE_Q5_0
-          || type == RK_TYPE_Q4_K || type == RK_TYPE_Q5_K))
+          || type == RK_TYPE_Q4_K || type == RK_TYPE_Q5_K || type == RK_TYPE_Q6_K))
     return RK_GEMM_PACKED_TOKS;
 #endif
   (void) type;

@@ -307,6 +307,14 @@ rk_matmul_prequant (rk_pool     *pool,
         j.tile_rows = TILE_MIN_ROWS;
       n_tiles = (n_out + j.tile_rows - 1) / j.tile_rows;
     }
+  if (j.gemm != NULL && j.gemm_toks == RK_GEMM_PACKED_TOKS)
+    {
+      /* Packed block products work on passes of 16 rows: a tile of 14
+       * would fill its second pass only by 6/16. */
+      j.tile_rows = (j.tile_rows + RK_GEMM_PACKED_ROWS - 1) / RK_GEMM_PACKED_ROWS
+                    * RK_GEMM_PACKED_ROWS;
+      n_tiles = (n_out + j.tile_rows - 1) / j.tile_rows;
+    }
   rk_pool_parallel_for (pool, n_tiles, 1, matmul_tiles, &j);
 }
 
