@@ -167,6 +167,11 @@ rk_traits_for_isa (rk_type type,
         default:
           break;
         }
+#if defined(RK_HAVE_AVX512)
+      /* Same bits, one instruction less per 32 values (vpdpwssd). */
+      if (type == RK_TYPE_Q4_K && rk_cpu_use_avx512_vnni ())
+        tr.vec_dot = rk_vec_dot_q4_K_q8_K_avx512;
+#endif
       return tr;
     }
 #endif

@@ -167,6 +167,9 @@ RK_DECLARE_VARIANTS (float, rk_vec_dot_q8_0_q8_0, (int n, const void *x, const v
 RK_DECLARE_VARIANTS (float, rk_vec_dot_q4_K_q8_K, (int n, const void *x, const void *y))
 RK_DECLARE_VARIANTS (float, rk_vec_dot_q5_K_q8_K, (int n, const void *x, const void *y))
 RK_DECLARE_VARIANTS (float, rk_vec_dot_q6_K_q8_K, (int n, const void *x, const void *y))
+/* AVX-512 VNNI (quant/q4_K-avx512.c, x86-64 only): the AVX2 traits carry it
+ * in place of rk_vec_dot_q4_K_q8_K_avx2 where rk_cpu_use_avx512_vnni (). */
+float rk_vec_dot_q4_K_q8_K_avx512 (int n, const void *x, const void *y);
 
 /* Shared helpers of the reference quantizers (quant/quant-util.c), the same
  * searches ggml's quantizers use so that output is byte-identical. */

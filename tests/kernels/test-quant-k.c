@@ -32,9 +32,16 @@ typedef float (*dot_fn)     (int n, const void *x, const void *y);
 #define NEON(f) NULL
 #endif
 #define VARIANTS(f) { f##_ref, AVX2 (f), NEON (f) }
+#if defined(RK_HAVE_AVX512)
+#define AVX512(f) f##_avx512
+#else
+#define AVX512(f) NULL
+#endif
 
-enum { V_REF, V_AVX2, V_NEON, N_VARIANTS };
-static const rk_isa variant_isa[N_VARIANTS] = { RK_ISA_REF, RK_ISA_AVX2, RK_ISA_NEON };
+/* V_AVX512: the AVX-512 VNNI kernels that stand in for AVX2 ones (a dot). */
+enum { V_REF, V_AVX2, V_NEON, V_AVX512, N_VARIANTS };
+static const rk_isa variant_isa[N_VARIANTS] = { RK_ISA_REF, RK_ISA_AVX2, RK_ISA_NEON,
+                                                RK_ISA_AVX2 };
 
 typedef struct
 {
@@ -57,7 +64,8 @@ static const KFormat formats[] = {
   {
     "q4_K", sizeof (rk_block_q4_K),
     VARIANTS (rk_quantize_row_q4_K), VARIANTS (rk_dequantize_row_q4_K),
-    VARIANTS (rk_vec_dot_q4_K_q8_K),
+    { rk_vec_dot_q4_K_q8_K_ref, AVX2 (rk_vec_dot_q4_K_q8_K), NEON (rk_vec_dot_q4_K_q8_K),
+      AVX512 (rk_vec_dot_q4_K_q8_K) },
     "eb96a6c3ae3fe8314d62453ec8334ca051113dd4124182a18b5d97dd541f236b",
     "994cfb023e6f975d11a10ab5454ce9cd78e84da95823626c6dec07abe843be69",
     /* 16 levels over the range of 32 normals (~4.1 sigma) minus the fitted
@@ -226,7 +234,8 @@ buffer_at (uint8_t **base,
 static gboolean
 skip_unless_isa (int variant)
 {
-  if (!rk_cpu_has_isa (variant_isa[variant]))
+  if (!rk_cpu_has_isa (variant_isa[variant])
+      || (variant == V_AVX512 && !rk_cpu_has_avx512_vnni ()))
     {
       g_test_skip ("ISA not available on this CPU or build");
       return TRUE;
@@ -531,6 +540,9 @@ test_dot (gconstpointer data)
           g_assert_true (isfinite (got));
           g_assert_cmpfloat (fabs (ref - ref_d), <=, DOT_REL_TOL * abs_sum + 1e-30);
           g_assert_cmpfloat (fabs (got - (double) ref), <=, DOT_REL_TOL * abs_sum + 1e-30);
+          /* The VNNI dot promises the AVX2 one's bits. */
+          if (c->variant == V_AVX512)
+            g_assert_cmpfloat (got, ==, fmt->dot[V_AVX2] (n, qx, qy));
         }
       g_free (x);
       g_free (y);
@@ -543,7 +555,7 @@ int
 main (int   argc,
       char *argv[])
 {
-  static const char *const vnames[N_VARIANTS] = { "ref", "avx2", "neon" };
+  static const char *const vnames[N_VARIANTS] = { "ref", "avx2", "neon", "avx512" };
   static Case cases[G_N_ELEMENTS (formats)][N_VARIANTS];
   gsize f;
   int v;
@@ -567,7 +579,7 @@ main (int   argc,
         {
           cases[f][v].fmt = fmt;
           cases[f][v].variant = v;
-          if (v != V_REF)
+          if (v != V_REF && v != V_AVX512)
             {
               path = g_strdup_printf ("/kernels/%s/quantize/%s", fmt->name, vnames[v]);
               g_test_add_data_func (path, &cases[f][v], test_quantize_simd);
@@ -576,7 +588,7 @@ main (int   argc,
               g_test_add_data_func (path, &cases[f][v], test_dequantize_simd);
               g_free (path);
             }
-          if (fmt->dot[V_REF] != NULL)
+          if (fmt->dot[V_REF] != NULL && (v != V_AVX512 || fmt->dot[v] != NULL))
             {
               path = g_strdup_printf ("/kernels/%s/dot-q8_K/%s", fmt->name, vnames[v]);
               g_test_add_data_func (path, &cases[f][v], test_dot);
