@@ -67,7 +67,7 @@ RK_DECLARE_GEMM_AVX512 (rk_gemm_q4_K_q8_K)
 RK_DECLARE_GEMM_AVX512 (rk_gemm_q5_K_q8_K)
 RK_DECLARE_GEMM_AVX512 (rk_gemm_q6_K_q8_K)
 
-/* The Q8_0/Q4_0/Q5_0 VNNI variants pack their rows per call (gemm-avx512.c):
+/* The VNNI variants of the six types above pack their rows per call (gemm-avx512.c):
  * callers that pass up to this many tokens per call amortise the packing
  * best, and calls with more are cut into runs of it. */
 #define RK_GEMM_PACKED_TOKS 64

@@ -15,13 +15,14 @@
  *   sum q * x = dpbusd (-B * sum x, u, x)
  *
  * All integer sums are exact (|sum| <= 32 * 255 * 128 plus 32 * 128 * 128),
- * so results differ from _ref only by float rounding. The Q8_0-family,
- * Q4_K and Q5_K weights are packed 8 rows at a time first (see "Packed
- * panels"): on Zen 4, 4864x1024 by 128 tokens, one thread, that took Q8_0
- * from ~75 to ~150-250 GFLOP/s and Q4_K from ~86 to ~145-160.
+ * so results differ from _ref only by float rounding. All six formats'
+ * weights are packed 8 rows at a time first (see "Packed panels"): on
+ * Zen 4, 4864x1024 by 128 tokens, one thread, that took Q8_0 from ~75 to
+ * ~150-250 GFLOP/s and Q4_K from ~86 to ~145-160.
  */
 
-/* Q6_K's unpacked tiles: the extra registers allow 3 rows (see below). */
+/* The unpacked K tiles of gemm-tiles-x86.h, which this file includes for
+ * its helpers but no longer calls: 3 rows fit in the extra registers. */
 #define K_MR 3
 #define K_NR 6
 
@@ -96,6 +97,28 @@ typedef struct
   uint8_t u[8][32];  /* step k: bytes 4k..4k+3 of rows 0..7 */
   float   d[8];      /* the rows' block scales */
 } pk_block;
+
+/* The *_tile_nt dispatchers below know passes of 1 or 2 panels only; any
+ * other count would make them silently compute nothing. */
+static_assert (RK_GEMM_PACKED_ROWS == 16, "pk*_tile_nt handle 1 or 2 panels");
+/* Arrays of packed blocks are 32-byte aligned: each block must stay so for
+ * the aligned loads and stores of its fields. */
+static_assert (sizeof (pk_block) % 32 == 0, "pk_block keeps 32-byte alignment");
+
+/* n = 0: every output is the empty dot product, 0, but the packed drivers
+ * below store only from within a chunk of blocks, and there is none. */
+static void
+pk_zero (int      n_rows,
+         int      n_toks,
+         float   *y,
+         int64_t  ys)
+{
+  int r, t;
+
+  for (t = 0; t < n_toks; t++)
+    for (r = 0; r < n_rows; r++)
+      y[t * ys + r] = 0.0f;
+}
 
 /* 8 rows of 8 dwords each -> 8 vectors of dword k of every row. */
 static ALWAYS_INLINE void
@@ -320,6 +343,8 @@ q0_gemm_packed (int            kind,
   float dx[PK_TOKS * PK_KC];
   int t0, b0, r0, g, j;
 
+  if (nb == 0)
+    pk_zero (n_rows, n_toks, y, ys);
   for (t0 = 0; t0 < n_toks; t0 += PK_TOKS)
     {
       const int nt = n_toks - t0 < PK_TOKS ? n_toks - t0 : PK_TOKS;
@@ -420,6 +445,8 @@ typedef struct
   float   d[8];
   float   dmin[8];
 } pkk_block;
+
+static_assert (sizeof (pkk_block) % 32 == 0, "pkk_block keeps 32-byte alignment");
 
 static ALWAYS_INLINE void
 pkk_pack (int            q5,
@@ -679,6 +706,8 @@ k45_gemm_packed (int            q5,
   pkk_act a[PK_TOKS * PKK_KC];
   int t0, b0, r0, g, j;
 
+  if (nb == 0)
+    pk_zero (n_rows, n_toks, y, ys);
   for (t0 = 0; t0 < n_toks; t0 += PK_TOKS)
     {
       const int nt = n_toks - t0 < PK_TOKS ? n_toks - t0 : PK_TOKS;
@@ -735,6 +764,8 @@ typedef struct
   int16_t scp[8][8][2];  /* pair p: the rows' scales of sub-blocks 2p, 2p + 1 */
   float   d[8];
 } pk6_block;
+
+static_assert (sizeof (pk6_block) % 32 == 0, "pk6_block keeps 32-byte alignment");
 
 static ALWAYS_INLINE void
 pk6_pack (const uint8_t *w,
@@ -940,6 +971,8 @@ rk_gemm_q6_K_q8_K_avx512 (int n, const void *w, size_t row_stride, int n_rows, c
   pk6_block pk[PKK_G * PKK_KC] __attribute__ ((aligned (32)));
   int b0, r0, g, j;
 
+  if (nb == 0)
+    pk_zero (n_rows, n_toks, y, y_stride);
   /* No per-token preparation here, so the whole call is one run of tokens. */
   for (b0 = 0; b0 < nb; b0 += PKK_KC)
     {

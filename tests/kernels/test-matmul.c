@@ -15,9 +15,11 @@
 #include <string.h>
 
 #include "rk-cpu.h"
+#include "rk-fp16.h"
 #include "rk-gemm.h"
 #include "rk-matmul.h"
 #include "rk-pool.h"
+#include "rk-quant.h"
 #include "rk-types.h"
 
 typedef struct
@@ -35,11 +37,12 @@ static const type_case types[] = {
 
 /* n_out, n_in, n_tok: odd row counts, token counts around the token block
  * (8) and tile sizes, n_in multiples of 256 for the K formats; 2049 rows
- * split into several decode ranges of unequal size for every format. */
+ * split into several decode ranges of unequal size for every format; 70
+ * tokens cross the block products' token runs (24, RK_GEMM_PACKED_TOKS). */
 static const int64_t shapes[][3] = {
   { 1, 256, 1 },   { 33, 256, 1 },  { 67, 512, 1 },   { 130, 768, 3 },
   { 65, 256, 8 },  { 17, 512, 9 },  { 129, 256, 17 }, { 3, 1024, 2 },
-  { 257, 256, 1 }, { 70, 512, 31 }, { 2049, 256, 1 },
+  { 257, 256, 1 }, { 70, 512, 31 }, { 2049, 256, 1 }, { 45, 512, 70 },
 };
 
 static guint32 rng_state;
@@ -423,6 +426,7 @@ test_gemm_tiles (gconstpointer data)
   problem_clear (&p);
 }
 
+#if defined(RK_HAVE_AVX512)
 /* The AVX-512 VNNI tiles called directly (whatever RUV_KERNELS says), on the
  * same edges, padded y stride and tolerance as test_gemm_tiles, and against
  * the per-pair reference dot products. */
@@ -525,6 +529,16 @@ test_gemm_avx512 (gconstpointer data)
           g_assert_cmpfloat (y[t * ys + r], ==, -12345.0f);
       }
   }
+  /* n = 0: every output is the empty dot product, 0, as in _ref. */
+  for (r = 0; r < 2 * 20; r++)
+    y[r] = -12345.0f;
+  ac->fn (0, p.wq, p.row_stride, 19, xq, xq_row, 2, y, 20);
+  for (t = 0; t < 2; t++)
+    {
+      for (r = 0; r < 19; r++)
+        g_assert_cmpfloat (y[t * 20 + r], ==, 0.0f);
+      g_assert_cmpfloat (y[t * 20 + 19], ==, -12345.0f);
+    }
   /* The dispatch: AVX2 tables carry these exactly when they are enabled. */
   g_assert_true ((rk_gemm_get_isa (ac->type, RK_ISA_AVX2) == ac->fn)
                  == rk_cpu_use_avx512_vnni ());
@@ -532,6 +546,159 @@ test_gemm_avx512 (gconstpointer data)
   g_free (y);
   problem_clear (&p);
 }
+
+static uint8_t
+rng_byte (void)
+{
+  rng_state = rng_state * 1664525u + 1013904223u;
+  return (uint8_t) (rng_state >> 24);
+}
+
+/* A scale for random blocks: positive, normal in fp16, not tiny. */
+static rk_fp16
+random_fp16_scale (void)
+{
+  return rk_fp32_to_fp16 (0.001f + 0.05f * fabsf (rng_float ()));
+}
+
+/* Every bit pattern on both sides, which quantized normals never give: random
+ * weight bytes with sane fp16 scales (Q6_K scales down to -128, Q5_K codes
+ * up to 31) and random activations including -128, which neither activation
+ * quantizer writes (bsums kept consistent). Row 0 holds the top code
+ * everywhere (and Q6_K's -128 scales) and token 0 is all -128, the largest
+ * int32 sums the packed kernels can meet; 9 K blocks and 72 Q8_0 blocks
+ * cross the chunk edges. Checked against the dequantized product in
+ * double. */
+static void
+test_gemm_avx512_bits (gconstpointer data)
+{
+  const avx512_case *ac = data;
+  const rk_type_traits wref = rk_traits_for_isa (ac->type, RK_ISA_REF);
+  const rk_type vdt = wref.vec_dot_type;
+  const rk_type_traits xref = rk_traits_for_isa (vdt, RK_ISA_REF);
+  const int64_t n_in = 9 * 256;
+  const int n_r = 19, n_t = 5;
+  const int64_t ys = n_r + 2;
+  const size_t rs = rk_row_size (ac->type, n_in), xr = rk_row_size (vdt, n_in);
+  const size_t wbs = rk_type_size (ac->type), xbs = rk_type_size (vdt);
+  const int64_t nb = n_in / rk_type_block_size (ac->type);
+  const double tol = type_tolerance (ac->type);
+  uint8_t *w = g_malloc (rs * n_r);
+  uint8_t *x = g_malloc (xr * n_t);
+  float *wd = g_new (float, n_in * n_r);
+  float *xd = g_new (float, n_in);
+  float *y = g_new (float, ys * n_t);
+  int64_t r, t, b, i;
+
+  if (!rk_cpu_has_avx512_vnni ())
+    {
+      g_test_skip ("no AVX-512 VNNI on this CPU or build");
+      goto out;
+    }
+  rng_state = 4321 + ac->type;
+  for (i = 0; i < (int64_t) (rs * n_r); i++)
+    w[i] = rng_byte ();
+  for (r = 0; r < n_r; r++)
+    for (b = 0; b < nb; b++)
+      {
+        uint8_t *blk = w + r * rs + b * wbs;
+        const rk_fp16 d = random_fp16_scale (), dmin = random_fp16_scale ();
+
+        if (r == 0)
+          memset (blk, ac->type == RK_TYPE_Q8_0 ? 0x7f : 0xff, wbs);
+        switch ((int) ac->type)
+          {
+          case RK_TYPE_Q6_K:
+            if (r == 0)
+              memset (blk + offsetof (rk_block_q6_K, scales), 0x80, RK_QK_K / 16);
+            memcpy (blk + offsetof (rk_block_q6_K, d), &d, sizeof d);
+            break;
+          case RK_TYPE_Q4_K:
+          case RK_TYPE_Q5_K:
+            /* d and dmin lead both blocks */
+            memcpy (blk + offsetof (rk_block_q4_K, d), &d, sizeof d);
+            memcpy (blk + offsetof (rk_block_q4_K, dmin), &dmin, sizeof dmin);
+            break;
+          default:
+            /* d leads the Q8_0, Q4_0 and Q5_0 blocks */
+            memcpy (blk, &d, sizeof d);
+            break;
+          }
+      }
+  for (r = 0; r < n_r; r++)
+    wref.to_float (w + r * rs, wd + r * n_in, n_in);
+  for (i = 0; i < (int64_t) (xr * n_t); i++)
+    x[i] = rng_byte ();
+  for (t = 0; t < n_t; t++)
+    for (b = 0; b < n_in / rk_type_block_size (vdt); b++)
+      {
+        uint8_t *blk = x + t * xr + b * xbs;
+
+        if (vdt == RK_TYPE_Q8_K)
+          {
+            rk_block_q8_K q;
+            int j, l;
+
+            memcpy (&q, blk, sizeof q);
+            q.d = rk_fp16_to_fp32 (random_fp16_scale ()) * (rng_float () < 0 ? -1 : 1);
+            for (j = 0; j < RK_QK_K / 16; j++)
+              {
+                int sum = 0;
+
+                for (l = 0; l < 16; l++)
+                  {
+                    if (t == 0)
+                      q.qs[16 * j + l] = -128;
+                    sum += q.qs[16 * j + l];
+                  }
+                q.bsums[j] = (int16_t) sum;
+              }
+            memcpy (blk, &q, sizeof q);
+          }
+        else
+          {
+            const rk_fp16 d = random_fp16_scale ();
+
+            if (t == 0)
+              memset (blk + offsetof (rk_block_q8_0, qs), 0x80, RK_QK8_0);
+            memcpy (blk + offsetof (rk_block_q8_0, d), &d, sizeof d);
+          }
+      }
+  for (i = 0; i < ys * n_t; i++)
+    y[i] = -12345.0f;
+  ac->fn ((int) n_in, w, rs, n_r, x, xr, n_t, y, ys);
+  for (t = 0; t < n_t; t++)
+    {
+      xref.to_float (x + t * xr, xd, n_in);
+      for (r = 0; r < n_r; r++)
+        {
+          double want = 0.0, mag = 0.0, got = y[t * ys + r], bound;
+
+          for (i = 0; i < n_in; i++)
+            {
+              double v = (double) wd[r * n_in + i] * (double) xd[i];
+
+              want += v;
+              mag += fabs (v);
+            }
+          bound = tol * mag + 1e-6;
+          if (!(fabs (got - want) <= bound))
+            g_error ("%s gemm avx512, random bits: y[%" G_GINT64_FORMAT "][%" G_GINT64_FORMAT
+                     "] = %.9g, want %.9g (ref dot %.9g, bound %.3g)", ac->name, t, r, got,
+                     want, wref.vec_dot ((int) n_in, w + r * rs, x + t * xr), bound);
+        }
+      for (r = n_r; r < ys; r++)
+        g_assert_cmpfloat (y[t * ys + r], ==, -12345.0f);
+    }
+out:
+  g_free (w);
+  g_free (x);
+  g_free (wd);
+  g_free (xd);
+  g_free (y);
+}
+
+#endif /* RK_HAVE_AVX512 */
 
 /* Sizes and degenerate calls. */
 static void
@@ -591,7 +758,11 @@ main (int argc, char **argv)
         g_autofree char *path = g_strdup_printf ("/kernels/matmul/%s/gemm-tiles/avx512",
                                                  cases[i].name);
 
+        g_autofree char *path2 = g_strdup_printf ("/kernels/matmul/%s/gemm-bits/avx512",
+                                                  cases[i].name);
+
         g_test_add_data_func (path, &cases[i], test_gemm_avx512);
+        g_test_add_data_func (path2, &cases[i], test_gemm_avx512_bits);
       }
 #else
     /* Built without the AVX-512 library: the query must say so. */
