@@ -71,6 +71,30 @@ DEFINE_GEMM_REF (q6_K, q8_K)
       return NULL;                               \
     }
 
+/* The AVX-512 VNNI block product that stands in for the AVX2 one of `type`,
+ * or NULL (none, or not enabled: rk_cpu_use_avx512_vnni ()). All of them
+ * pack their rows per call (RK_GEMM_PACKED_TOKS). */
+static rk_gemm_fn
+gemm_avx512 (rk_type type)
+{
+#if defined(RK_HAVE_AVX512)
+  if (rk_cpu_use_avx512_vnni ())
+    switch ((int) type)
+      {
+        GEMM_CASE (RK_TYPE_Q8_0, q8_0, q8_0, _avx512)
+        GEMM_CASE (RK_TYPE_Q4_0, q4_0, q8_0, _avx512)
+        GEMM_CASE (RK_TYPE_Q5_0, q5_0, q8_0, _avx512)
+        GEMM_CASE (RK_TYPE_Q4_K, q4_K, q8_K, _avx512)
+        GEMM_CASE (RK_TYPE_Q5_K, q5_K, q8_K, _avx512)
+        GEMM_CASE (RK_TYPE_Q6_K, q6_K, q8_K, _avx512)
+      default:
+        break;
+      }
+#endif
+  (void) type;
+  return NULL;
+}
+
 rk_gemm_fn
 rk_gemm_get_isa (rk_type type,
                  rk_isa  isa)
@@ -79,20 +103,8 @@ rk_gemm_get_isa (rk_type type,
     {
 #if defined(RK_HAVE_AVX2)
     case RK_ISA_AVX2:
-#if defined(RK_HAVE_AVX512)
-      if (rk_cpu_use_avx512_vnni ())
-        switch ((int) type)
-          {
-            GEMM_CASE (RK_TYPE_Q8_0, q8_0, q8_0, _avx512)
-            GEMM_CASE (RK_TYPE_Q4_0, q4_0, q8_0, _avx512)
-            GEMM_CASE (RK_TYPE_Q5_0, q5_0, q8_0, _avx512)
-            GEMM_CASE (RK_TYPE_Q4_K, q4_K, q8_K, _avx512)
-            GEMM_CASE (RK_TYPE_Q5_K, q5_K, q8_K, _avx512)
-            GEMM_CASE (RK_TYPE_Q6_K, q6_K, q8_K, _avx512)
-          default:
-            break;
-          }
-#endif
+      if (gemm_avx512 (type) != NULL)
+        return gemm_avx512 (type);
       GEMM_TABLE (_avx2)
 #endif
 #if defined(RK_HAVE_NEON)
@@ -115,13 +127,9 @@ rk_gemm_get (rk_type type)
 int
 rk_gemm_tok_block (rk_type type)
 {
-#if defined(RK_HAVE_AVX512)
   rk_cpu_init ();
-  if (rk_cpu_isa () == RK_ISA_AVX2 && rk_cpu_use_avx512_vnni ()
-      && (type == RK_TYPE_Q8_0 || type == RK_TYPE_Q4_0 || type == RK_TYPE_Q5_0
-          || type == RK_TYPE_Q4_K || type == RK_TYPE_Q5_K || type == RK_TYPE_Q6_K))
+  if (rk_cpu_isa () == RK_ISA_AVX2 && gemm_avx512 (type) != NULL)
     return RK_GEMM_PACKED_TOKS;
-#endif
-  (void) type;
+  /* The tiles are 3 to 8 tokens wide; 24 is a multiple of each. */
   return 24;
 }

@@ -113,7 +113,8 @@ rk_matvec_ranges (int64_t  n,
 }
 
 /* Range of row tiles [begin, end): each tile is tile_rows weight rows times
- * all tokens, in blocks of TOK_BLOCK tokens. */
+ * all tokens, in blocks of gemm_toks tokens per block product call (or
+ * TOK_BLOCK tokens per pass of vec_dot where there is none). */
 static void
 matmul_tiles (void    *data,
               int64_t  begin,
@@ -309,10 +310,17 @@ rk_matmul_prequant (rk_pool     *pool,
     }
   if (j.gemm != NULL && j.gemm_toks == RK_GEMM_PACKED_TOKS)
     {
-      /* Packed block products work on passes of 16 rows: a tile of 14
-       * would fill its second pass only by 6/16. */
-      j.tile_rows = (j.tile_rows + RK_GEMM_PACKED_ROWS - 1) / RK_GEMM_PACKED_ROWS
-                    * RK_GEMM_PACKED_ROWS;
+      /* Packed block products work on passes of 16 rows (a tile of 14
+       * would fill its second pass only by 6/16), so tiles are whole
+       * passes; fewer passes per tile until the tiles share evenly among
+       * the threads (576 rows: 12 tiles of 48, not 9 of 64). */
+      int64_t passes = (n_out + RK_GEMM_PACKED_ROWS - 1) / RK_GEMM_PACKED_ROWS;
+      int64_t per_tile = (j.tile_rows + RK_GEMM_PACKED_ROWS - 1) / RK_GEMM_PACKED_ROWS;
+
+      while (per_tile > 1 && n_threads > 1
+             && ((passes + per_tile - 1) / per_tile) % n_threads != 0)
+        per_tile--;
+      j.tile_rows = per_tile * RK_GEMM_PACKED_ROWS;
       n_tiles = (n_out + j.tile_rows - 1) / j.tile_rows;
     }
   rk_pool_parallel_for (pool, n_tiles, 1, matmul_tiles, &j);
