@@ -1,0 +1,111 @@
+/* gemm-packed-avx512.h — what the packed AVX-512 VNNI block products share (private).
+ * SPDX-License-Identifier: MIT
+ *
+ * Included by gemm-avx512.c (Q8_0, Q4_0, Q5_0) and gemm-k-avx512.c (Q4_K,
+ * Q5_K, Q6_K), both compiled with the AVX-512 VNNI flags.
+ *
+ * A weight block is 32 codes of one row, so a dpbusd of it with an
+ * activation block leaves 8 partial sums of one (row, token) pair, and each
+ * pair then needs its own conversion, scale multiply and FMA: 4 vector ops
+ * per row, token and block, which is what bounded unpacked tiles (Zen 4 runs
+ * dpbusd, cvt, mul and FMA on the same two pipes).
+ *
+ * So the weights are first packed, a panel of 8 rows at a time: step k of a
+ * packed block holds bytes 4k..4k+3 of each of the 8 rows (row r in lane r),
+ * with the 8 rows' scales beside them. Step k is then one dpbusd with
+ * activation bytes 4k..4k+3 broadcast to every lane, and after the 8 steps
+ * lane r holds row r's whole integer block sum for that token: 8 dpbusd plus
+ * one conversion, multiply and FMA for 8 rows. Packing is done per call and
+ * reused by all its tokens (matmul.c passes up to RK_GEMM_PACKED_TOKS), in
+ * passes of RK_GEMM_PACKED_ROWS rows (PK_G panels) and chunks of blocks that
+ * keep a pass's panels in L1/L2.
+ */
+#ifndef RK_GEMM_PACKED_AVX512_H
+#define RK_GEMM_PACKED_AVX512_H
+
+#include <assert.h>
+#include <immintrin.h>
+#include <stdint.h>
+
+#include "rk-gemm.h"
+
+#ifndef ALWAYS_INLINE
+#define ALWAYS_INLINE inline __attribute__ ((always_inline))
+#endif
+#ifndef UNROLL
+#define UNROLL _Pragma ("GCC unroll 8")
+#endif
+
+/* Tokens per run that the per-token preparations are sized for. */
+#define PK_TOKS RK_GEMM_PACKED_TOKS
+/* Panels (8 rows each) per pass. */
+#define PK_G (RK_GEMM_PACKED_ROWS / 8)
+
+/* PK_TILE_NT knows passes of 1 or 2 panels only; any other count would make
+ * it silently compute nothing. */
+static_assert (RK_GEMM_PACKED_ROWS == 16, "PK_TILE_NT handles 1 or 2 panels");
+
+/* n = 0: every output is the empty dot product, 0, but the packed drivers
+ * store only from within a chunk of blocks, and there is none. */
+static inline void
+pk_zero (int      n_rows,
+         int      n_toks,
+         float   *y,
+         int64_t  ys)
+{
+  int r, t;
+
+  for (t = 0; t < n_toks; t++)
+    for (r = 0; r < n_rows; r++)
+      y[t * ys + r] = 0.0f;
+}
+
+/* 8 rows of 8 dwords each -> 8 vectors of dword k of every row. */
+static ALWAYS_INLINE void
+transpose_8x8_epi32 (__m256i r[8])
+{
+  __m256i t[8], v[8];
+  int i;
+
+  for (i = 0; i < 4; i++)
+    {
+      t[2 * i] = _mm256_unpacklo_epi32 (r[2 * i], r[2 * i + 1]);
+      t[2 * i + 1] = _mm256_unpackhi_epi32 (r[2 * i], r[2 * i + 1]);
+    }
+  for (i = 0; i < 2; i++)
+    {
+      v[4 * i + 0] = _mm256_unpacklo_epi64 (t[4 * i + 0], t[4 * i + 2]);
+      v[4 * i + 1] = _mm256_unpackhi_epi64 (t[4 * i + 0], t[4 * i + 2]);
+      v[4 * i + 2] = _mm256_unpacklo_epi64 (t[4 * i + 1], t[4 * i + 3]);
+      v[4 * i + 3] = _mm256_unpackhi_epi64 (t[4 * i + 1], t[4 * i + 3]);
+    }
+  for (i = 0; i < 4; i++)
+    {
+      r[i] = _mm256_permute2x128_si256 (v[i], v[i + 4], 0x20);
+      r[i + 4] = _mm256_permute2x128_si256 (v[i], v[i + 4], 0x31);
+    }
+}
+
+/* The rows of panel g that exist: all 8 but in the pass's last panel. */
+static ALWAYS_INLINE __mmask8
+pk_rows_mask (int g,
+              int ng,
+              int nr_last)
+{
+  return g == ng - 1 ? (__mmask8) ((1u << nr_last) - 1) : (__mmask8) 0xff;
+}
+
+/* Accumulators of ng panels by nt tokens: zero for a row's first chunk,
+ * else what the earlier chunks stored in y. */
+#define PK_ACC_LOAD(acc, ng, nt, nr_last, first, y, ys)                                    do                                                                                         {                                                                                          int g_, j_;                                                                                                                                                                       UNROLL                                                                                   for (g_ = 0; g_ < (ng); g_++)                                                              UNROLL                                                                                   for (j_ = 0; j_ < (nt); j_++)                                                              (acc)[g_][j_] = (first) ? _mm256_setzero_ps ()                                                                   : _mm256_maskz_loadu_ps (pk_rows_mask (g_, (ng), (nr_last)),                                                            (y) + j_ * (ys) + 8 * g_);        }                                                                                      while (0)
+
+/* ... and back to y, rows past the pass's end left alone. */
+#define PK_ACC_STORE(acc, ng, nt, nr_last, y, ys)                                          do                                                                                         {                                                                                          int g_, j_;                                                                                                                                                                       UNROLL                                                                                   for (g_ = 0; g_ < (ng); g_++)                                                              UNROLL                                                                                   for (j_ = 0; j_ < (nt); j_++)                                                              _mm256_mask_storeu_ps ((y) + j_ * (ys) + 8 * g_,                                                                pk_rows_mask (g_, (ng), (nr_last)), (acc)[g_][j_]);         }                                                                                      while (0)
+
+/* Calls TILE (G, T, ...) with the pass's panel count ng and the tile's
+ * token count nt as constants (1 <= nt <= PK_TILE_MAX_NT), so its loops
+ * unroll; tiles size their register arrays [PK_G][PK_TILE_MAX_NT]. */
+#define PK_TILE_MAX_NT 4
+#define PK_TILE_NT(TILE, ng, nt, ...)                                                      do                                                                                         {                                                                                          if ((ng) == 2)                                                                             switch (nt)                                                                                {                                                                                        case 4: TILE (2, 4, __VA_ARGS__); break;                                                 case 3: TILE (2, 3, __VA_ARGS__); break;                                                 case 2: TILE (2, 2, __VA_ARGS__); break;                                                 default: TILE (2, 1, __VA_ARGS__); break;                                                }                                                                                    else                                                                                       switch (nt)                                                                                {                                                                                        case 4: TILE (1, 4, __VA_ARGS__); break;                                                 case 3: TILE (1, 3, __VA_ARGS__); break;                                                 case 2: TILE (1, 2, __VA_ARGS__); break;                                                 default: TILE (1, 1, __VA_ARGS__); break;                                                }                                                                                  }                                                                                      while (0)
+
+#endif /* RK_GEMM_PACKED_AVX512_H */
