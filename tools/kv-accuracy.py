@@ -6,12 +6,17 @@
 # A development tool, not a test (needs numpy; run with /usr/bin/python3):
 #
 #   tools/kv-accuracy.py --cli build/engine/ruvllm-cli MODEL.gguf... \
-#       [--n 1000] [--seed 1] [--tail 256] [--stores q8,q4,q4@0] [--margin 0.5] [--json]
+#       [--n 1000] [--seed 1] [--tail 256] [--stores q8,q4,q4@0] [--margin 0.5]
+#       [--text random|sampled] [--json]
 #
 # (q4@N: a Q4 store whose first N layers store Q8, --kv-q8-layers N; q4 alone
 # takes the default, 1.)
 #
-# For each model: n random token ids (seeded), scored teacher-forced with
+# For each model: n random token ids (seeded; --text sampled: 16 random ids
+# and then the model's own continuation, sampled with generate's default
+# parameters and the seed, FP16 cache, i.e. text as a chat would produce it
+# rather than random ids, whose predictions are close to ties), scored
+# teacher-forced with
 # --kv-store f32, f16 and each quantized store (--kv-tail tail, -t 2, full
 # logits through --dump). Per store it prints top-1 agreement with FP16 over
 # all positions, and over the "clean" positions (FP16 and f32 agree on top-1
@@ -67,6 +72,23 @@ def score (cli, model, tokens, store, tail, threads, tmp):
   return x.reshape (len (tokens), -1), errs
 
 
+def sampled_text (cli, model, prompt, n, seed, threads):
+  """prompt and then the model's own continuation up to n tokens (FP16 cache,
+  generate's default sampling, the seed); restarted after an end of turn."""
+  toks = list (prompt)
+  while len (toks) < n:
+    out = subprocess.run ([cli, "generate", "-m", model, "--tokens", ",".join (map (str, toks)),
+                           "-n", str (n - len (toks)), "--seed", str (seed), "--kv-store", "f16",
+                           "-t", str (threads), "-c", str (n + 16), "--json"],
+                          capture_output=True, text=True, check=True)
+    ids = [json.loads (l)["id"] for l in out.stdout.splitlines ()
+           if l.startswith ("{") and '"id"' in l]
+    if not ids:
+      break
+    toks += ids
+  return toks[:n]
+
+
 def log_softmax (x):
   m = x.max (axis=1, keepdims=True)
   return x - m - np.log (np.exp (x - m).sum (axis=1, keepdims=True))
@@ -83,6 +105,7 @@ def main ():
   ap.add_argument ("--stores", default="q8,q4")
   ap.add_argument ("--margin", type=float, default=0.5)
   ap.add_argument ("--vocab", type=int, default=0, help="token ids drawn below this (0: 4096)")
+  ap.add_argument ("--text", choices=["random", "sampled"], default="random")
   ap.add_argument ("--json", action="store_true")
   args = ap.parse_args ()
 
@@ -90,6 +113,8 @@ def main ():
     rng = random.Random (args.seed)
     hi = args.vocab if args.vocab > 0 else 4096
     tokens = [rng.randrange (10, hi) for _ in range (args.n)]
+    if args.text == "sampled":
+      tokens = sampled_text (args.cli, model, tokens[:16], args.n, args.seed, args.threads)
     with tempfile.TemporaryDirectory () as tmp:
       f32, _ = score (args.cli, model, tokens, "f32", args.tail, args.threads, tmp)
       f16, _ = score (args.cli, model, tokens, "f16", args.tail, args.threads, tmp)
@@ -100,6 +125,7 @@ def main ():
       margin = srt[:, -1] - srt[:, -2]
       clean = (top16 == f32.argmax (axis=1)) & (margin >= args.margin)
       res = { "model": os.path.basename (model), "positions": len (tokens),
+              "text": args.text, "distinct_tokens": len (set (tokens)),
               "f16_vs_f32_top1": float ((top16 == f32.argmax (axis=1)).mean ()),
               "clean_positions": int (clean.sum ()), "stores": {} }
       for st in args.stores.split (","):
@@ -116,9 +142,10 @@ def main ():
     if args.json:
       print (json.dumps (res))
     else:
-      print ("%s: %d positions, FP16 vs f32 top-1 %.1f%%, %d clean positions"
-             % (res["model"], res["positions"], 100 * res["f16_vs_f32_top1"],
-                res["clean_positions"]))
+      print ("%s: %d positions (%s text, %d distinct tokens), FP16 vs f32 top-1 %.1f%%, "
+             "%d clean positions"
+             % (res["model"], res["positions"], res["text"], res["distinct_tokens"],
+                100 * res["f16_vs_f32_top1"], res["clean_positions"]))
       for st, r in res["stores"].items ():
         print ("  %s vs FP16: top-1 %.1f%%, clean %.1f%%, mean |dlogp(next)| %.4f (max %.3f)"
                % (st, 100 * r["top1"], 100 * r["top1_clean"], r["mean_abs_dlogp_next"],
