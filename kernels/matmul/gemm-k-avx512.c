@@ -185,6 +185,55 @@ pkk_prepare (const uint8_t *x,
       }
 }
 
+/* One sub-block of ng panels by nt tokens: sum[g][j] += the rows' scales *
+ * the integer dot of `steps` packed steps (u[g]: step 0 of panel g, 32
+ * bytes a step) with token j's activations from q8[j], 4 bytes a step. */
+static ALWAYS_INLINE void
+pk_subblock (int             ng,
+             int             nt,
+             int             steps,
+             const uint8_t  *u[PK_G],
+             const int32_t  *sc[PK_G],
+             const uint8_t  *q8[PK_TILE_MAX_NT],
+             __m256i         sum[PK_G][PK_TILE_MAX_NT])
+{
+  __m256i isum[PK_G][PK_TILE_MAX_NT];
+  int g, j, k;
+
+  UNROLL
+  for (g = 0; g < ng; g++)
+    UNROLL
+    for (j = 0; j < nt; j++)
+      isum[g][j] = _mm256_setzero_si256 ();
+  UNROLL
+  for (k = 0; k < steps; k++)
+    {
+      __m256i wu[PK_G];
+
+      UNROLL
+      for (g = 0; g < ng; g++)
+        wu[g] = _mm256_load_si256 ((const __m256i *) (u[g] + 32 * k));
+      UNROLL
+      for (j = 0; j < nt; j++)
+        {
+          const __m256i xb = _mm256_set1_epi32 ((int) rk_load_u32 (q8[j] + 4 * k));
+
+          UNROLL
+          for (g = 0; g < ng; g++)
+            isum[g][j] = _mm256_dpbusd_epi32 (isum[g][j], wu[g], xb);
+        }
+    }
+  UNROLL
+  for (g = 0; g < ng; g++)
+    {
+      const __m256i scv = _mm256_load_si256 ((const __m256i *) sc[g]);
+
+      UNROLL
+      for (j = 0; j < nt; j++)
+        sum[g][j] = _mm256_add_epi32 (sum[g][j], _mm256_mullo_epi32 (isum[g][j], scv));
+    }
+}
+
 static ALWAYS_INLINE void
 pkk_tile (int              ng,
           int              nt,
@@ -200,7 +249,7 @@ pkk_tile (int              ng,
           int64_t          ys)
 {
   __m256 acc[PK_G][PK_TILE_MAX_NT];
-  int g, j, b, s, k, p;
+  int g, j, b, s, p;
 
   PK_ACC_LOAD (acc, ng, nt, nr_last, first, y, ys);
   for (b = 0; b < nbc; b++)
@@ -214,41 +263,20 @@ pkk_tile (int              ng,
           sum[g][j] = mins[g][j] = _mm256_setzero_si256 ();
       for (s = 0; s < 8; s++)
         {
-          __m256i isum[PK_G][PK_TILE_MAX_NT];
+          const uint8_t *u[PK_G], *q8[PK_TILE_MAX_NT];
+          const int32_t *sc[PK_G];
 
           UNROLL
           for (g = 0; g < ng; g++)
-            UNROLL
-            for (j = 0; j < nt; j++)
-              isum[g][j] = _mm256_setzero_si256 ();
-          UNROLL
-          for (k = 0; k < 8; k++)
             {
-              __m256i wu[PK_G];
-
-              UNROLL
-              for (g = 0; g < ng; g++)
-                wu[g] = _mm256_load_si256 ((const __m256i *) pk[g * PKK_KC + b].u[s][k]);
-              UNROLL
-              for (j = 0; j < nt; j++)
-                {
-                  const __m256i xb = _mm256_set1_epi32 ((int) rk_load_u32 (x + (size_t) j * xr + (size_t) (b0 + b) * QK_BYTES
-                                                                      + offsetof (rk_block_q8_K, qs) + 32 * s + 4 * k));
-
-                  UNROLL
-                  for (g = 0; g < ng; g++)
-                    isum[g][j] = _mm256_dpbusd_epi32 (isum[g][j], wu[g], xb);
-                }
+              u[g] = pk[g * PKK_KC + b].u[s][0];
+              sc[g] = pk[g * PKK_KC + b].sc[s];
             }
           UNROLL
-          for (g = 0; g < ng; g++)
-            {
-              const __m256i sc = _mm256_load_si256 ((const __m256i *) pk[g * PKK_KC + b].sc[s]);
-
-              UNROLL
-              for (j = 0; j < nt; j++)
-                sum[g][j] = _mm256_add_epi32 (sum[g][j], _mm256_mullo_epi32 (isum[g][j], sc));
-            }
+          for (j = 0; j < nt; j++)
+            q8[j] = x + (size_t) j * xr + (size_t) (b0 + b) * QK_BYTES
+                    + offsetof (rk_block_q8_K, qs) + 32 * s;
+          pk_subblock (ng, nt, 8, u, sc, q8, sum);
         }
       UNROLL
       for (p = 0; p < 4; p++)
@@ -434,7 +462,7 @@ pk6_tile (int              ng,
           int64_t          ys)
 {
   __m256 acc[PK_G][PK_TILE_MAX_NT];
-  int g, j, b, k, i, p;
+  int g, j, b, k, p;
 
   PK_ACC_LOAD (acc, ng, nt, nr_last, first, y, ys);
   for (b = 0; b < nbc; b++)
@@ -452,41 +480,19 @@ pk6_tile (int              ng,
           sum[g][j] = off[g][j] = _mm256_setzero_si256 ();
       for (k = 0; k < 16; k++)
         {
-          __m256i isum[PK_G][PK_TILE_MAX_NT];
+          const uint8_t *u[PK_G], *q8[PK_TILE_MAX_NT];
+          const int32_t *sc[PK_G];
 
           UNROLL
           for (g = 0; g < ng; g++)
-            UNROLL
-            for (j = 0; j < nt; j++)
-              isum[g][j] = _mm256_setzero_si256 ();
-          UNROLL
-          for (i = 0; i < 4; i++)
             {
-              __m256i wu[PK_G];
-
-              UNROLL
-              for (g = 0; g < ng; g++)
-                wu[g] = _mm256_load_si256 ((const __m256i *) pk[g * PKK_KC + b].u[k][i]);
-              UNROLL
-              for (j = 0; j < nt; j++)
-                {
-                  const __m256i xb = _mm256_set1_epi32 ((int) rk_load_u32 (bx[j] + offsetof (rk_block_q8_K, qs)
-                                                                      + 16 * k + 4 * i));
-
-                  UNROLL
-                  for (g = 0; g < ng; g++)
-                    isum[g][j] = _mm256_dpbusd_epi32 (isum[g][j], wu[g], xb);
-                }
+              u[g] = pk[g * PKK_KC + b].u[k][0];
+              sc[g] = pk[g * PKK_KC + b].sc[k];
             }
           UNROLL
-          for (g = 0; g < ng; g++)
-            {
-              const __m256i sc = _mm256_load_si256 ((const __m256i *) pk[g * PKK_KC + b].sc[k]);
-
-              UNROLL
-              for (j = 0; j < nt; j++)
-                sum[g][j] = _mm256_add_epi32 (sum[g][j], _mm256_mullo_epi32 (isum[g][j], sc));
-            }
+          for (j = 0; j < nt; j++)
+            q8[j] = bx[j] + offsetof (rk_block_q8_K, qs) + 16 * k;
+          pk_subblock (ng, nt, 4, u, sc, q8, sum);
         }
       UNROLL
       for (p = 0; p < 8; p++)
