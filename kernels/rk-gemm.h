@@ -67,9 +67,10 @@ RK_DECLARE_GEMM_AVX512 (rk_gemm_q4_K_q8_K)
 RK_DECLARE_GEMM_AVX512 (rk_gemm_q5_K_q8_K)
 RK_DECLARE_GEMM_AVX512 (rk_gemm_q6_K_q8_K)
 
-/* The VNNI variants of the six types above pack their rows per call (gemm-avx512.c):
- * callers that pass up to this many tokens per call amortise the packing
- * best, and calls with more are cut into runs of it. */
+/* The VNNI variants of the six types above and the AVX2 Q4_K/Q5_K ones pack
+ * their rows per call (gemm-avx512.c, gemm-k-avx512.c, gemm-avx2.c): callers
+ * that pass up to this many tokens per call amortise the packing best, and
+ * the VNNI ones cut calls with more into runs of it. */
 #define RK_GEMM_PACKED_TOKS 64
 /* ... and rows in passes of this many (two 8-row panels). */
 #define RK_GEMM_PACKED_ROWS 16

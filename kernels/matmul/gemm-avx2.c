@@ -23,6 +23,7 @@
 #define F_NR 3
 
 #include "gemm-tiles-x86.h"
+#include "gemm-pack-x86.h"
 
 #define QX_BYTES sizeof (rk_block_q8_0)
 
@@ -169,8 +170,272 @@ k5_fifth_bits (__m256i  qh,
   *qhi = _mm256_or_si256 (*qhi, _mm256_and_si256 (hh, v16));
 }
 
-DEFINE_GEMM_K (rk_gemm_q4_K_q8_K_avx2, K_TILE_Q4_K)
-DEFINE_GEMM_K (rk_gemm_q5_K_q8_K_avx2, K_TILE_Q5_K)
+/* --- Packed panels of Q4_K / Q5_K (AVX2) ----------------------------------
+ *
+ * The packing of gemm-k-avx512.c (gemm-packed-avx512.h says why) without
+ * VNNI: a step is maddubs of the 8 rows' 4 codes with the token's 4
+ * broadcast activations (two int16 pair sums per row), added up in int16
+ * over the sub-block's steps, then one madd with the rows' scale, copied
+ * into both halves of each lane, gives the scaled int32 sums. The int16
+ * sums stay exact: a step adds at most 2 * 15 * 128 = 3,840 in magnitude
+ * for Q4_K, so all 8 steps fit (30,720); Q5_K codes reach 31 (7,936), so
+ * its sub-blocks are summed in two halves of 4 steps. Per 8 rows, token and
+ * 32 values: 8 maddubs, 7 adds, 1 madd, 1 add (the unpacked tiles: 8 rows'
+ * maddubs, madd and add, plus decoding). 16 registers: 1 panel by 4 tokens. */
+
+#define PKA_KC 8
+#define PKA_NT 4
+
+typedef struct
+{
+  uint8_t u[8][8][32];   /* sub-block s, step k: codes 4k..4k+3 of rows 0..7 */
+  int32_t sc[8][8];      /* sub-block s: the rows' scales, in both 16-bit halves */
+  int16_t mn[4][8][2];   /* pair p: the rows' mins of sub-blocks 2p, 2p + 1 */
+  float   d[8];
+  float   dmin[8];
+} pka_block;
+
+static_assert (sizeof (pka_block) % 32 == 0, "pka_block keeps 32-byte alignment");
+
+static ALWAYS_INLINE void
+pka_pack (int            q5,
+          const uint8_t *w,
+          size_t         rs,
+          int            nr,
+          int            b0,
+          int            nbc,
+          pka_block     *out)
+{
+  const size_t wbs = q5 ? sizeof (rk_block_q5_K) : sizeof (rk_block_q4_K);
+  const size_t off_qs = q5 ? offsetof (rk_block_q5_K, qs) : offsetof (rk_block_q4_K, qs);
+  const __m256i m4 = _mm256_set1_epi8 (0xF);
+  int b, r, i;
+
+  for (b = 0; b < nbc; b++)
+    {
+      pka_block *o = out + b;
+      const uint8_t *bw[8];
+
+      for (r = 0; r < 8; r++)
+        {
+          int16_t sm[16] = { 0 };
+
+          bw[r] = r < nr ? w + (size_t) r * rs + (size_t) (b0 + b) * wbs : NULL;
+          if (bw[r] != NULL)
+            _mm256_storeu_si256 ((__m256i *) sm,
+                                 k4_scales_mins (bw[r] + offsetof (rk_block_q4_K, scales)));
+          for (i = 0; i < 8; i++)
+            o->sc[i][r] = (int32_t) ((uint32_t) (uint16_t) sm[i] * 0x10001u);
+          for (i = 0; i < 4; i++)
+            {
+              o->mn[i][r][0] = sm[8 + 2 * i];
+              o->mn[i][r][1] = sm[8 + 2 * i + 1];
+            }
+          o->d[r] = bw[r] != NULL ? rk_load_fp16_avx2 (bw[r] + offsetof (rk_block_q4_K, d)) : 0.0f;
+          o->dmin[r] = bw[r] != NULL ? rk_load_fp16_avx2 (bw[r] + offsetof (rk_block_q4_K, dmin))
+                                     : 0.0f;
+        }
+      /* 64 values per step: the low nibbles are sub-block 2i, the high 2i+1. */
+      for (i = 0; i < 4; i++)
+        {
+          __m256i lo[8], hi[8];
+
+          for (r = 0; r < 8; r++)
+            {
+              if (bw[r] == NULL)
+                {
+                  lo[r] = hi[r] = _mm256_setzero_si256 ();
+                  continue;
+                }
+              {
+                const __m256i raw = _mm256_loadu_si256 ((const __m256i *) (bw[r] + off_qs + 32 * i));
+
+                lo[r] = _mm256_and_si256 (raw, m4);
+                hi[r] = _mm256_and_si256 (_mm256_srli_epi16 (raw, 4), m4);
+                if (q5)
+                  k5_fifth_bits (_mm256_loadu_si256 ((const __m256i *) (bw[r] + offsetof (rk_block_q5_K, qh))),
+                                 i, &lo[r], &hi[r]);
+              }
+            }
+          transpose_8x8_epi32 (lo);
+          transpose_8x8_epi32 (hi);
+          for (r = 0; r < 8; r++)
+            {
+              _mm256_store_si256 ((__m256i *) o->u[2 * i][r], lo[r]);
+              _mm256_store_si256 ((__m256i *) o->u[2 * i + 1][r], hi[r]);
+            }
+        }
+    }
+}
+
+/* One panel by nt tokens over one chunk; rows past nr are not stored. */
+static ALWAYS_INLINE void
+pka_tile (int              q5,
+          int              nt,
+          int              nr,
+          const pka_block *pk,
+          int              nbc,
+          const uint8_t   *x,
+          size_t           xr,
+          int              b0,
+          int              first,
+          float           *y,
+          int64_t          ys)
+{
+  const __m256i rows = _mm256_cmpgt_epi32 (_mm256_set1_epi32 (nr),
+                                           _mm256_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7));
+  const int half = q5 ? 4 : 8;
+  __m256 acc[PKA_NT];
+  int j, b, s, k, p;
+
+  UNROLL
+  for (j = 0; j < nt; j++)
+    acc[j] = first ? _mm256_setzero_ps () : _mm256_maskload_ps (y + j * ys, rows);
+  for (b = 0; b < nbc; b++)
+    {
+      const pka_block *o = pk + b;
+      const uint8_t *q8[PKA_NT];
+      __m256i sum[PKA_NT];
+
+      UNROLL
+      for (j = 0; j < nt; j++)
+        {
+          q8[j] = x + (size_t) j * xr + (size_t) (b0 + b) * QK_BYTES;
+          sum[j] = _mm256_setzero_si256 ();
+        }
+      for (s = 0; s < 8; s++)
+        {
+          const __m256i sc = _mm256_load_si256 ((const __m256i *) o->sc[s]);
+          int h;
+
+          for (h = 0; h < 8; h += half)
+            {
+              __m256i p16[PKA_NT];
+
+              UNROLL
+              for (j = 0; j < nt; j++)
+                p16[j] = _mm256_setzero_si256 ();
+              UNROLL
+              for (k = h; k < h + half; k++)
+                {
+                  const __m256i wu = _mm256_load_si256 ((const __m256i *) o->u[s][k]);
+
+                  UNROLL
+                  for (j = 0; j < nt; j++)
+                    p16[j] = _mm256_add_epi16 (p16[j], _mm256_maddubs_epi16 (
+                      wu, _mm256_set1_epi32 ((int) rk_load_u32 (q8[j] + offsetof (rk_block_q8_K, qs)
+                                                                + 32 * s + 4 * k))));
+                }
+              UNROLL
+              for (j = 0; j < nt; j++)
+                sum[j] = _mm256_add_epi32 (sum[j], _mm256_madd_epi16 (p16[j], sc));
+            }
+        }
+      {
+        const __m256 dw = _mm256_load_ps (o->d);
+        const __m256 dm = _mm256_load_ps (o->dmin);
+
+        UNROLL
+        for (j = 0; j < nt; j++)
+          {
+            /* The token's 8 sub-block sums (pairs of bsums), met with the
+             * rows' (min 2p, min 2p + 1) pairs. */
+            const __m256i bs = _mm256_loadu_si256 ((const __m256i *) (q8[j] + offsetof (rk_block_q8_K,
+                                                                                     bsums)));
+            const __m128i s8 = _mm_hadd_epi16 (_mm256_castsi256_si128 (bs),
+                                               _mm256_extracti128_si256 (bs, 1));
+            __m256i mins = _mm256_madd_epi16 (_mm256_load_si256 ((const __m256i *) o->mn[0]),
+                                              _mm256_broadcastd_epi32 (s8));
+
+            UNROLL
+            for (p = 1; p < 4; p++)
+              mins = _mm256_add_epi32 (mins, _mm256_madd_epi16 (
+                _mm256_load_si256 ((const __m256i *) o->mn[p]),
+                _mm256_set1_epi32 (p == 1 ? _mm_extract_epi32 (s8, 1)
+                                   : p == 2 ? _mm_extract_epi32 (s8, 2) : _mm_extract_epi32 (s8, 3))));
+            acc[j] = _mm256_fmadd_ps (_mm256_fnmadd_ps (_mm256_cvtepi32_ps (mins), dm,
+                                                        _mm256_mul_ps (_mm256_cvtepi32_ps (sum[j]), dw)),
+                                      _mm256_set1_ps (load_f32 (q8[j] + offsetof (rk_block_q8_K, d))),
+                                      acc[j]);
+          }
+      }
+    }
+  UNROLL
+  for (j = 0; j < nt; j++)
+    _mm256_maskstore_ps (y + j * ys, rows, acc[j]);
+}
+
+static ALWAYS_INLINE void
+pka_tile_nt (int              q5,
+             int              nt,
+             int              nr,
+             const pka_block *pk,
+             int              nbc,
+             const uint8_t   *x,
+             size_t           xr,
+             int              b0,
+             int              first,
+             float           *y,
+             int64_t          ys)
+{
+  switch (nt)
+    {
+    case 4: pka_tile (q5, 4, nr, pk, nbc, x, xr, b0, first, y, ys); break;
+    case 3: pka_tile (q5, 3, nr, pk, nbc, x, xr, b0, first, y, ys); break;
+    case 2: pka_tile (q5, 2, nr, pk, nbc, x, xr, b0, first, y, ys); break;
+    default: pka_tile (q5, 1, nr, pk, nbc, x, xr, b0, first, y, ys); break;
+    }
+}
+
+/* Chunks of PKA_KC blocks, panels of 8 rows, tiles of PKA_NT tokens. */
+static ALWAYS_INLINE void
+k45_gemm_packed (int            q5,
+                 int            n,
+                 const uint8_t *w,
+                 size_t         rs,
+                 int            n_rows,
+                 const uint8_t *x,
+                 size_t         xr,
+                 int            n_toks,
+                 float         *y,
+                 int64_t        ys)
+{
+  const int nb = n / RK_QK_K;
+  pka_block pk[PKA_KC] __attribute__ ((aligned (32)));
+  int b0, r0, j;
+
+  if (nb == 0)
+    pk_zero (n_rows, n_toks, y, ys);
+  for (b0 = 0; b0 < nb; b0 += PKA_KC)
+    {
+      const int nbc = nb - b0 < PKA_KC ? nb - b0 : PKA_KC;
+
+      for (r0 = 0; r0 < n_rows; r0 += 8)
+        {
+          const int nr = n_rows - r0 < 8 ? n_rows - r0 : 8;
+
+          pka_pack (q5, w + (size_t) r0 * rs, rs, nr, b0, nbc, pk);
+          for (j = 0; j < n_toks; j += PKA_NT)
+            pka_tile_nt (q5, n_toks - j < PKA_NT ? n_toks - j : PKA_NT, nr, pk, nbc,
+                         x + (size_t) j * xr, xr, b0, b0 == 0, y + (int64_t) j * ys + r0, ys);
+        }
+    }
+}
+
+void
+rk_gemm_q4_K_q8_K_avx2 (int n, const void *w, size_t row_stride, int n_rows, const void *x,
+                        size_t x_row, int n_toks, float *y, int64_t y_stride)
+{
+  k45_gemm_packed (0, n, w, row_stride, n_rows, x, x_row, n_toks, y, y_stride);
+}
+
+void
+rk_gemm_q5_K_q8_K_avx2 (int n, const void *w, size_t row_stride, int n_rows, const void *x,
+                        size_t x_row, int n_toks, float *y, int64_t y_stride)
+{
+  k45_gemm_packed (1, n, w, row_stride, n_rows, x, x_row, n_toks, y, y_stride);
+}
+
 DEFINE_GEMM_K (rk_gemm_q6_K_q8_K_avx2, K_TILE_Q6_K)
 
 /* --- float formats ------------------------------------------------------ */

@@ -128,8 +128,9 @@ int
 rk_gemm_tok_block (rk_type type)
 {
   rk_cpu_init ();
-  if (rk_cpu_isa () == RK_ISA_AVX2 && gemm_avx512 (type) != NULL)
-    return RK_GEMM_PACKED_TOKS;
+  if (rk_cpu_isa () == RK_ISA_AVX2
+      && (gemm_avx512 (type) != NULL || type == RK_TYPE_Q4_K || type == RK_TYPE_Q5_K))
+    return RK_GEMM_PACKED_TOKS;   /* the AVX2 Q4_K/Q5_K products pack too */
   /* The tiles are 3 to 8 tokens wide; 24 is a multiple of each. */
   return 24;
 }

@@ -435,7 +435,15 @@ typedef struct
   rk_type     type;
   const char *name;
   rk_gemm_fn  fn;
+  gboolean    avx2;   /* an AVX2 product (needs AVX2, not VNNI) */
 } avx512_case;
+
+/* Whether this CPU runs the case's product. */
+static gboolean
+case_supported (const avx512_case *ac)
+{
+  return ac->avx2 ? rk_cpu_has_isa (RK_ISA_AVX2) : rk_cpu_has_avx512_vnni ();
+}
 
 static void
 test_gemm_avx512 (gconstpointer data)
@@ -590,9 +598,9 @@ test_gemm_avx512_bits (gconstpointer data)
   float *y = g_new (float, ys * n_t);
   int64_t r, t, b, i;
 
-  if (!rk_cpu_has_avx512_vnni ())
+  if (!case_supported (ac))
     {
-      g_test_skip ("no AVX-512 VNNI on this CPU or build");
+      g_test_skip ("not supported on this CPU or build");
       goto out;
     }
   rng_state = 4321 + ac->type;
@@ -683,8 +691,9 @@ test_gemm_avx512_bits (gconstpointer data)
             }
           bound = tol * mag + 1e-6;
           if (!(fabs (got - want) <= bound))
-            g_error ("%s gemm avx512, random bits: y[%" G_GINT64_FORMAT "][%" G_GINT64_FORMAT
-                     "] = %.9g, want %.9g (ref dot %.9g, bound %.3g)", ac->name, t, r, got,
+            g_error ("%s gemm %s, random bits: y[%" G_GINT64_FORMAT "][%" G_GINT64_FORMAT
+                     "] = %.9g, want %.9g (ref dot %.9g, bound %.3g)", ac->name,
+                     ac->avx2 ? "avx2" : "avx512", t, r, got,
                      want, wref.vec_dot ((int) n_in, w + r * rs, x + t * xr), bound);
         }
       for (r = n_r; r < ys; r++)
@@ -764,6 +773,24 @@ main (int argc, char **argv)
         g_test_add_data_func (path, &cases[i], test_gemm_avx512);
         g_test_add_data_func (path2, &cases[i], test_gemm_avx512_bits);
       }
+  }
+  {
+    /* The packed AVX2 K products sum in int16 within a sub-block: the same
+     * extreme bytes. */
+#if defined(RK_HAVE_AVX2)
+    static const avx512_case avx2_cases[] = {
+      { RK_TYPE_Q4_K, "q4_K", rk_gemm_q4_K_q8_K_avx2, TRUE },
+      { RK_TYPE_Q5_K, "q5_K", rk_gemm_q5_K_q8_K_avx2, TRUE },
+    };
+
+    for (i = 0; i < G_N_ELEMENTS (avx2_cases); i++)
+      {
+        g_autofree char *path = g_strdup_printf ("/kernels/matmul/%s/gemm-bits/avx2",
+                                                 avx2_cases[i].name);
+
+        g_test_add_data_func (path, &avx2_cases[i], test_gemm_avx512_bits);
+      }
+#endif
 #else
     /* Built without the AVX-512 library: the query must say so. */
     g_assert_false (rk_cpu_has_avx512_vnni ());
