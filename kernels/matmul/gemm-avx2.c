@@ -23,7 +23,7 @@
 #define F_NR 3
 
 #include "gemm-tiles-x86.h"
-#include "gemm-pack-x86.h"
+#include "gemm-pack-k-x86.h"
 
 #define QX_BYTES sizeof (rk_block_q8_0)
 
@@ -186,94 +186,12 @@ k5_fifth_bits (__m256i  qh,
 #define PKA_KC 8
 #define PKA_NT 4
 
-typedef struct
-{
-  uint8_t u[8][8][32];   /* sub-block s, step k: codes 4k..4k+3 of rows 0..7 */
-  int32_t sc[8][8];      /* sub-block s: the rows' scales, in both 16-bit halves */
-  int16_t mn[4][8][2];   /* pair p: the rows' mins of sub-blocks 2p, 2p + 1 */
-  float   d[8];
-  float   dmin[8];
-} pka_block;
-
-static_assert (sizeof (pka_block) % 32 == 0, "pka_block keeps 32-byte alignment");
-
-static ALWAYS_INLINE void
-pka_pack (int            q5,
-          const uint8_t *w,
-          size_t         rs,
-          int            nr,
-          int            b0,
-          int            nbc,
-          pka_block     *out)
-{
-  const size_t wbs = q5 ? sizeof (rk_block_q5_K) : sizeof (rk_block_q4_K);
-  const size_t off_qs = q5 ? offsetof (rk_block_q5_K, qs) : offsetof (rk_block_q4_K, qs);
-  const __m256i m4 = _mm256_set1_epi8 (0xF);
-  int b, r, i;
-
-  for (b = 0; b < nbc; b++)
-    {
-      pka_block *o = out + b;
-      const uint8_t *bw[8];
-
-      for (r = 0; r < 8; r++)
-        {
-          int16_t sm[16] = { 0 };
-
-          bw[r] = r < nr ? w + (size_t) r * rs + (size_t) (b0 + b) * wbs : NULL;
-          if (bw[r] != NULL)
-            _mm256_storeu_si256 ((__m256i *) sm,
-                                 k4_scales_mins (bw[r] + offsetof (rk_block_q4_K, scales)));
-          for (i = 0; i < 8; i++)
-            o->sc[i][r] = (int32_t) ((uint32_t) (uint16_t) sm[i] * 0x10001u);
-          for (i = 0; i < 4; i++)
-            {
-              o->mn[i][r][0] = sm[8 + 2 * i];
-              o->mn[i][r][1] = sm[8 + 2 * i + 1];
-            }
-          o->d[r] = bw[r] != NULL ? rk_load_fp16_avx2 (bw[r] + offsetof (rk_block_q4_K, d)) : 0.0f;
-          o->dmin[r] = bw[r] != NULL ? rk_load_fp16_avx2 (bw[r] + offsetof (rk_block_q4_K, dmin))
-                                     : 0.0f;
-        }
-      /* 64 values per step: the low nibbles are sub-block 2i, the high 2i+1. */
-      for (i = 0; i < 4; i++)
-        {
-          __m256i lo[8], hi[8];
-
-          for (r = 0; r < 8; r++)
-            {
-              if (bw[r] == NULL)
-                {
-                  lo[r] = hi[r] = _mm256_setzero_si256 ();
-                  continue;
-                }
-              {
-                const __m256i raw = _mm256_loadu_si256 ((const __m256i *) (bw[r] + off_qs + 32 * i));
-
-                lo[r] = _mm256_and_si256 (raw, m4);
-                hi[r] = _mm256_and_si256 (_mm256_srli_epi16 (raw, 4), m4);
-                if (q5)
-                  k5_fifth_bits (_mm256_loadu_si256 ((const __m256i *) (bw[r] + offsetof (rk_block_q5_K, qh))),
-                                 i, &lo[r], &hi[r]);
-              }
-            }
-          transpose_8x8_epi32 (lo);
-          transpose_8x8_epi32 (hi);
-          for (r = 0; r < 8; r++)
-            {
-              _mm256_store_si256 ((__m256i *) o->u[2 * i][r], lo[r]);
-              _mm256_store_si256 ((__m256i *) o->u[2 * i + 1][r], hi[r]);
-            }
-        }
-    }
-}
-
 /* One panel by nt tokens over one chunk; rows past nr are not stored. */
 static ALWAYS_INLINE void
-pka_tile (int              q5,
-          int              nt,
+pka_tile (int              nt,
+          int              q5,
           int              nr,
-          const pka_block *pk,
+          const pk45_block *pk,
           int              nbc,
           const uint8_t   *x,
           size_t           xr,
@@ -293,7 +211,7 @@ pka_tile (int              q5,
     acc[j] = first ? _mm256_setzero_ps () : _mm256_maskload_ps (y + j * ys, rows);
   for (b = 0; b < nbc; b++)
     {
-      const pka_block *o = pk + b;
+      const pk45_block *o = pk + b;
       const uint8_t *q8[PKA_NT];
       __m256i sum[PKA_NT];
 
@@ -365,27 +283,8 @@ pka_tile (int              q5,
     _mm256_maskstore_ps (y + j * ys, rows, acc[j]);
 }
 
-static ALWAYS_INLINE void
-pka_tile_nt (int              q5,
-             int              nt,
-             int              nr,
-             const pka_block *pk,
-             int              nbc,
-             const uint8_t   *x,
-             size_t           xr,
-             int              b0,
-             int              first,
-             float           *y,
-             int64_t          ys)
-{
-  switch (nt)
-    {
-    case 4: pka_tile (q5, 4, nr, pk, nbc, x, xr, b0, first, y, ys); break;
-    case 3: pka_tile (q5, 3, nr, pk, nbc, x, xr, b0, first, y, ys); break;
-    case 2: pka_tile (q5, 2, nr, pk, nbc, x, xr, b0, first, y, ys); break;
-    default: pka_tile (q5, 1, nr, pk, nbc, x, xr, b0, first, y, ys); break;
-    }
-}
+/* PK_TILE_NT's tile: one panel, so the panel count is not needed. */
+#define PKA_TILE(G, T, ...) pka_tile ((T), __VA_ARGS__)
 
 /* Chunks of PKA_KC blocks, panels of 8 rows, tiles of PKA_NT tokens. */
 static ALWAYS_INLINE void
@@ -401,7 +300,7 @@ k45_gemm_packed (int            q5,
                  int64_t        ys)
 {
   const int nb = n / RK_QK_K;
-  pka_block pk[PKA_KC] __attribute__ ((aligned (32)));
+  pk45_block pk[PKA_KC] __attribute__ ((aligned (32)));
   int b0, r0, j;
 
   if (nb == 0)
@@ -414,9 +313,9 @@ k45_gemm_packed (int            q5,
         {
           const int nr = n_rows - r0 < 8 ? n_rows - r0 : 8;
 
-          pka_pack (q5, w + (size_t) r0 * rs, rs, nr, b0, nbc, pk);
+          pk45_pack (q5, 0x10001, w + (size_t) r0 * rs, rs, nr, b0, nbc, pk);
           for (j = 0; j < n_toks; j += PKA_NT)
-            pka_tile_nt (q5, n_toks - j < PKA_NT ? n_toks - j : PKA_NT, nr, pk, nbc,
+            PK_TILE_NT (PKA_TILE, 1, n_toks - j < PKA_NT ? n_toks - j : PKA_NT, q5, nr, pk, nbc,
                          x + (size_t) j * xr, xr, b0, b0 == 0, y + (int64_t) j * ys + r0, ys);
         }
     }

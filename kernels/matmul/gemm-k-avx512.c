@@ -20,6 +20,7 @@
 
 #include "gemm-tiles-x86.h"
 #include "gemm-packed-avx512.h"
+#include "gemm-pack-k-x86.h"
 
 /* gemm-tiles-x86.h's step for its unpacked tiles (unused here): maddubs to 16
  * bits, then one vpdpwssd multiplies by the scales and adds. */
@@ -63,97 +64,6 @@ k5_fifth_bits (__m256i  qh,
 #define PKK_KC 8
 /* Tokens per register tile (3 x 8 accumulators per panel). */
 #define PKK_NT 3
-
-typedef struct
-{
-  uint8_t u[8][8][32];   /* sub-block s, step k: codes 4k..4k+3 of rows 0..7 */
-  int32_t sc[8][8];      /* sub-block s: the rows' scales */
-  int16_t mn[4][8][2];   /* pair p: the rows' mins of sub-blocks 2p, 2p + 1 */
-  float   d[8];
-  float   dmin[8];
-} pkk_block;
-
-static_assert (sizeof (pkk_block) % 32 == 0, "pkk_block keeps 32-byte alignment");
-
-static ALWAYS_INLINE void
-pkk_pack (int            q5,
-          const uint8_t *w,
-          size_t         rs,
-          int            nr,
-          int            b0,
-          int            nbc,
-          pkk_block     *out)
-{
-  const size_t wbs = q5 ? sizeof (rk_block_q5_K) : sizeof (rk_block_q4_K);
-  const size_t off_qs = q5 ? offsetof (rk_block_q5_K, qs) : offsetof (rk_block_q4_K, qs);
-  const __m256i m4 = _mm256_set1_epi8 (0xF);
-  int b, r, i;
-
-  for (b = 0; b < nbc; b++)
-    {
-      pkk_block *o = out + b;
-      const uint8_t *bw[8];
-
-      for (r = 0; r < 8; r++)
-        {
-          bw[r] = r < nr ? w + (size_t) r * rs + (size_t) (b0 + b) * wbs : NULL;
-          if (bw[r] != NULL)
-            {
-              int16_t sm[16];
-
-              _mm256_storeu_si256 ((__m256i *) sm,
-                                   k4_scales_mins (bw[r] + offsetof (rk_block_q4_K, scales)));
-              for (i = 0; i < 8; i++)
-                o->sc[i][r] = sm[i];
-              for (i = 0; i < 4; i++)
-                {
-                  o->mn[i][r][0] = sm[8 + 2 * i];
-                  o->mn[i][r][1] = sm[8 + 2 * i + 1];
-                }
-              o->d[r] = rk_load_fp16_avx2 (bw[r] + offsetof (rk_block_q4_K, d));
-              o->dmin[r] = rk_load_fp16_avx2 (bw[r] + offsetof (rk_block_q4_K, dmin));
-            }
-          else
-            {
-              for (i = 0; i < 8; i++)
-                o->sc[i][r] = 0;
-              for (i = 0; i < 4; i++)
-                o->mn[i][r][0] = o->mn[i][r][1] = 0;
-              o->d[r] = o->dmin[r] = 0.0f;
-            }
-        }
-      /* 64 values per step: the low nibbles are sub-block 2i, the high 2i+1. */
-      for (i = 0; i < 4; i++)
-        {
-          __m256i lo[8], hi[8];
-
-          for (r = 0; r < 8; r++)
-            {
-              if (bw[r] == NULL)
-                {
-                  lo[r] = hi[r] = _mm256_setzero_si256 ();
-                  continue;
-                }
-              {
-                const __m256i raw = _mm256_loadu_si256 ((const __m256i *) (bw[r] + off_qs + 32 * i));
-
-                lo[r] = _mm256_and_si256 (raw, m4);
-                hi[r] = _mm256_and_si256 (_mm256_srli_epi16 (raw, 4), m4);
-                if (q5)
-                  k5_fifth_bits (_mm256_loadu_si256 ((const __m256i *) (bw[r] + offsetof (rk_block_q5_K, qh))),
-                                 i, &lo[r], &hi[r]);
-              }
-            }
-          transpose_8x8_epi32 (lo);
-          transpose_8x8_epi32 (hi);
-          for (r = 0; r < 8; r++)
-            {
-              _mm256_store_si256 ((__m256i *) o->u[2 * i][r], lo[r]);
-              _mm256_store_si256 ((__m256i *) o->u[2 * i + 1][r], hi[r]);
-            }
-        }
-    }
-}
 
 /* Per token and block: the scale and the 8 sub-block sums (pairs of
  * bsums), as 4 dwords of two int16 each. */
@@ -238,7 +148,7 @@ static ALWAYS_INLINE void
 pkk_tile (int              ng,
           int              nt,
           int              nr_last,
-          const pkk_block *pk,
+          const pk45_block *pk,
           int              nbc,
           const uint8_t   *x,
           size_t           xr,
@@ -322,7 +232,7 @@ k45_gemm_packed (int            q5,
                  int64_t        ys)
 {
   const int nb = n / RK_QK_K;
-  pkk_block pk[PK_G * PKK_KC] __attribute__ ((aligned (32)));
+  pk45_block pk[PK_G * PKK_KC] __attribute__ ((aligned (32)));
   pkk_act a[PK_TOKS * PKK_KC];
   int t0, b0, r0, g, j;
 
@@ -344,7 +254,7 @@ k45_gemm_packed (int            q5,
               const int ng = (nr + 7) / 8;
 
               for (g = 0; g < ng; g++)
-                pkk_pack (q5, w + (size_t) (r0 + 8 * g) * rs, rs, nr - 8 * g < 8 ? nr - 8 * g : 8,
+                pk45_pack (q5, 1, w + (size_t) (r0 + 8 * g) * rs, rs, nr - 8 * g < 8 ? nr - 8 * g : 8,
                           b0, nbc, pk + g * PKK_KC);
               for (j = 0; j < nt; j += PKK_NT)
                 PK_TILE_NT (pkk_tile, ng, nt - j < PKK_NT ? nt - j : PKK_NT, nr - 8 * (ng - 1), pk, nbc,

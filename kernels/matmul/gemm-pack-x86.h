@@ -56,4 +56,30 @@ transpose_8x8_epi32 (__m256i r[8])
     }
 }
 
+/* Calls TILE (G, T, ...) with the pass's panel count ng and the tile's
+ * token count nt as constants (1 <= nt <= PK_TILE_MAX_NT), so its loops
+ * unroll; tiles size their register arrays [PK_G][PK_TILE_MAX_NT]. */
+#define PK_TILE_MAX_NT 4
+#define PK_TILE_NT(TILE, ng, nt, ...)                        \
+  do                                                         \
+    {                                                        \
+      if ((ng) == 2)                                         \
+        switch (nt)                                          \
+          {                                                  \
+          case 4: TILE (2, 4, __VA_ARGS__); break;           \
+          case 3: TILE (2, 3, __VA_ARGS__); break;           \
+          case 2: TILE (2, 2, __VA_ARGS__); break;           \
+          default: TILE (2, 1, __VA_ARGS__); break;          \
+          }                                                  \
+      else                                                   \
+        switch (nt)                                          \
+          {                                                  \
+          case 4: TILE (1, 4, __VA_ARGS__); break;           \
+          case 3: TILE (1, 3, __VA_ARGS__); break;           \
+          case 2: TILE (1, 2, __VA_ARGS__); break;           \
+          default: TILE (1, 1, __VA_ARGS__); break;          \
+          }                                                  \
+    }                                                        \
+  while (0)
+
 #endif /* RK_GEMM_PACK_X86_H */

@@ -57,15 +57,35 @@ pk_rows_mask (int g,
 
 /* Accumulators of ng panels by nt tokens: zero for a row's first chunk,
  * else what the earlier chunks stored in y. */
-#define PK_ACC_LOAD(acc, ng, nt, nr_last, first, y, ys)                                    do                                                                                         {                                                                                          int g_, j_;                                                                                                                                                                       UNROLL                                                                                   for (g_ = 0; g_ < (ng); g_++)                                                              UNROLL                                                                                   for (j_ = 0; j_ < (nt); j_++)                                                              (acc)[g_][j_] = (first) ? _mm256_setzero_ps ()                                                                   : _mm256_maskz_loadu_ps (pk_rows_mask (g_, (ng), (nr_last)),                                                            (y) + j_ * (ys) + 8 * g_);        }                                                                                      while (0)
+#define PK_ACC_LOAD(acc, ng, nt, nr_last, first, y, ys)                         \
+  do                                                                            \
+    {                                                                           \
+      int g_, j_;                                                               \
+                                                                                \
+      UNROLL                                                                    \
+      for (g_ = 0; g_ < (ng); g_++)                                             \
+        UNROLL                                                                  \
+        for (j_ = 0; j_ < (nt); j_++)                                           \
+          (acc)[g_][j_] = (first) ? _mm256_setzero_ps ()                        \
+            : _mm256_maskz_loadu_ps (pk_rows_mask (g_, (ng), (nr_last)),        \
+                                     (y) + j_ * (ys) + 8 * g_);                 \
+    }                                                                           \
+  while (0)
 
 /* ... and back to y, rows past the pass's end left alone. */
-#define PK_ACC_STORE(acc, ng, nt, nr_last, y, ys)                                          do                                                                                         {                                                                                          int g_, j_;                                                                                                                                                                       UNROLL                                                                                   for (g_ = 0; g_ < (ng); g_++)                                                              UNROLL                                                                                   for (j_ = 0; j_ < (nt); j_++)                                                              _mm256_mask_storeu_ps ((y) + j_ * (ys) + 8 * g_,                                                                pk_rows_mask (g_, (ng), (nr_last)), (acc)[g_][j_]);         }                                                                                      while (0)
-
-/* Calls TILE (G, T, ...) with the pass's panel count ng and the tile's
- * token count nt as constants (1 <= nt <= PK_TILE_MAX_NT), so its loops
- * unroll; tiles size their register arrays [PK_G][PK_TILE_MAX_NT]. */
-#define PK_TILE_MAX_NT 4
-#define PK_TILE_NT(TILE, ng, nt, ...)                                                      do                                                                                         {                                                                                          if ((ng) == 2)                                                                             switch (nt)                                                                                {                                                                                        case 4: TILE (2, 4, __VA_ARGS__); break;                                                 case 3: TILE (2, 3, __VA_ARGS__); break;                                                 case 2: TILE (2, 2, __VA_ARGS__); break;                                                 default: TILE (2, 1, __VA_ARGS__); break;                                                }                                                                                    else                                                                                       switch (nt)                                                                                {                                                                                        case 4: TILE (1, 4, __VA_ARGS__); break;                                                 case 3: TILE (1, 3, __VA_ARGS__); break;                                                 case 2: TILE (1, 2, __VA_ARGS__); break;                                                 default: TILE (1, 1, __VA_ARGS__); break;                                                }                                                                                  }                                                                                      while (0)
+#define PK_ACC_STORE(acc, ng, nt, nr_last, y, ys)                               \
+  do                                                                            \
+    {                                                                           \
+      int g_, j_;                                                               \
+                                                                                \
+      UNROLL                                                                    \
+      for (g_ = 0; g_ < (ng); g_++)                                             \
+        UNROLL                                                                  \
+        for (j_ = 0; j_ < (nt); j_++)                                           \
+          _mm256_mask_storeu_ps ((y) + j_ * (ys) + 8 * g_,                      \
+                                 pk_rows_mask (g_, (ng), (nr_last)),            \
+                                 (acc)[g_][j_]);                                \
+    }                                                                           \
+  while (0)
 
 #endif /* RK_GEMM_PACKED_AVX512_H */
