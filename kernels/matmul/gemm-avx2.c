@@ -140,7 +140,7 @@ DEFINE_GEMM_Q0 (rk_gemm_q4_0_q8_0_avx2)
 DEFINE_GEMM_Q0 (rk_gemm_q5_0_q8_0_avx2)
 #undef Q0_TILE
 
-/* --- K formats with Q8_K activations: the tiles are in gemm-tiles-x86.h -- */
+/* --- K formats with Q8_K activations: the Q6_K tile is in gemm-tiles-x86.h */
 
 /* maddubs to 16 bits, madd by the scales to int32, add. */
 static ALWAYS_INLINE __m256i
@@ -273,7 +273,7 @@ pka_tile (int              nt,
                                    : p == 2 ? _mm_extract_epi32 (s8, 2) : _mm_extract_epi32 (s8, 3))));
             acc[j] = _mm256_fmadd_ps (_mm256_fnmadd_ps (_mm256_cvtepi32_ps (mins), dm,
                                                         _mm256_mul_ps (_mm256_cvtepi32_ps (sum[j]), dw)),
-                                      _mm256_set1_ps (load_f32 (q8[j] + offsetof (rk_block_q8_K, d))),
+                                      _mm256_set1_ps (rk_k_load_f32 (q8[j] + offsetof (rk_block_q8_K, d))),
                                       acc[j]);
           }
       }

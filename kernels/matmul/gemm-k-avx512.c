@@ -13,25 +13,8 @@
 #include <immintrin.h>
 #include <stddef.h>
 
-/* gemm-tiles-x86.h's unpacked K tiles are not called here; it is included
- * for its helpers (k4_scales_mins, load_f32), and wants these. */
-#define K_MR 3
-#define K_NR 6
-
-#include "gemm-tiles-x86.h"
 #include "gemm-packed-avx512.h"
 #include "gemm-pack-k-x86.h"
-
-/* gemm-tiles-x86.h's step for its unpacked tiles (unused here): maddubs to 16
- * bits, then one vpdpwssd multiplies by the scales and adds. */
-static ALWAYS_INLINE __m256i
-k_dot_acc (__m256i acc,
-           __m256i q,
-           __m256i q8,
-           __m256i sc)
-{
-  return _mm256_dpwssd_epi32 (acc, _mm256_maddubs_epi16 (q, q8), sc);
-}
 
 /* Bits 2s and 2s+1 of qh[l] are the fifth bits (16): masked adds. */
 static ALWAYS_INLINE void
@@ -90,7 +73,7 @@ pkk_prepare (const uint8_t *x,
         const __m256i bs = _mm256_loadu_si256 ((const __m256i *) (by + offsetof (rk_block_q8_K, bsums)));
         const __m128i s = _mm_hadd_epi16 (_mm256_castsi256_si128 (bs), _mm256_extracti128_si256 (bs, 1));
 
-        a[t * PKK_KC + b].d = load_f32 (by + offsetof (rk_block_q8_K, d));
+        a[t * PKK_KC + b].d = rk_k_load_f32 (by + offsetof (rk_block_q8_K, d));
         _mm_storeu_si128 ((__m128i *) a[t * PKK_KC + b].bs, s);
       }
 }
@@ -427,7 +410,7 @@ pk6_tile (int              ng,
               const __m256i q = _mm256_sub_epi32 (sum[g][j], _mm256_slli_epi32 (off[g][j], 5));
 
               acc[g][j] = _mm256_fmadd_ps (_mm256_mul_ps (_mm256_cvtepi32_ps (q), dw),
-                                           _mm256_set1_ps (load_f32 (bx[j] + offsetof (rk_block_q8_K, d))),
+                                           _mm256_set1_ps (rk_k_load_f32 (bx[j] + offsetof (rk_block_q8_K, d))),
                                            acc[g][j]);
             }
         }

@@ -1,8 +1,8 @@
 /* gemm-pack-k-x86.h — Q4_K/Q5_K weight panels for the packed block products (private).
  * SPDX-License-Identifier: MIT
  *
- * Included after gemm-tiles-x86.h (k4_scales_mins) by gemm-avx2.c and
- * gemm-k-avx512.c, each of which defines its own k5_fifth_bits; both tiers
+ * Included by gemm-avx2.c and gemm-k-avx512.c, each of which defines its
+ * own k5_fifth_bits (prototype below) after the include; both tiers
  * pack the same way (gemm-packed-avx512.h says why). Per 256-value block:
  * each sub-block's codes as 8 steps of 4 codes of each of 8 rows (row r in
  * lane r), the rows' scales, mins and d, dmin beside them. The scales are
@@ -19,6 +19,31 @@
 #include <stdint.h>
 
 #include "gemm-pack-x86.h"
+#include "../quant/k-quants.h"
+#include "../quant/quant-legacy-avx2.h"
+
+/* Bytes of a Q8_K activation block. */
+#define QK_BYTES sizeof (rk_block_q8_K)
+
+/* The including tier's step: adds 16 to the codes of ql (qhi) whose bit 2s
+ * (2s + 1) of qh is set (Q5_K's fifth bits). */
+static ALWAYS_INLINE void k5_fifth_bits (__m256i qh, int s, __m256i *ql, __m256i *qhi);
+
+/* Q4_K/Q5_K packed 6-bit scales and mins -> 16 x s16: the 8 scales in the low
+ * 128 bits, the 8 mins in the high 128 bits (layout in rk-quant.h). */
+static ALWAYS_INLINE __m256i
+k4_scales_mins (const uint8_t *packed)
+{
+  uint32_t u[3], s0, s1, m0, m1;
+
+  memcpy (u, packed, 12);
+  s0 = u[0] & 0x3f3f3f3f;
+  s1 = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
+  m0 = u[1] & 0x3f3f3f3f;
+  m1 = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
+  return _mm256_cvtepu8_epi16 (_mm_set_epi32 ((int) m1, (int) m0, (int) s1, (int) s0));
+}
+
 
 typedef struct
 {

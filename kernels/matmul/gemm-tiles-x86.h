@@ -1,20 +1,17 @@
-/* gemm-tiles-x86.h — tile bodies shared by gemm-avx2.c and gemm-avx512.c (private).
+/* gemm-tiles-x86.h — the unpacked tiles of gemm-avx2.c (private).
  * SPDX-License-Identifier: MIT
  *
- * Included by both x86 tiers, each compiled with its own flags. The tile
- * code of the K formats is the same in both; only the integer
- * multiply-accumulate step and the Q5_K fifth-bit step differ, and each
- * including file supplies them (defined after the include):
+ * The tile walk and the Q6_K tile of the AVX2 block products (the AVX-512
+ * VNNI products and the AVX2 Q4_K/Q5_K ones pack their rows instead, see
+ * gemm-packed-avx512.h). The including file supplies the integer step,
+ * defined after the include:
  *
  *   k_dot_acc (acc, q, q8, sc): acc + the int32 pairs of sc * (q . q8), where
  *     q holds unsigned bytes, q8 signed bytes and sc 16-bit scales per lane
- *     pair (madd + add on AVX2, one vpdpwssd on AVX-512 VNNI);
- *   k5_fifth_bits (qh, s, &ql, &qhi): adds 16 to the codes of ql (qhi) whose
- *     bit 2s (2s + 1) of qh is set.
+ *     pair (madd + add on AVX2);
  *
- * The file also defines K_MR and K_NR (tile rows x tokens for the K
- * formats) before including. Integer sums are exact, so both tiers give the
- * same int32 per (row, token, block) whichever step they use.
+ * and defines K_MR and K_NR (tile rows x tokens for the K formats) before
+ * including.
  */
 #ifndef RK_GEMM_TILES_X86_H
 #define RK_GEMM_TILES_X86_H
@@ -24,18 +21,21 @@
 #include <string.h>
 
 #include "rk-gemm.h"
+#include "gemm-pack-k-x86.h"
 #include "../quant/quant-legacy-avx2.h"
 
 #if !defined(K_MR) || !defined(K_NR)
 #error "define K_MR and K_NR before including gemm-tiles-x86.h"
 #endif
 
+#ifndef ALWAYS_INLINE
 #define ALWAYS_INLINE inline __attribute__ ((always_inline))
+#endif
 /* Loops over the rows and tokens of a tile must unroll completely (-O2 does
  * not always), or the accumulators live in memory instead of registers. */
+#ifndef UNROLL
 #define UNROLL _Pragma ("GCC unroll 8")
-
-#define QK_BYTES sizeof (rk_block_q8_K)
+#endif
 
 /* Walks the block in tiles: full MR-row groups with NR-token tiles and a
  * 1-token tail, then leftover rows one at a time. TILE(nr, nt, r, t) must
@@ -63,158 +63,8 @@
 
 /* The including file's steps (see above). */
 static ALWAYS_INLINE __m256i k_dot_acc (__m256i acc, __m256i q, __m256i q8, __m256i sc);
-static ALWAYS_INLINE void k5_fifth_bits (__m256i qh, int s, __m256i *ql, __m256i *qhi);
 
 /* --- K formats with Q8_K activations ---------------------------------- */
-
-static ALWAYS_INLINE float
-load_f32 (const uint8_t *p)
-{
-  float f;
-
-  memcpy (&f, p, sizeof f);
-  return f;
-}
-
-/* Q4_K/Q5_K packed 6-bit scales and mins -> 16 x s16: the 8 scales in the low
- * 128 bits, the 8 mins in the high 128 bits (layout in rk-quant.h). */
-static ALWAYS_INLINE __m256i
-k4_scales_mins (const uint8_t *packed)
-{
-  uint32_t u[3], s0, s1, m0, m1;
-
-  memcpy (u, packed, 12);
-  s0 = u[0] & 0x3f3f3f3f;
-  s1 = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
-  m0 = u[1] & 0x3f3f3f3f;
-  m1 = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
-  return _mm256_cvtepu8_epi16 (_mm_set_epi32 ((int) m1, (int) m0, (int) s1, (int) s0));
-}
-
-/* pshufb mask that broadcasts 16-bit lane s (0..7) of each 128-bit half. */
-static ALWAYS_INLINE __m256i
-lane16_shuffle (int s)
-{
-  return _mm256_set1_epi16 ((short) (((2 * s + 1) << 8) | (2 * s)));
-}
-
-/* The pairwise sums of a Q8_K block's bsums (8 x s16, one per 32 values) in
- * the high 128 bits next to zeros: madd with k4_scales_mins () gives the
- * mins term in the high half and zeros in the low half. */
-static ALWAYS_INLINE __m256i
-q8_K_pair_sums_hi (const uint8_t *by)
-{
-  const __m256i bs = _mm256_loadu_si256 ((const __m256i *) (by + offsetof (rk_block_q8_K, bsums)));
-  const __m128i s = _mm_hadd_epi16 (_mm256_castsi256_si128 (bs), _mm256_extracti128_si256 (bs, 1));
-
-  return _mm256_inserti128_si256 (_mm256_setzero_si256 (), s, 1);
-}
-
-/* q5: 0 = Q4_K, 1 = Q5_K (same scales, one more bit per value from qh). */
-static ALWAYS_INLINE void
-q45_K_tile (int            q5,
-            int            nr,
-            int            nt,
-            int            nb,
-            const uint8_t *w,
-            size_t         rs,
-            const uint8_t *x,
-            size_t         xr,
-            float         *y,
-            int64_t        ys)
-{
-  const size_t wbs = q5 ? sizeof (rk_block_q5_K) : sizeof (rk_block_q4_K);
-  const size_t off_qs = q5 ? offsetof (rk_block_q5_K, qs) : offsetof (rk_block_q4_K, qs);
-  const __m256i m4 = _mm256_set1_epi8 (0xF);
-  __m256 acc[K_MR][K_NR];
-  int i, j, b, s;
-
-  UNROLL
-  for (i = 0; i < nr; i++)
-    UNROLL
-    for (j = 0; j < nt; j++)
-      acc[i][j] = _mm256_setzero_ps ();
-  for (b = 0; b < nb; b++)
-    {
-      const uint8_t *q8[K_NR];
-      const uint8_t *bw[K_MR];
-      __m256i sm[K_MR], scales[K_MR], qh[K_MR], sumi[K_MR][K_NR];
-      float dy[K_NR];
-
-      UNROLL
-      for (j = 0; j < nt; j++)
-        {
-          const uint8_t *by = x + (size_t) j * xr + (size_t) b * QK_BYTES;
-
-          dy[j] = load_f32 (by + offsetof (rk_block_q8_K, d));
-          q8[j] = by + offsetof (rk_block_q8_K, qs);
-        }
-      UNROLL
-      for (i = 0; i < nr; i++)
-        {
-          bw[i] = w + (size_t) i * rs + (size_t) b * wbs;
-          sm[i] = k4_scales_mins (bw[i] + offsetof (rk_block_q4_K, scales));
-          scales[i] = _mm256_permute2x128_si256 (sm[i], sm[i], 0x00);
-          if (q5)
-            qh[i] = _mm256_loadu_si256 ((const __m256i *) (bw[i] + offsetof (rk_block_q5_K, qh)));
-          UNROLL
-          for (j = 0; j < nt; j++)
-            sumi[i][j] = _mm256_setzero_si256 ();
-        }
-      /* 64 values per step: the low nibbles are sub-block 2s, the high 2s+1. */
-      for (s = 0; s < RK_QK_K / 64; s++)
-        {
-          __m256i q8l[K_NR], q8h[K_NR];
-
-          UNROLL
-          for (j = 0; j < nt; j++)
-            {
-              q8l[j] = _mm256_loadu_si256 ((const __m256i *) (q8[j] + 64 * s));
-              q8h[j] = _mm256_loadu_si256 ((const __m256i *) (q8[j] + 64 * s + 32));
-            }
-          UNROLL
-          for (i = 0; i < nr; i++)
-            {
-              const __m256i raw = _mm256_loadu_si256 ((const __m256i *) (bw[i] + off_qs + 32 * s));
-              const __m256i sc_l = _mm256_shuffle_epi8 (scales[i], lane16_shuffle (2 * s));
-              const __m256i sc_h = _mm256_shuffle_epi8 (scales[i], lane16_shuffle (2 * s + 1));
-              __m256i ql = _mm256_and_si256 (raw, m4);
-              __m256i qhi = _mm256_and_si256 (_mm256_srli_epi16 (raw, 4), m4);
-
-              if (q5)
-                k5_fifth_bits (qh[i], s, &ql, &qhi);
-              UNROLL
-              for (j = 0; j < nt; j++)
-                sumi[i][j] = k_dot_acc (k_dot_acc (sumi[i][j], ql, q8l[j], sc_l), qhi, q8h[j],
-                                        sc_h);
-            }
-        }
-      UNROLL
-      for (j = 0; j < nt; j++)
-        {
-          const uint8_t *by = x + (size_t) j * xr + (size_t) b * QK_BYTES;
-          const __m256i ps = q8_K_pair_sums_hi (by);
-
-          UNROLL
-          for (i = 0; i < nr; i++)
-            {
-              const float d = dy[j] * rk_load_fp16_avx2 (bw[i] + offsetof (rk_block_q4_K, d));
-              const float dmin = dy[j] * rk_load_fp16_avx2 (bw[i] + offsetof (rk_block_q4_K, dmin));
-              /* Only the high half is non-zero: sum of min_k * (bsum pair k). */
-              const __m256 mins = _mm256_cvtepi32_ps (_mm256_madd_epi16 (sm[i], ps));
-
-              acc[i][j] = _mm256_fmadd_ps (_mm256_set1_ps (d), _mm256_cvtepi32_ps (sumi[i][j]),
-                                           acc[i][j]);
-              acc[i][j] = _mm256_fnmadd_ps (_mm256_set1_ps (dmin), mins, acc[i][j]);
-            }
-        }
-    }
-  UNROLL
-  for (i = 0; i < nr; i++)
-    UNROLL
-    for (j = 0; j < nt; j++)
-      y[j * ys + i] = rk_hsum_ps_avx2 (acc[i][j]);
-}
 
 /* Q6_K: values 0..63 stay unsigned for maddubs; the -32 offset comes off once
  * per block as 32 * sum_k scale_k * bsum_k (16 sub-blocks of 16). */
@@ -292,7 +142,7 @@ q6_K_tile (int            nr,
       for (j = 0; j < nt; j++)
         {
           const uint8_t *by = x + (size_t) j * xr + (size_t) b * QK_BYTES;
-          const float dy = load_f32 (by + offsetof (rk_block_q8_K, d));
+          const float dy = rk_k_load_f32 (by + offsetof (rk_block_q8_K, d));
           const __m256i bs = _mm256_loadu_si256 ((const __m256i *) (by + offsetof (rk_block_q8_K,
                                                                                    bsums)));
 
@@ -332,8 +182,6 @@ q6_K_tile (int            nr,
                                                                                            \
     WALK_TILES (K_MR, K_NR, TILE);                                                         \
   }
-#define K_TILE_Q4_K(nr, nt, r, t) q45_K_tile (0, (nr), (nt), K_TILE_ARGS (r, t))
-#define K_TILE_Q5_K(nr, nt, r, t) q45_K_tile (1, (nr), (nt), K_TILE_ARGS (r, t))
 #define K_TILE_Q6_K(nr, nt, r, t) q6_K_tile ((nr), (nt), K_TILE_ARGS (r, t))
 
 #endif /* RK_GEMM_TILES_X86_H */
