@@ -1306,7 +1306,7 @@ attend_rows (void   *ctx,
   gint64 bs = c->cfg.block_size, total = L->n_store + L->n_tail;
   gint D = c->cfg.head_dim, i;
   gboolean quant = L->sf->prec != RUV_PRECISION_FP16;
-  g_autofree float *qq = quant ? g_new (float, D + L->sf->n_groups + D / 4 + 2) : NULL;
+  g_autofree float *qq = quant ? g_new (float, D + L->sf->n_groups + D / 2 + 2) : NULL;
   gint64 r;
 
   (void) thread_index;
@@ -1318,8 +1318,19 @@ attend_rows (void   *ctx,
       gint64 n = total, p;
       SoftState st;
 
-      /* store keys meet the query rounded to int8, as in the blocked path */
-      if (quant)
+      /* store keys meet the query rounded as in the blocked path: to int16
+       * for Q8 keys, to int8 for Q4 keys */
+      if (quant && L->sf->prec == RUV_PRECISION_Q8)
+        {
+          int16_t *q16 = (int16_t *) (void *) (qq + D + L->sf->n_groups + 1);
+          float qd;
+
+          c->kk.quantize_query16 (1, D, q, q16, &qd);
+          for (i = 0; i < D; i++)
+            qq[i] = qd * q16[i];
+          qs = qq;
+        }
+      else if (quant)
         {
           int8_t *q8 = (int8_t *) (void *) (qq + D + L->sf->n_groups + 1);
           float qd;
@@ -1399,18 +1410,21 @@ typedef struct
   gsize                    scratch_floats;
 } BlockedJob;
 
-/* An item's queries rounded to int8, per row one scale (q8 NULL: not made,
- * an FP16 store). Every path scores quantized store keys against these (the
- * group step with integer products, the block product and attend_rows with
- * qf), so attention over a Q8/Q4 store does not depend on the path taken:
- * softmax (scale q' k_store, scale q k_tail), as llama.cpp scores quantized
- * keys against a q8 query. */
+/* An item's queries rounded to integers, per row one scale: to int8 (q8,
+ * qsum) for a layer whose store is Q4, to int16 (q16) for one whose store is
+ * Q8 (whose keys' own rounding is as coarse as an int8 query's); neither
+ * for an FP16 store. Every path scores quantized store keys against these
+ * (the group step with integer products, the block product and attend_rows
+ * with qf), so attention over a Q8/Q4 store does not depend on the path
+ * taken: softmax (scale q' k_store, scale q k_tail), as llama.cpp scores
+ * quantized keys against a quantized query. */
 typedef struct
 {
   int8_t  *q8;
+  int16_t *q16;
   float   *qd;
   int32_t *qsum;
-  float   *qf;      /* the same as floats, qd * q8 */
+  float   *qf;      /* the same as floats, qd * q8 or qd * q16 */
 } QuantQuery;
 
 /* Row `row` of a tier's block as floats (K: kv 0, V: kv 1): a store block in
@@ -1494,7 +1508,7 @@ blocked_run (const BlockedJob *j, const StoreFmt *store, guint8 *blk, gint64 slo
         {
           gsize row0 = (gsize) slot0 * H + kvh;
 
-          c->kk.q8_group_scores (rows, (int) cnt, D, f->group, qq->q8, qq->qd,
+          c->kk.q8_group_scores (rows, (int) cnt, D, f->group, qq->q16, qq->qd,
                                  (const int8_t *) st_codes (f, blk, 0, row0),
                                  (gsize) H * f->codes_bytes, st_d (f, blk, 0, row0),
                                  (gsize) H * f->n_groups, j->scale, s);
@@ -1576,7 +1590,7 @@ blocked_items (void   *ctx,
   float *l = m + rmax;
   float *kb = l + rmax;
   float *vt = kb + (gsize) bs * D;
-  QuantQuery qq = { NULL, NULL, NULL, NULL };
+  QuantQuery qq = { NULL, NULL, NULL, NULL, NULL };
   gint64 it;
 
   for (it = begin; it < end; it++)
@@ -1599,16 +1613,28 @@ blocked_items (void   *ctx,
         }
       memset (acc, 0, (gsize) rows * D * sizeof (float));
       qq.q8 = NULL;
+      qq.q16 = NULL;
       if (L->sf->prec != RUV_PRECISION_FP16)
         {
           qq.qf = vt + (gsize) bs * D;
           qq.qd = qq.qf + (gsize) rmax * D;
           qq.qsum = (int32_t *) (void *) (qq.qd + rmax);
-          qq.q8 = (int8_t *) (void *) (qq.qsum + (gsize) rmax * L->sf->n_groups);
-          c->kk.quantize_query (rows, D, L->sf->group, qr, qq.q8, qq.qd, qq.qsum);
-          for (r = 0; r < rows; r++)
-            for (d = 0; d < D; d++)
-              qq.qf[(gsize) r * D + d] = qq.qd[r] * qq.q8[(gsize) r * D + d];
+          if (L->sf->prec == RUV_PRECISION_Q8)
+            {
+              qq.q16 = (int16_t *) (void *) (qq.qsum + (gsize) rmax * L->sf->n_groups);
+              c->kk.quantize_query16 (rows, D, qr, qq.q16, qq.qd);
+              for (r = 0; r < rows; r++)
+                for (d = 0; d < D; d++)
+                  qq.qf[(gsize) r * D + d] = qq.qd[r] * qq.q16[(gsize) r * D + d];
+            }
+          else
+            {
+              qq.q8 = (int8_t *) (void *) (qq.qsum + (gsize) rmax * L->sf->n_groups);
+              c->kk.quantize_query (rows, D, L->sf->group, qr, qq.q8, qq.qd, qq.qsum);
+              for (r = 0; r < rows; r++)
+                for (d = 0; d < D; d++)
+                  qq.qf[(gsize) r * D + d] = qq.qd[r] * qq.q8[(gsize) r * D + d];
+            }
         }
       if (j->causal)
         n = MIN (total, MAX (j->q_pos0 + t1, 0));
@@ -1744,9 +1770,10 @@ attend_blocked (const AttendJob *a,
         return FALSE;
       j.parts = parts;
     }
-  /* qr, s, o, acc, m, l; kb, vt; then the int8 queries: qf, qd, qsum, q8 */
+  /* qr, s, o, acc, m, l; kb, vt; then the rounded queries: qf, qd, qsum,
+   * q8 or q16 */
   j.scratch_floats = (gsize) (rmax * (3 * D + bs + 2) + 2 * bs * D + 16 +
-                              rmax * (D + 1 + c->sf.n_groups + D / 4 + 1));
+                              rmax * (D + 1 + c->sf.n_groups + D / 2 + 1));
   scratch = g_try_malloc ((gsize) nt * j.scratch_floats * sizeof (float));
   if (scratch == NULL)
     return FALSE;

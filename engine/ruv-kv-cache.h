@@ -34,12 +34,13 @@
  * Attention runs per query head with GQA straight over both tiers: scores are
  * dot products with the packed codes and values are accumulated from them
  * (online softmax over store blocks, then tail blocks); nothing is
- * dequantized into a copy beyond one block of tokens. Keys in a Q8 or Q4
- * store are scored against the query rounded to int8 (one scale per query
- * row, rk_kvq_quantize_query), as llama.cpp scores a quantized K against a
- * q8 query: a decode step's GQA group takes integer products with the codes
- * (rk_kvq4/8_group_scores) and one pass over each block for all its rows
- * (rk_kv_group_step).
+ * dequantized into a copy beyond one block of tokens. Keys in a Q4 store
+ * are scored against the query rounded to int8, keys in a Q8 store (or a Q4
+ * store's Q8 layers) against the query rounded to int16 (one scale per
+ * query row, rk_kvq_quantize_query/16), as llama.cpp scores a quantized K
+ * against a quantized query: a decode step's GQA group takes integer
+ * products with the codes (rk_kvq4/8_group_scores) and one pass over each
+ * block for all its rows (rk_kv_group_step).
  *
  * Threads: one thread at a time mutates or attends a cache;
  * ruv_two_tier_kv_cache_get_stats() may be called from any thread meanwhile.

@@ -64,9 +64,13 @@ RK_DECLARE_KVQ (void, rk_kvq4_group_scores, (int rows, int cnt, int n, int group
                                              const int8_t *z, size_t scale_stride,
                                              float scale, float *s))
 
-/* The same for Q8 keys (no offsets; qsum is not read). */
+/* The same for Q8 keys (no offsets), against the query rounded to int16
+ * (rk_kvq_quantize_query16: q16, qd): a Q8 key's own rounding is about as
+ * large as an int8 query's, which would double its error; int16 products
+ * with the int8 codes cost no more (one madd per 16 values). Integer sums
+ * are exact for group <= 512. */
 RK_DECLARE_KVQ (void, rk_kvq8_group_scores, (int rows, int cnt, int n, int group,
-                                             const int8_t *q8, const float *qd,
+                                             const int16_t *q16, const float *qd,
                                              const int8_t *codes, size_t code_stride,
                                              const rk_fp16 *d, size_t scale_stride,
                                              float scale, float *s))
@@ -103,7 +107,7 @@ typedef struct
                             const float *qd, const int32_t *qsum, const uint8_t *codes,
                             size_t code_stride, const rk_fp16 *d, const int8_t *z,
                             size_t scale_stride, float scale, float *s);
-  void  (*q8_group_scores) (int rows, int cnt, int n, int group, const int8_t *q8,
+  void  (*q8_group_scores) (int rows, int cnt, int n, int group, const int16_t *q16,
                             const float *qd, const int8_t *codes, size_t code_stride,
                             const rk_fp16 *d, size_t scale_stride, float scale, float *s);
   void  (*group_step) (int rows, int cnt, int n, const float *q, const float *k,
@@ -111,6 +115,7 @@ typedef struct
                        float *s);
   void  (*quantize_query) (int rows, int n, int group, const float *q, int8_t *q8,
                            float *qd, int32_t *qsum);
+  void  (*quantize_query16) (int rows, int n, const float *q, int16_t *q16, float *qd);
 } rk_kvq_kernels;
 
 /* The kernels of `isa` (the reference ones where this build lacks it). */
@@ -118,13 +123,19 @@ rk_kvq_kernels rk_kvq_kernels_for_isa (rk_isa isa);
 /* The kernels of rk_cpu_isa(). */
 rk_kvq_kernels rk_kvq_kernels_get     (void);
 
-/* Queries q (rows, n) as int8 for rk_kvq4/8_group_scores: per row one scale
+/* Queries q (rows, n) as int8 for rk_kvq4_group_scores: per row one scale
  * qd[r] = max |q_r| / 127 and q8 = round-to-nearest-even (q * (127 / max
  * |q_r|)); qsum[r * (n / group) + g] the sum of row r's codes in group g.
  * Every variant gives the same bits for finite queries (a NaN or infinity
  * makes the row's codes garbage, differently per ISA). */
 RK_DECLARE_KVQ (void, rk_kvq_quantize_query, (int rows, int n, int group, const float *q,
                                               int8_t *q8, float *qd, int32_t *qsum))
+
+/* Queries q (rows, n) as int16 for rk_kvq8_group_scores: per row
+ * qd[r] = max |q_r| / 32767 and q16 = round-to-nearest-even (q * (32767 /
+ * max |q_r|)), the same bits from every variant for finite queries. */
+RK_DECLARE_KVQ (void, rk_kvq_quantize_query16, (int rows, int n, const float *q, int16_t *q16,
+                                                float *qd))
 
 /* Quantizers and dequantizers of one row (not hot: once per token when it
  * migrates to the store). */

@@ -429,15 +429,12 @@ rk_kvq4_group_scores_avx2 (int            rows,
     }
 }
 
-/* Integer products of 32 int8 codes with 32 int8 query values: eight int32
- * partial sums (|c| * sign (q, c): pair sums at most 2 * 127 * 127). */
+/* Integer products of 16 int8 codes with 16 int16 query values: eight int32
+ * partial sums (pairs at most 2 * 32767 * 127). */
 static inline __m256i
-q8_dot32 (const int8_t *c, __m256i q)
+q8_dot16 (const int8_t *c, __m256i q)
 {
-  __m256i b = _mm256_loadu_si256 ((const __m256i *) c);
-
-  return _mm256_madd_epi16 (_mm256_maddubs_epi16 (_mm256_abs_epi8 (b), _mm256_sign_epi8 (q, b)),
-                            _mm256_set1_epi16 (1));
+  return _mm256_madd_epi16 (_mm256_cvtepi8_epi16 (_mm_loadu_si128 ((const __m128i *) c)), q);
 }
 
 void
@@ -445,7 +442,7 @@ rk_kvq8_group_scores_avx2 (int            rows,
                            int            cnt,
                            int            n,
                            int            group,
-                           const int8_t  *q8,
+                           const int16_t *q16,
                            const float   *qd,
                            const int8_t  *codes,
                            size_t         code_stride,
@@ -456,15 +453,15 @@ rk_kvq8_group_scores_avx2 (int            rows,
 {
   int ng = n / group, r, t, g, i;
 
-  if (group % 32 != 0)
+  if (group % 16 != 0)
     {
-      rk_kvq8_group_scores_ref (rows, cnt, n, group, q8, qd, codes, code_stride, d,
+      rk_kvq8_group_scores_ref (rows, cnt, n, group, q16, qd, codes, code_stride, d,
                                 scale_stride, scale, s);
       return;
     }
   for (r = 0; r < rows; r++)
     {
-      const int8_t *qr = q8 + (size_t) r * n;
+      const int16_t *qr = q16 + (size_t) r * n;
       float *sr = s + (size_t) r * cnt, f = scale * qd[r];
 
       for (t = 0; t + 4 <= cnt; t += 4)
@@ -477,14 +474,14 @@ rk_kvq8_group_scores_avx2 (int            rows,
               __m256i p0 = _mm256_setzero_si256 (), p1 = p0, p2 = p0, p3 = p0, h;
               __m128i i4;
 
-              for (i = g * group; i < (g + 1) * group; i += 32)
+              for (i = g * group; i < (g + 1) * group; i += 16)
                 {
                   __m256i q = _mm256_loadu_si256 ((const __m256i *) (qr + i));
 
-                  p0 = _mm256_add_epi32 (p0, q8_dot32 (c0 + i, q));
-                  p1 = _mm256_add_epi32 (p1, q8_dot32 (c0 + code_stride + i, q));
-                  p2 = _mm256_add_epi32 (p2, q8_dot32 (c0 + 2 * code_stride + i, q));
-                  p3 = _mm256_add_epi32 (p3, q8_dot32 (c0 + 3 * code_stride + i, q));
+                  p0 = _mm256_add_epi32 (p0, q8_dot16 (c0 + i, q));
+                  p1 = _mm256_add_epi32 (p1, q8_dot16 (c0 + code_stride + i, q));
+                  p2 = _mm256_add_epi32 (p2, q8_dot16 (c0 + 2 * code_stride + i, q));
+                  p3 = _mm256_add_epi32 (p3, q8_dot16 (c0 + 3 * code_stride + i, q));
                 }
               h = _mm256_hadd_epi32 (_mm256_hadd_epi32 (p0, p1), _mm256_hadd_epi32 (p2, p3));
               i4 = _mm_add_epi32 (_mm256_castsi256_si128 (h), _mm256_extracti128_si256 (h, 1));
@@ -503,8 +500,8 @@ rk_kvq8_group_scores_avx2 (int            rows,
               __m256i p = _mm256_setzero_si256 ();
               __m128i p4;
 
-              for (i = g * group; i < (g + 1) * group; i += 32)
-                p = _mm256_add_epi32 (p, q8_dot32 (ct + i,
+              for (i = g * group; i < (g + 1) * group; i += 16)
+                p = _mm256_add_epi32 (p, q8_dot16 (ct + i,
                                                    _mm256_loadu_si256 ((const __m256i *) (qr + i))));
               p4 = _mm_add_epi32 (_mm256_castsi256_si128 (p), _mm256_extracti128_si256 (p, 1));
               p4 = _mm_add_epi32 (p4, _mm_shuffle_epi32 (p4, 0x4E));
@@ -569,6 +566,49 @@ rk_kvq_quantize_query_avx2 (int          rows,
           s4 = _mm_add_epi32 (s4, _mm_shuffle_epi32 (s4, 0x4E));
           s4 = _mm_add_epi32 (s4, _mm_shuffle_epi32 (s4, 0xB1));
           qsum[(size_t) r * (n / group) + g] = _mm_cvtsi128_si32 (s4);
+        }
+    }
+}
+
+/* The int16 query: the reference's maximum, product and rounding, eight at
+ * a time. */
+void
+rk_kvq_quantize_query16_avx2 (int          rows,
+                              int          n,
+                              const float *q,
+                              int16_t     *q16,
+                              float       *qd)
+{
+  const __m256 sign = _mm256_set1_ps (-0.0f);
+  const __m256i lo_clamp = _mm256_set1_epi32 (-32767);
+  int r, i;
+
+  if (n % 8 != 0)
+    {
+      rk_kvq_quantize_query16_ref (rows, n, q, q16, qd);
+      return;
+    }
+  for (r = 0; r < rows; r++)
+    {
+      const float *qr = q + (size_t) r * n;
+      int16_t *cr = q16 + (size_t) r * n;
+      __m256 vmax = _mm256_setzero_ps (), vinv;
+      float amax;
+
+      for (i = 0; i < n; i += 8)
+        vmax = _mm256_max_ps (_mm256_andnot_ps (sign, _mm256_loadu_ps (qr + i)), vmax);
+      amax = rk_hmax_ps_avx2 (vmax);
+      qd[r] = amax / 32767.0f;
+      vinv = _mm256_set1_ps (amax > 0.0f ? 32767.0f / amax : 0.0f);
+      for (i = 0; i < n; i += 8)
+        {
+          __m256i c = _mm256_cvtps_epi32 (_mm256_mul_ps (_mm256_loadu_ps (qr + i), vinv));
+
+          /* packs saturates at +32767 as the reference clamps */
+          c = _mm256_max_epi32 (c, lo_clamp);
+          _mm_storeu_si128 ((__m128i *) (void *) (cr + i),
+                            _mm_packs_epi32 (_mm256_castsi256_si128 (c),
+                                             _mm256_extracti128_si256 (c, 1)));
         }
     }
 }

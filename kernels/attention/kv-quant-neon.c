@@ -407,7 +407,7 @@ rk_kvq8_group_scores_neon (int            rows,
                            int            cnt,
                            int            n,
                            int            group,
-                           const int8_t  *q8,
+                           const int16_t *q16,
                            const float   *qd,
                            const int8_t  *codes,
                            size_t         code_stride,
@@ -418,9 +418,9 @@ rk_kvq8_group_scores_neon (int            rows,
 {
   int ng = n / group, r, t, g, i;
 
-  if (group % 16 != 0)
+  if (group % 8 != 0)
     {
-      rk_kvq8_group_scores_ref (rows, cnt, n, group, q8, qd, codes, code_stride, d,
+      rk_kvq8_group_scores_ref (rows, cnt, n, group, q16, qd, codes, code_stride, d,
                                 scale_stride, scale, s);
       return;
     }
@@ -428,21 +428,20 @@ rk_kvq8_group_scores_neon (int            rows,
     for (t = 0; t < cnt; t++)
       {
         const int8_t *ct = codes + (size_t) t * code_stride;
-        const int8_t *qr = q8 + (size_t) r * n;
+        const int16_t *qr = q16 + (size_t) r * n;
         float sum = 0.0f;
 
         for (g = 0; g < ng; g++)
           {
             int32x4_t acc = vdupq_n_s32 (0);
 
-            /* two products per 16-bit lane (at most 2 * 127 * 127), then widened */
-            for (i = g * group; i < (g + 1) * group; i += 16)
+            /* codes widened to int16, products accumulated in int32 */
+            for (i = g * group; i < (g + 1) * group; i += 8)
               {
-                int8x16_t c = vld1q_s8 (ct + i), q = vld1q_s8 (qr + i);
-                int16x8_t p = vmull_s8 (vget_low_s8 (c), vget_low_s8 (q));
+                int16x8_t c = vmovl_s8 (vld1_s8 (ct + i)), q = vld1q_s16 (qr + i);
 
-                p = vmlal_s8 (p, vget_high_s8 (c), vget_high_s8 (q));
-                acc = vpadalq_s16 (acc, p);
+                acc = vmlal_s16 (acc, vget_low_s16 (c), vget_low_s16 (q));
+                acc = vmlal_high_s16 (acc, c, q);
               }
             sum += (float) vaddvq_s32 (acc) * rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]);
           }
@@ -496,6 +495,47 @@ rk_kvq_quantize_query_neon (int          rows,
               vst1_s8 (cr + i, vqmovn_s16 (vcombine_s16 (vqmovn_s32 (c0), vqmovn_s32 (c1))));
             }
           qsum[(size_t) r * (n / group) + g] = vaddvq_s32 (sum);
+        }
+    }
+}
+
+/* The int16 query: the reference's maximum, product and rounding, four at a
+ * time. */
+void
+rk_kvq_quantize_query16_neon (int          rows,
+                              int          n,
+                              const float *q,
+                              int16_t     *q16,
+                              float       *qd)
+{
+  const int32x4_t lo_clamp = vdupq_n_s32 (-32767);
+  int r, i;
+
+  if (n % 8 != 0)
+    {
+      rk_kvq_quantize_query16_ref (rows, n, q, q16, qd);
+      return;
+    }
+  for (r = 0; r < rows; r++)
+    {
+      const float *qr = q + (size_t) r * n;
+      float32x4_t vmax = vdupq_n_f32 (0.0f);
+      float amax, inv;
+
+      for (i = 0; i < n; i += 4)
+        vmax = vmaxnmq_f32 (vmax, vabsq_f32 (vld1q_f32 (qr + i)));
+      amax = vmaxnmvq_f32 (vmax);
+      qd[r] = amax / 32767.0f;
+      inv = amax > 0.0f ? 32767.0f / amax : 0.0f;
+      for (i = 0; i < n; i += 8)
+        {
+          int32x4_t c0 = vcvtnq_s32_f32 (vmulq_n_f32 (vld1q_f32 (qr + i), inv));
+          int32x4_t c1 = vcvtnq_s32_f32 (vmulq_n_f32 (vld1q_f32 (qr + i + 4), inv));
+
+          /* vqmovn saturates at +32767 as the reference clamps */
+          c0 = vmaxq_s32 (c0, lo_clamp);
+          c1 = vmaxq_s32 (c1, lo_clamp);
+          vst1q_s16 (q16 + (size_t) r * n + i, vcombine_s16 (vqmovn_s32 (c0), vqmovn_s32 (c1)));
         }
     }
 }

@@ -166,6 +166,33 @@ rk_kvq_quantize_query_ref (int          rows,
 }
 
 void
+rk_kvq_quantize_query16_ref (int          rows,
+                             int          n,
+                             const float *q,
+                             int16_t     *q16,
+                             float       *qd)
+{
+  int r, i;
+
+  for (r = 0; r < rows; r++)
+    {
+      const float *qr = q + (size_t) r * n;
+      float amax = 0.0f, inv;
+
+      for (i = 0; i < n; i++)
+        amax = fmaxf (amax, fabsf (qr[i]));
+      qd[r] = amax / 32767.0f;
+      inv = amax > 0.0f ? 32767.0f / amax : 0.0f;
+      for (i = 0; i < n; i++)
+        {
+          int c = (int) lrintf (qr[i] * inv);
+
+          q16[(size_t) r * n + i] = (int16_t) (c > 32767 ? 32767 : c < -32767 ? -32767 : c);
+        }
+    }
+}
+
+void
 rk_kvq4_group_scores_ref (int            rows,
                           int            cnt,
                           int            n,
@@ -211,7 +238,7 @@ rk_kvq8_group_scores_ref (int            rows,
                           int            cnt,
                           int            n,
                           int            group,
-                          const int8_t  *q8,
+                          const int16_t *q16,
                           const float   *qd,
                           const int8_t  *codes,
                           size_t         code_stride,
@@ -227,7 +254,7 @@ rk_kvq8_group_scores_ref (int            rows,
     for (t = 0; t < cnt; t++)
       {
         const int8_t *ct = codes + (size_t) t * code_stride;
-        const int8_t *qr = q8 + (size_t) r * n;
+        const int16_t *qr = q16 + (size_t) r * n;
         float sum = 0.0f;
 
         for (g = 0; g < ng; g++)
@@ -465,6 +492,7 @@ rk_kvq_kernels_for_isa (rk_isa isa)
     rk_kvq8_dot_ref, rk_kvq4_dot_ref, rk_kvf16_dot_ref,
     rk_kvq8_axpy_ref, rk_kvq4_axpy_ref, rk_kvf16_axpy_ref, rk_kvq4_group_scores_ref,
     rk_kvq8_group_scores_ref, rk_kv_group_step_ref, rk_kvq_quantize_query_ref,
+    rk_kvq_quantize_query16_ref,
   };
 
 #if defined(RK_HAVE_AVX2)
@@ -480,6 +508,7 @@ rk_kvq_kernels_for_isa (rk_isa isa)
       k.q8_group_scores = rk_kvq8_group_scores_avx2;
       k.group_step = rk_kv_group_step_avx2;
       k.quantize_query = rk_kvq_quantize_query_avx2;
+      k.quantize_query16 = rk_kvq_quantize_query16_avx2;
     }
 #endif
 #if defined(RK_HAVE_NEON)
@@ -495,6 +524,7 @@ rk_kvq_kernels_for_isa (rk_isa isa)
       k.q8_group_scores = rk_kvq8_group_scores_neon;
       k.group_step = rk_kv_group_step_neon;
       k.quantize_query = rk_kvq_quantize_query_neon;
+      k.quantize_query16 = rk_kvq_quantize_query16_neon;
     }
 #endif
   (void) isa;
@@ -514,6 +544,12 @@ rk_kvq_quantize_query (int rows, int n, int group, const float *q, int8_t *q8, f
                        int32_t *qsum)
 {
   rk_kvq_kernels_get ().quantize_query (rows, n, group, q, q8, qd, qsum);
+}
+
+void
+rk_kvq_quantize_query16 (int rows, int n, const float *q, int16_t *q16, float *qd)
+{
+  rk_kvq_kernels_get ().quantize_query16 (rows, n, q, q16, qd);
 }
 
 float
@@ -572,10 +608,10 @@ rk_kvq4_group_scores (int rows, int cnt, int n, int group, const int8_t *q8, con
 }
 
 void
-rk_kvq8_group_scores (int rows, int cnt, int n, int group, const int8_t *q8, const float *qd,
+rk_kvq8_group_scores (int rows, int cnt, int n, int group, const int16_t *q16, const float *qd,
                       const int8_t *codes, size_t code_stride, const rk_fp16 *d,
                       size_t scale_stride, float scale, float *s)
 {
-  rk_kvq_kernels_get ().q8_group_scores (rows, cnt, n, group, q8, qd, codes, code_stride, d,
+  rk_kvq_kernels_get ().q8_group_scores (rows, cnt, n, group, q16, qd, codes, code_stride, d,
                                          scale_stride, scale, s);
 }

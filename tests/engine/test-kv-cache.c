@@ -166,16 +166,28 @@ check_layer_bounds (RuvTwoTierKvCache *c, gint layer, const float *k_in, const f
   return worst;
 }
 
+/* The format of layer's store: Q8 for the first q8_layers layers of a Q4
+ * store. */
+static RuvPrecision
+layer_format (const RuvTwoTierKvCacheConfig *cfg, gint layer)
+{
+  if (cfg->kv.store_precision == RUV_PRECISION_Q4 && layer < (gint) cfg->kv.q8_layers)
+    return RUV_PRECISION_Q8;
+  return cfg->kv.store_precision;
+}
+
 /* Naive attention in double over float K, V (kv_len, H, D). The first
- * n_quant keys (those of a Q8/Q4 store) are scored against the query
- * rounded to int8 per row (rk_kvq_quantize_query), as the cache defines. */
+ * n_quant keys (those of a store in format quant_prec) are scored against
+ * the query rounded per row as the cache defines: to int8 for Q4 keys
+ * (rk_kvq_quantize_query), to int16 for Q8 keys (rk_kvq_quantize_query16). */
 static void
 naive_attention (const float *q, gint n_q, gint n_heads, gint64 q_pos0, const float *k,
                  const float *v, gint64 kv_len, gint H, gint D, float scale, gboolean causal,
-                 gint64 n_quant, float *out)
+                 gint64 n_quant, RuvPrecision quant_prec, float *out)
 {
   gint ratio = n_heads / H, t, h, i;
   g_autofree int8_t *q8 = g_new (int8_t, D);
+  g_autofree int16_t *q16 = g_new (int16_t, D);
   g_autofree int32_t *qsum = g_new (int32_t, D);
   g_autofree float *qr8 = g_new (float, D);
   gint64 j;
@@ -191,9 +203,18 @@ naive_attention (const float *q, gint n_q, gint n_heads, gint64 q_pos0, const fl
 
         float qd;
 
-        rk_kvq_quantize_query (1, D, ruv_kv_cache_group_size (D), qr, q8, &qd, qsum);
-        for (i = 0; i < D; i++)
-          qr8[i] = qd * q8[i];
+        if (quant_prec == RUV_PRECISION_Q8)
+          {
+            rk_kvq_quantize_query16 (1, D, qr, q16, &qd);
+            for (i = 0; i < D; i++)
+              qr8[i] = qd * q16[i];
+          }
+        else
+          {
+            rk_kvq_quantize_query (1, D, ruv_kv_cache_group_size (D), qr, q8, &qd, qsum);
+            for (i = 0; i < D; i++)
+              qr8[i] = qd * q8[i];
+          }
         for (j = 0; j < n; j++)
           {
             const float *kr = k + ((gsize) j * H + h / ratio) * D;
@@ -649,7 +670,8 @@ test_attend (void)
                                                                        &error));
                           g_assert_no_error (error);
                           naive_attention (q, n_q, n_heads, pos0, k, v, n, H, 64, 0.125f, causal,
-                                           precs[pi] == RUV_PRECISION_FP16 ? 0 : n_store, want);
+                                           precs[pi] == RUV_PRECISION_FP16 ? 0 : n_store,
+                                           layer_format (&cfg, layer), want);
                           for (i = 0; i < (gint) sz; i++)
                             g_assert_cmpfloat (fabsf (o[i] - want[i]), <=,
                                                2e-5f + 2e-4f * fabsf (want[i]));
@@ -712,7 +734,8 @@ test_attend_prefill_pieces (void)
       ruv_two_tier_kv_cache_get_stats (c, &st);
       g_assert_true (ruv_two_tier_kv_cache_attend (c, 0, q, m, 4, pos, 0.2f, TRUE, o, &error));
       naive_attention (q, m, 4, pos, k, v, pos + m, 2, 64, 0.2f, TRUE,
-                       cfg.kv.store_precision == RUV_PRECISION_FP16 ? 0 : st.store_tokens, want);
+                       cfg.kv.store_precision == RUV_PRECISION_FP16 ? 0 : st.store_tokens,
+                       layer_format (&cfg, 0), want);
       for (i = 0; i < (gint) sz; i++)
         g_assert_cmpfloat (fabsf (o[i] - want[i]), <=, 2e-5f + 2e-4f * fabsf (want[i]));
       pos += m;

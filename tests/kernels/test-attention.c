@@ -864,7 +864,8 @@ test_kvq8_group_scores (gconstpointer data)
   rk_isa isa = GPOINTER_TO_INT (data);
   rk_kvq_kernels kk = rk_kvq_kernels_for_isa (isa);
   g_autoptr(GRand) rand = g_rand_new_with_seed (47);
-  static const int dims[][2] = { { 64, 64 }, { 128, 64 }, { 64, 32 }, { 96, 32 }, { 48, 16 } };
+  static const int dims[][2] = { { 64, 64 }, { 128, 64 }, { 64, 32 }, { 96, 32 }, { 48, 16 },
+                                 { 40, 8 }, { 36, 12 } };
   const int stride_rows = 2, rows = 5, cnt = 70;
   gsize di;
 
@@ -879,9 +880,8 @@ test_kvq8_group_scores (gconstpointer data)
       g_autofree float *kd = g_new (float, (gsize) cnt * n);
       g_autofree int8_t *codes = g_new0 (int8_t, (gsize) cnt * stride_rows * n);
       g_autofree rk_fp16 *dh = g_new0 (rk_fp16, (gsize) cnt * stride_rows * ng);
-      g_autofree int8_t *q8 = g_new (int8_t, (gsize) rows * n);
+      g_autofree int16_t *q16 = g_new (int16_t, (gsize) rows * n);
       g_autofree float *qd = g_new (float, rows);
-      g_autofree int32_t *qsum = g_new (int32_t, (gsize) rows * ng);
       g_autofree float *s = g_new (float, (gsize) rows * cnt);
 
       for (t = 0; t < cnt; t++)
@@ -895,10 +895,11 @@ test_kvq8_group_scores (gconstpointer data)
           rk_kvq8_quantize (n, group, k + (gsize) t * n, codes + row * n, dh + row * ng);
           rk_kvq8_dequantize (n, group, codes + row * n, dh + row * ng, kd + (gsize) t * n);
         }
+      /* row 0 extreme too: codes of +-127 against query values of +-32767 */
       for (i = 0; i < n; i++)
         q[i] = i % 2 ? 3.0f : -3.0f;
-      rk_kvq_quantize_query (rows, n, group, q, q8, qd, qsum);
-      kk.q8_group_scores (rows, cnt, n, group, q8, qd, codes + n, (gsize) stride_rows * n,
+      rk_kvq_quantize_query16 (rows, n, q, q16, qd);
+      kk.q8_group_scores (rows, cnt, n, group, q16, qd, codes + n, (gsize) stride_rows * n,
                           dh + ng, (gsize) stride_rows * ng, scale, s);
       for (r = 0; r < rows; r++)
         for (t = 0; t < cnt; t++)
@@ -907,7 +908,7 @@ test_kvq8_group_scores (gconstpointer data)
 
             for (i = 0; i < n; i++)
               {
-                double qi = (double) q8[(gsize) r * n + i] * qd[r];
+                double qi = (double) q16[(gsize) r * n + i] * qd[r];
                 double ki = kd[(gsize) t * n + i];
 
                 exact += qi * ki;
@@ -967,6 +968,30 @@ test_kvq_quantize_query (gconstpointer data)
           g_assert_cmpfloat (fabsf (q8b[i] * qd - q[i]), <=, qd * 0.5001f + 1e-30f);
         }
       g_assert_cmpint (q8b[3 * n + 1], ==, -4);   /* -3.5 * 127 / 127 = -3.5: to even */
+
+      /* the int16 query of Q8 keys, the same way */
+      {
+        int16_t q16a[5 * 128], q16b[5 * 128];
+
+        q[(gsize) 3 * n] = 32767.0f;
+        kk.quantize_query16 (rows, n, q, q16a, qda);
+        ref.quantize_query16 (rows, n, q, q16b, qdb);
+        g_assert_cmpmem (q16a, sizeof (int16_t) * rows * n, q16b, sizeof (int16_t) * rows * n);
+        g_assert_cmpmem (qda, sizeof (float) * rows, qdb, sizeof (float) * rows);
+        for (i = 0; i < rows * n; i++)
+          {
+            float qd = qdb[i / n];
+
+            /* half a step, and the float rounding of q * (32767 / max)
+             * (a few thousandths of a step at this magnitude) */
+            g_assert_cmpfloat (fabsf (q16b[i] * qd - q[i]), <=, qd * 0.505f + 1e-30f);
+          }
+        g_assert_cmpint (q16b[3 * n + 1], ==, -4);
+        g_assert_cmpint (q16b[3 * n + 2], ==, -2);
+        g_assert_cmpint (q16b[3 * n], ==, 32767);
+        for (i = 0; i < n; i++)
+          g_assert_cmpint (q16b[2 * n + i], ==, 0);
+      }
     }
 }
 
