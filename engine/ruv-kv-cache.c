@@ -15,7 +15,9 @@
  *                offsets z [bs*H][n_groups] int8. FP16 stores keep halves in
  *                the codes area and have no scales.
  * With a Q4 store the first q8_layers layers store Q8 (their store blocks are
- * larger): each layer points at its store format.
+ * larger), or Q7 (Q8 codes in 7 bits, rk-kvquant.h) where Q8 would leave the
+ * store less than 3.5x smaller than FP16: each layer points at its store
+ * format.
  *
  * Blocks are written only by a cache that holds them alone: before writing
  * into a block another cache also holds (after a fork), the block is copied.
@@ -369,6 +371,7 @@ pool_alloc (RuvKvPool *pool,
 typedef struct _StoreFmt
 {
   RuvPrecision prec;
+  gboolean     q7;            /* Q8 codes stored in 7 bits (rk_kvq7_*) */
   gint         group;
   gint         n_groups;
   gsize        codes_bytes;   /* per row */
@@ -381,17 +384,19 @@ typedef struct _StoreFmt
 static void
 store_fmt_init (StoreFmt               *f,
                 const KvCfg *c,
-                RuvPrecision            prec)
+                RuvPrecision            prec,
+                gboolean                q7)
 {
   gsize rows = (gsize) c->block_size * c->num_kv_heads;
 
   f->prec = prec;
+  f->q7 = q7 && prec == RUV_PRECISION_Q8;
   f->group = ruv_kv_cache_group_size (c->head_dim);
   f->n_groups = c->head_dim / f->group;
   switch ((int) prec)
     {
     case RUV_PRECISION_Q8:
-      f->codes_bytes = (gsize) c->head_dim;
+      f->codes_bytes = f->q7 ? (gsize) c->head_dim * 7 / 8 : (gsize) c->head_dim;
       f->scale_bytes = 2 * (gsize) f->n_groups;
       break;
     case RUV_PRECISION_Q4:
@@ -457,7 +462,8 @@ struct _RuvTwoTierKvCache
   rk_pool         *threads;
   KvLayer         *layers;
   StoreFmt         sf;            /* the store's format */
-  StoreFmt         sf_hi;         /* of the first q8_layers layers (Q8 for a Q4 store) */
+  StoreFmt         sf_hi;         /* of the first q8_layers layers (Q8 or Q7 for a Q4
+                                   * store) */
   gsize            tail_es;       /* bytes per tail element */
   gsize            tail_region;   /* K (or V) part of a tail block */
   gsize            tail_block;
@@ -466,6 +472,17 @@ struct _RuvTwoTierKvCache
   GMutex           lock;          /* counts, for stats from other threads */
   guint64          reserved;      /* pool bytes reserved for this cache (pool lock) */
 };
+
+/* A Q8-format row's codes as int8: the stored bytes, or for Q7 unpacked
+ * into tmp (head_dim bytes). */
+static inline const int8_t *
+q8_codes (const RuvTwoTierKvCache *c, const StoreFmt *f, const guint8 *codes, int8_t *tmp)
+{
+  if (!f->q7)
+    return (const int8_t *) codes;
+  c->kk.q7_unpack (c->cfg.head_dim, codes, tmp);
+  return tmp;
+}
 
 static void
 table_init (Table *t)
@@ -548,13 +565,41 @@ point_layers (RuvTwoTierKvCache *c, KvLayer *layers)
     layers[l].sf = layer_fmt (c, l);
 }
 
+static gboolean
+same_fmt (const StoreFmt *a, const StoreFmt *b)
+{
+  return a->prec == b->prec && a->q7 == b->q7;
+}
+
+/* The format of the first q8_layers layers of a store of precision prec
+ * whose other layers have format lo: for a Q4 store Q8, or Q7 (Q8 codes in
+ * 7 bits) where Q8 would leave the whole store less than 3.5x smaller than
+ * FP16 (few layers: one Q8 layer of Llama-3.2-1B's 16 gives 3.47x); other
+ * stores keep their precision. */
+static void
+hi_fmt_init (StoreFmt *f, const KvCfg *c, RuvPrecision prec, const StoreFmt *lo)
+{
+  StoreFmt f16;
+  gint L = MAX (c->num_layers, 1), hl = MIN (c->q8_layers, L);
+
+  if (prec != RUV_PRECISION_Q4)
+    {
+      store_fmt_init (f, c, prec, FALSE);
+      return;
+    }
+  store_fmt_init (f, c, RUV_PRECISION_Q8, FALSE);
+  store_fmt_init (&f16, c, RUV_PRECISION_FP16, FALSE);
+  if (hl > 0 && c->head_dim % 8 == 0 && c->head_dim <= 512 &&
+      (double) L * f16.block < 3.5 * ((double) hl * f->block + (double) (L - hl) * lo->block))
+    store_fmt_init (f, c, RUV_PRECISION_Q8, TRUE);
+}
+
 static void
 cache_set_formats (RuvTwoTierKvCache *c)
 {
   c->rows = (gsize) c->cfg.block_size * c->cfg.num_kv_heads;
-  store_fmt_init (&c->sf, &c->cfg, c->cfg.store_precision);
-  store_fmt_init (&c->sf_hi, &c->cfg, c->cfg.store_precision == RUV_PRECISION_Q4
-                                      ? RUV_PRECISION_Q8 : c->cfg.store_precision);
+  store_fmt_init (&c->sf, &c->cfg, c->cfg.store_precision, FALSE);
+  hi_fmt_init (&c->sf_hi, &c->cfg, c->cfg.store_precision, &c->sf);
   point_layers (c, c->layers);
   c->tail_es = c->cfg.tail_precision == RUV_PRECISION_FP32 ? 4 : 2;
   c->tail_region = c->rows * c->cfg.head_dim * c->tail_es;
@@ -644,6 +689,26 @@ ruv_two_tier_kv_cache_get_n_tokens (RuvTwoTierKvCache *c,
   return c->layers[layer].n_store + c->layers[layer].n_tail;
 }
 
+guint
+ruv_two_tier_kv_cache_get_layer_bits (RuvTwoTierKvCache *c,
+                                      gint               layer)
+{
+  const StoreFmt *f;
+
+  if (layer < 0 || layer >= c->cfg.num_layers)
+    return 0;
+  f = c->layers[layer].sf;
+  switch ((int) f->prec)
+    {
+    case RUV_PRECISION_Q8:
+      return f->q7 ? 7 : 8;
+    case RUV_PRECISION_Q4:
+      return 4;
+    default:
+      return 16;
+    }
+}
+
 /* ---- rows ------------------------------------------------------------------ */
 
 /* Tail element pointer of (slot, head) in a tail block, K (kv 0) or V (1). */
@@ -710,7 +775,10 @@ store_write (const RuvTwoTierKvCache *c, const StoreFmt *f, guint8 *blk, int kv,
   switch ((int) f->prec)
     {
     case RUV_PRECISION_Q8:
-      rk_kvq8_quantize (n, f->group, x, (int8_t *) codes, st_d (f, blk, kv, row));
+      if (f->q7)
+        rk_kvq7_quantize (n, f->group, x, codes, st_d (f, blk, kv, row));
+      else
+        rk_kvq8_quantize (n, f->group, x, (int8_t *) codes, st_d (f, blk, kv, row));
       break;
     case RUV_PRECISION_Q4:
       rk_kvq4_quantize (n, f->group, x, codes, st_d (f, blk, kv, row),
@@ -734,7 +802,11 @@ store_read (const RuvTwoTierKvCache *c, const StoreFmt *f, guint8 *blk, int kv, 
   switch ((int) f->prec)
     {
     case RUV_PRECISION_Q8:
-      rk_kvq8_dequantize (n, f->group, (const int8_t *) codes, st_d (f, blk, kv, row), x);
+      {
+        int8_t tmp[512];
+
+        rk_kvq8_dequantize (n, f->group, q8_codes (c, f, codes, tmp), st_d (f, blk, kv, row), x);
+      }
       break;
     case RUV_PRECISION_Q4:
       rk_kvq4_dequantize (n, f->group, codes, st_d (f, blk, kv, row),
@@ -1219,8 +1291,12 @@ store_dot (const RuvTwoTierKvCache *c, const StoreFmt *f, guint8 *blk, gsize row
   switch ((int) f->prec)
     {
     case RUV_PRECISION_Q8:
-      return c->kk.q8_dot (n, f->group, (const int8_t *) st_codes (f, blk, 0, row),
-                           st_d (f, blk, 0, row), q);
+      {
+        int8_t tmp[512];
+
+        return c->kk.q8_dot (n, f->group, q8_codes (c, f, st_codes (f, blk, 0, row), tmp),
+                             st_d (f, blk, 0, row), q);
+      }
     case RUV_PRECISION_Q4:
       return c->kk.q4_dot (n, f->group, st_codes (f, blk, 0, row), st_d (f, blk, 0, row),
                            st_z (f, blk, 0, row, c->rows), q);
@@ -1239,8 +1315,12 @@ store_axpy (const RuvTwoTierKvCache *c, const StoreFmt *f, guint8 *blk, gsize ro
   switch ((int) f->prec)
     {
     case RUV_PRECISION_Q8:
-      c->kk.q8_axpy (n, f->group, (const int8_t *) st_codes (f, blk, 1, row),
-                     st_d (f, blk, 1, row), w, y);
+      {
+        int8_t tmp[512];
+
+        c->kk.q8_axpy (n, f->group, q8_codes (c, f, st_codes (f, blk, 1, row), tmp),
+                       st_d (f, blk, 1, row), w, y);
+      }
       break;
     case RUV_PRECISION_Q4:
       c->kk.q4_axpy (n, f->group, st_codes (f, blk, 1, row), st_d (f, blk, 1, row),
@@ -1452,8 +1532,12 @@ row_to_f32 (const RuvTwoTierKvCache *c, const StoreFmt *store, guint8 *blk, int 
   switch ((int) f->prec)
     {
     case RUV_PRECISION_Q8:
-      c->kk.q8_axpy (n, f->group, (const int8_t *) st_codes (f, blk, kv, row),
-                     st_d (f, blk, kv, row), 1.0f, x);
+      {
+        int8_t tmp[512];
+
+        c->kk.q8_axpy (n, f->group, q8_codes (c, f, st_codes (f, blk, kv, row), tmp),
+                       st_d (f, blk, kv, row), 1.0f, x);
+      }
       break;
     case RUV_PRECISION_Q4:
       c->kk.q4_axpy (n, f->group, st_codes (f, blk, kv, row), st_d (f, blk, kv, row),
@@ -1502,6 +1586,18 @@ blocked_run (const BlockedJob *j, const StoreFmt *store, guint8 *blk, gint64 slo
           c->kk.q4_group_scores (rows, (int) cnt, D, f->group, qq->q8, qq->qd, qq->qsum,
                                  st_codes (f, blk, 0, row0), (gsize) H * f->codes_bytes,
                                  st_d (f, blk, 0, row0), st_z (f, blk, 0, row0, c->rows),
+                                 (gsize) H * f->n_groups, j->scale, s);
+        }
+      else if (int_scores && f->q7)
+        {
+          /* the run's Q7 keys unpacked into kb (unused here), then as Q8 */
+          int8_t *k8 = (int8_t *) (void *) kb;
+
+          for (t = 0; t < cnt; t++)
+            c->kk.q7_unpack (D, st_codes (f, blk, 0, (gsize) (slot0 + t) * H + kvh),
+                             k8 + t * D);
+          c->kk.q8_group_scores (rows, (int) cnt, D, f->group, qq->q16, qq->qd, k8, (gsize) D,
+                                 st_d (f, blk, 0, (gsize) slot0 * H + kvh),
                                  (gsize) H * f->n_groups, j->scale, s);
         }
       else if (int_scores)
@@ -1999,13 +2095,13 @@ ruv_two_tier_kv_cache_update_policy (RuvTwoTierKvCache *c,
     }
   if (prec == c->sf.prec)
     return TRUE;
-  store_fmt_init (&nf, &c->cfg, prec);
-  store_fmt_init (&nf_hi, &c->cfg, prec == RUV_PRECISION_Q4 ? RUV_PRECISION_Q8 : prec);
+  store_fmt_init (&nf, &c->cfg, prec, FALSE);
+  hi_fmt_init (&nf_hi, &c->cfg, prec, &nf);
   /* a layer whose format stays (the Q8 first layers, Q4 <-> Q8) keeps its blocks */
   for (l = 0; l < c->cfg.num_layers; l++)
     if (l >= c->cfg.q8_layers)
       need += ceil_div (c->layers[l].n_store, bs);
-    else if (nf_hi.prec != of_hi.prec)
+    else if (!same_fmt (&nf_hi, &of_hi))
       need_hi += ceil_div (c->layers[l].n_store, bs);
   if (!prealloc_get (c->pool, &c->reserved, nf.block, need, &pa, error))
     return FALSE;
@@ -2024,7 +2120,7 @@ ruv_two_tier_kv_cache_update_policy (RuvTwoTierKvCache *c,
       const StoreFmt *o = hi ? &of_hi : &of, *n = hi ? &nf_hi : &nf;
       Table nt;
 
-      if (o->prec == n->prec)
+      if (same_fmt (o, n))
         continue;
       table_init (&nt);
       for (p = 0; p < L->n_store; p++)
@@ -2162,8 +2258,9 @@ ruv_two_tier_kv_cache_shift (RuvTwoTierKvCache *c,
 
 #define STATE_MAGIC   "RUVKVST\n"
 /* 2: the caller's bytes (u64 length, bytes) follow the token counts;
- * 3: Q4 offsets are int8 steps (not half minima), q8_layers in the layout */
-#define STATE_VERSION 3
+ * 3: Q4 offsets are int8 steps (not half minima), q8_layers in the layout;
+ * 4: a Q4 store's first layers may be Q7 (decided by the layout) */
+#define STATE_VERSION 4
 
 static void
 put_u32 (GByteArray *b, guint32 v)

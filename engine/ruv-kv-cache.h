@@ -160,6 +160,12 @@ void     ruv_two_tier_kv_cache_set_threads  (RuvTwoTierKvCache *cache,
 gint64   ruv_two_tier_kv_cache_get_n_tokens (RuvTwoTierKvCache *cache,
                                              gint               layer);
 
+/* Bits per value of a layer's store codes: 16 (FP16 store), 8 (Q8), 7 (Q7:
+ * a Q4 store's first layers where Q8 would leave the store under 3.5x
+ * smaller than FP16), 4 (Q4); scales not counted. 0 for a bad layer. */
+guint    ruv_two_tier_kv_cache_get_layer_bits (RuvTwoTierKvCache *cache,
+                                               gint               layer);
+
 /* Checks that n_tokens more tokens fit in every layer (max_tokens) and sets
  * aside the pool bytes their appends will take (replacing any earlier
  * reservation of this cache), so a caller can fail before layer 0 changes

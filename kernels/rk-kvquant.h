@@ -17,6 +17,16 @@
  *                    the same grid as the codes), so a 64-value group costs
  *                    32 + 2 + 1 = 35 bytes; where the minimum is more than
  *                    ~127 steps from 0 the step grows to reach it.
+ *   Q7 (symmetric):  Q8 with codes in -63..63, stored in 7 bits (the
+ *                    first layer of a Q4 store where Q8 would not fit the
+ *                    store's memory budget): n * 7 / 8 bytes per row, in
+ *                    chunks of 64 values (the last one may be shorter, m
+ *                    values, m % 8 == 0), each as three planes of u = c + 64:
+ *                    m/2 bytes of low nibbles (byte j: value j low, value
+ *                    j + m/2 high, as Q4), m/4 bytes of bits 4-5 (byte j:
+ *                    value j + k m/4 at bit 2k) and m/8 bytes of bit 6
+ *                    (byte j: value j + k m/8 at bit k). Unpacked to int8
+ *                    codes, every Q8 kernel reads it.
  *   F16:             plain IEEE halves (the high-precision tail).
  *
  * The quantizers keep every value within d/2 of the original: the scale is
@@ -116,6 +126,7 @@ typedef struct
   void  (*quantize_query) (int rows, int n, int group, const float *q, int8_t *q8,
                            float *qd, int32_t *qsum);
   void  (*quantize_query16) (int rows, int n, const float *q, int16_t *q16, float *qd);
+  void  (*q7_unpack) (int n, const uint8_t *packed, int8_t *codes);
 } rk_kvq_kernels;
 
 /* The kernels of `isa` (the reference ones where this build lacks it). */
@@ -137,9 +148,17 @@ RK_DECLARE_KVQ (void, rk_kvq_quantize_query, (int rows, int n, int group, const 
 RK_DECLARE_KVQ (void, rk_kvq_quantize_query16, (int rows, int n, const float *q, int16_t *q16,
                                                 float *qd))
 
+/* Q7: the row's 7-bit codes as int8 codes (-63..63) for the Q8 kernels;
+ * n % 8 == 0. */
+RK_DECLARE_KVQ (void, rk_kvq7_unpack, (int n, const uint8_t *packed, int8_t *codes))
+
 /* Quantizers and dequantizers of one row (not hot: once per token when it
  * migrates to the store). */
 void rk_kvq8_quantize   (int n, int group, const float *x, int8_t *codes, rk_fp16 *d);
+/* Q7: n % 8 == 0, n <= 512; packed gets n * 7 / 8 bytes. */
+void rk_kvq7_quantize   (int n, int group, const float *x, uint8_t *packed, rk_fp16 *d);
+/* Q7 codes in -63..63 into packed (n * 7 / 8 bytes; n % 8 == 0). */
+void rk_kvq7_pack       (int n, const int8_t *codes, uint8_t *packed);
 void rk_kvq4_quantize   (int n, int group, const float *x, uint8_t *codes, rk_fp16 *d,
                          int8_t *z);
 void rk_kvq8_dequantize (int n, int group, const int8_t *codes, const rk_fp16 *d, float *x);

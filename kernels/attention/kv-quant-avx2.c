@@ -13,6 +13,7 @@
  */
 #include <math.h>
 #include <immintrin.h>
+#include <string.h>
 
 #include "rk-kvquant.h"
 #include "rk-ops.h"
@@ -611,4 +612,44 @@ rk_kvq_quantize_query16_avx2 (int          rows,
                                              _mm256_extracti128_si256 (c, 1)));
         }
     }
+}
+
+/* Q7: 64 values at a time from their three planes (see rk-kvquant.h); the
+ * 2-bit and 1-bit planes are broadcast and shifted per 64-bit lane, so each
+ * byte lands under the values it holds bits of. */
+void
+rk_kvq7_unpack_avx2 (int            n,
+                     const uint8_t *packed,
+                     int8_t        *codes)
+{
+  const __m256i m4 = _mm256_set1_epi8 (0x0F), m2 = _mm256_set1_epi8 (3);
+  const __m256i m1 = _mm256_set1_epi8 (1), off = _mm256_set1_epi8 (64);
+  int i;
+
+  for (i = 0; i + 64 <= n; i += 64)
+    {
+      const uint8_t *p = packed + (size_t) i * 7 / 8;
+      __m256i nib = _mm256_loadu_si256 ((const __m256i *) p);
+      __m256i p2 = _mm256_broadcastsi128_si256 (_mm_loadu_si128 ((const __m128i *) (p + 32)));
+      int64_t w;
+      __m256i p1, lo, hi, b2lo, b2hi, b1lo, b1hi;
+
+      memcpy (&w, p + 48, sizeof w);
+      p1 = _mm256_set1_epi64x (w);
+      lo = _mm256_and_si256 (nib, m4);
+      hi = _mm256_and_si256 (_mm256_srli_epi16 (nib, 4), m4);
+      b2lo = _mm256_and_si256 (_mm256_srlv_epi64 (p2, _mm256_setr_epi64x (0, 0, 2, 2)), m2);
+      b2hi = _mm256_and_si256 (_mm256_srlv_epi64 (p2, _mm256_setr_epi64x (4, 4, 6, 6)), m2);
+      b1lo = _mm256_and_si256 (_mm256_srlv_epi64 (p1, _mm256_setr_epi64x (0, 1, 2, 3)), m1);
+      b1hi = _mm256_and_si256 (_mm256_srlv_epi64 (p1, _mm256_setr_epi64x (4, 5, 6, 7)), m1);
+      /* bytes of at most 3 and 1: the 16-bit shifts carry nothing across */
+      lo = _mm256_or_si256 (lo, _mm256_or_si256 (_mm256_slli_epi16 (b2lo, 4),
+                                                 _mm256_slli_epi16 (b1lo, 6)));
+      hi = _mm256_or_si256 (hi, _mm256_or_si256 (_mm256_slli_epi16 (b2hi, 4),
+                                                 _mm256_slli_epi16 (b1hi, 6)));
+      _mm256_storeu_si256 ((__m256i *) (void *) (codes + i), _mm256_sub_epi8 (lo, off));
+      _mm256_storeu_si256 ((__m256i *) (void *) (codes + i + 32), _mm256_sub_epi8 (hi, off));
+    }
+  if (i < n)
+    rk_kvq7_unpack_ref (n - i, packed + (size_t) i * 7 / 8, codes + i);
 }

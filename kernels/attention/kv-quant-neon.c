@@ -539,3 +539,44 @@ rk_kvq_quantize_query16_neon (int          rows,
         }
     }
 }
+
+/* Q7: 64 values at a time from their three planes (see rk-kvquant.h). */
+void
+rk_kvq7_unpack_neon (int            n,
+                     const uint8_t *packed,
+                     int8_t        *codes)
+{
+  const uint8x16_t m4 = vdupq_n_u8 (0x0F), m2 = vdupq_n_u8 (3), off = vdupq_n_u8 (64);
+  const uint8x8_t m1 = vdup_n_u8 (1);
+  int i;
+
+  for (i = 0; i + 64 <= n; i += 64)
+    {
+      const uint8_t *p = packed + (size_t) i * 7 / 8;
+      uint8x16_t n0 = vld1q_u8 (p), n1 = vld1q_u8 (p + 16), p2 = vld1q_u8 (p + 32);
+      uint8x8_t p1 = vld1_u8 (p + 48);
+      uint8x16_t lo[4], b2[4], b1[4];
+      int k;
+
+      lo[0] = vandq_u8 (n0, m4);
+      lo[1] = vandq_u8 (n1, m4);
+      lo[2] = vshrq_n_u8 (n0, 4);
+      lo[3] = vshrq_n_u8 (n1, 4);
+      b2[0] = vandq_u8 (p2, m2);
+      b2[1] = vandq_u8 (vshrq_n_u8 (p2, 2), m2);
+      b2[2] = vandq_u8 (vshrq_n_u8 (p2, 4), m2);
+      b2[3] = vshrq_n_u8 (p2, 6);
+      b1[0] = vcombine_u8 (vand_u8 (p1, m1), vand_u8 (vshr_n_u8 (p1, 1), m1));
+      b1[1] = vcombine_u8 (vand_u8 (vshr_n_u8 (p1, 2), m1), vand_u8 (vshr_n_u8 (p1, 3), m1));
+      b1[2] = vcombine_u8 (vand_u8 (vshr_n_u8 (p1, 4), m1), vand_u8 (vshr_n_u8 (p1, 5), m1));
+      b1[3] = vcombine_u8 (vand_u8 (vshr_n_u8 (p1, 6), m1), vshr_n_u8 (p1, 7));
+      for (k = 0; k < 4; k++)
+        {
+          uint8x16_t u = vorrq_u8 (lo[k], vorrq_u8 (vshlq_n_u8 (b2[k], 4), vshlq_n_u8 (b1[k], 6)));
+
+          vst1q_s8 (codes + i + 16 * k, vreinterpretq_s8_u8 (vsubq_u8 (u, off)));
+        }
+    }
+  if (i < n)
+    rk_kvq7_unpack_ref (n - i, packed + (size_t) i * 7 / 8, codes + i);
+}

@@ -336,12 +336,14 @@ half_up (rk_fp16 h)
   return (h & 0x8000) ? (rk_fp16) (h - 1) : (rk_fp16) (h + 1);
 }
 
-void
-rk_kvq8_quantize (int          n,
-                  int          group,
-                  const float *x,
-                  int8_t      *codes,
-                  rk_fp16     *d)
+/* Symmetric codes in -qmax..qmax (Q8: 127, Q7: 63). */
+static void
+quantize_sym (int          n,
+              int          group,
+              const float *x,
+              int8_t      *codes,
+              rk_fp16     *d,
+              int          qmax)
 {
   int g, j;
 
@@ -359,10 +361,10 @@ rk_kvq8_quantize (int          n,
           memset (codes + g * group, 0, (size_t) group);
           continue;
         }
-      /* Round the scale to half, then make sure 127 * d still covers amax
+      /* Round the scale to half, then make sure qmax * d still covers amax
        * so that no code clamps (an error of at most d/2 everywhere). */
-      dh = rk_fp32_to_fp16 (amax / 127.0f);
-      while (rk_fp16_to_fp32 (dh) * 127.0f < amax && (dh & 0x7C00) != 0x7C00)
+      dh = rk_fp32_to_fp16 (amax / (float) qmax);
+      while (rk_fp16_to_fp32 (dh) * (float) qmax < amax && (dh & 0x7C00) != 0x7C00)
         dh = half_up (dh);
       d[g] = dh;
       df = rk_fp16_to_fp32 (dh);
@@ -370,9 +372,88 @@ rk_kvq8_quantize (int          n,
         {
           float c = roundf (xg[j] / df);
 
-          codes[g * group + j] = (int8_t) (c > 127.0f ? 127 : c < -127.0f ? -127 : c);
+          codes[g * group + j] = (int8_t) (c > qmax ? qmax : c < -qmax ? -qmax : c);
         }
     }
+}
+
+void
+rk_kvq8_quantize (int          n,
+                  int          group,
+                  const float *x,
+                  int8_t      *codes,
+                  rk_fp16     *d)
+{
+  quantize_sym (n, group, x, codes, d, 127);
+}
+
+/* The planes of one chunk of m values (m % 8 == 0, m <= 64). */
+static void
+q7_pack_chunk (int m, const int8_t *c, uint8_t *p)
+{
+  uint8_t *p2 = p + m / 2, *p1 = p2 + m / 4;
+  int i;
+
+  memset (p, 0, (size_t) m * 7 / 8);
+  for (i = 0; i < m; i++)
+    {
+      unsigned u = (unsigned) (c[i] + 64);
+
+      p[i % (m / 2)] |= (uint8_t) ((u & 15) << (4 * (i / (m / 2))));
+      p2[i % (m / 4)] |= (uint8_t) (((u >> 4) & 3) << (2 * (i / (m / 4))));
+      p1[i % (m / 8)] |= (uint8_t) (((u >> 6) & 1) << (i / (m / 8)));
+    }
+}
+
+static void
+q7_unpack_chunk (int m, const uint8_t *p, int8_t *c)
+{
+  const uint8_t *p2 = p + m / 2, *p1 = p2 + m / 4;
+  int i;
+
+  for (i = 0; i < m; i++)
+    {
+      unsigned u = ((p[i % (m / 2)] >> (4 * (i / (m / 2)))) & 15) |
+                   ((p2[i % (m / 4)] >> (2 * (i / (m / 4)))) & 3) << 4 |
+                   ((p1[i % (m / 8)] >> (i / (m / 8))) & 1) << 6;
+
+      c[i] = (int8_t) ((int) u - 64);
+    }
+}
+
+void
+rk_kvq7_pack (int           n,
+              const int8_t *codes,
+              uint8_t      *packed)
+{
+  int i;
+
+  for (i = 0; i < n; i += 64)
+    q7_pack_chunk (n - i < 64 ? n - i : 64, codes + i, packed + (size_t) i * 7 / 8);
+}
+
+void
+rk_kvq7_unpack_ref (int            n,
+                    const uint8_t *packed,
+                    int8_t        *codes)
+{
+  int i;
+
+  for (i = 0; i < n; i += 64)
+    q7_unpack_chunk (n - i < 64 ? n - i : 64, packed + (size_t) i * 7 / 8, codes + i);
+}
+
+void
+rk_kvq7_quantize (int          n,
+                  int          group,
+                  const float *x,
+                  uint8_t     *packed,
+                  rk_fp16     *d)
+{
+  int8_t codes[512];
+
+  quantize_sym (n, group, x, codes, d, 63);
+  rk_kvq7_pack (n, codes, packed);
 }
 
 void
@@ -492,7 +573,7 @@ rk_kvq_kernels_for_isa (rk_isa isa)
     rk_kvq8_dot_ref, rk_kvq4_dot_ref, rk_kvf16_dot_ref,
     rk_kvq8_axpy_ref, rk_kvq4_axpy_ref, rk_kvf16_axpy_ref, rk_kvq4_group_scores_ref,
     rk_kvq8_group_scores_ref, rk_kv_group_step_ref, rk_kvq_quantize_query_ref,
-    rk_kvq_quantize_query16_ref,
+    rk_kvq_quantize_query16_ref, rk_kvq7_unpack_ref,
   };
 
 #if defined(RK_HAVE_AVX2)
@@ -509,6 +590,7 @@ rk_kvq_kernels_for_isa (rk_isa isa)
       k.group_step = rk_kv_group_step_avx2;
       k.quantize_query = rk_kvq_quantize_query_avx2;
       k.quantize_query16 = rk_kvq_quantize_query16_avx2;
+      k.q7_unpack = rk_kvq7_unpack_avx2;
     }
 #endif
 #if defined(RK_HAVE_NEON)
@@ -525,6 +607,7 @@ rk_kvq_kernels_for_isa (rk_isa isa)
       k.group_step = rk_kv_group_step_neon;
       k.quantize_query = rk_kvq_quantize_query_neon;
       k.quantize_query16 = rk_kvq_quantize_query16_neon;
+      k.q7_unpack = rk_kvq7_unpack_neon;
     }
 #endif
   (void) isa;
@@ -544,6 +627,12 @@ rk_kvq_quantize_query (int rows, int n, int group, const float *q, int8_t *q8, f
                        int32_t *qsum)
 {
   rk_kvq_kernels_get ().quantize_query (rows, n, group, q, q8, qd, qsum);
+}
+
+void
+rk_kvq7_unpack (int n, const uint8_t *packed, int8_t *codes)
+{
+  rk_kvq_kernels_get ().q7_unpack (n, packed, codes);
 }
 
 void

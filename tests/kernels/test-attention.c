@@ -995,6 +995,55 @@ test_kvq_quantize_query (gconstpointer data)
     }
 }
 
+/* Q7: every ISA's unpacking gives back the codes packed (full 64-value
+ * chunks and a shorter last one), the packed size is 7/8 of a byte per value,
+ * and the quantizer keeps every value within d/2 with codes in -63..63. */
+static void
+test_kvq7_pack (gconstpointer data)
+{
+  rk_isa isa = GPOINTER_TO_INT (data);
+  rk_kvq_kernels kk = rk_kvq_kernels_for_isa (isa);
+  g_autoptr(GRand) rand = g_rand_new_with_seed (48);
+  static const int ns[] = { 64, 128, 72, 40, 8, 192, 136 };
+  gsize ni;
+
+  if (!isa_usable (isa))
+    return;
+  for (ni = 0; ni < G_N_ELEMENTS (ns); ni++)
+    {
+      int n = ns[ni], i, group = n % 64 == 0 ? 64 : 8;
+      int8_t codes[256], back[256];
+      uint8_t packed[256];
+      rk_fp16 d[32];
+      float x[256], y[256];
+
+      for (i = 0; i < n; i++)
+        codes[i] = (int8_t) g_rand_int_range (rand, -63, 64);
+      codes[0] = -63;
+      codes[n - 1] = 63;
+      memset (packed, 0xAA, sizeof packed);
+      rk_kvq7_pack (n, codes, packed);
+      g_assert_cmpint (packed[n * 7 / 8], ==, 0xAA);   /* n * 7 / 8 bytes, no more */
+      memset (back, 0, sizeof back);
+      kk.q7_unpack (n, packed, back);
+      g_assert_cmpmem (back, n, codes, n);
+
+      for (i = 0; i < n; i++)
+        x[i] = (float) g_rand_double_range (rand, -3.0, 2.0);
+      x[n / 2] = 5.0f;
+      rk_kvq7_quantize (n, group, x, packed, d);
+      kk.q7_unpack (n, packed, back);
+      rk_kvq8_dequantize (n, group, back, d, y);
+      for (i = 0; i < n; i++)
+        {
+          float dg = rk_fp16_to_fp32 (d[i / group]);
+
+          g_assert_cmpint (ABS (back[i]), <=, 63);
+          g_assert_cmpfloat (fabsf (y[i] - x[i]), <=, dg * 0.5001f);
+        }
+    }
+}
+
 static void
 add_isa_tests (const char *path, GTestDataFunc fn)
 {
@@ -1034,6 +1083,7 @@ main (int argc, char **argv)
   add_isa_tests ("kvq4-group-scores", test_kvq4_group_scores);
   add_isa_tests ("kvq-quantize-query", test_kvq_quantize_query);
   add_isa_tests ("kvq8-group-scores", test_kvq8_group_scores);
+  add_isa_tests ("kvq7-pack", test_kvq7_pack);
   g_test_add_func ("/kernels/attention/mqa", test_mqa);
   g_test_add_func ("/kernels/attention/dispatch", test_dispatch);
   g_test_add_func ("/kernels/attention/config", test_config);
