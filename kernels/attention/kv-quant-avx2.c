@@ -515,6 +515,20 @@ rk_kvq8_group_scores_avx2 (int            rows,
     }
 }
 
+/* max |q| of a row (n % 8 == 0); max_ps returns its second operand for a
+ * NaN, as fmaxf skips it. */
+static inline float
+query_amax (const float *qr, int n)
+{
+  const __m256 sign = _mm256_set1_ps (-0.0f);
+  __m256 vmax = _mm256_setzero_ps ();
+  int i;
+
+  for (i = 0; i < n; i += 8)
+    vmax = _mm256_max_ps (_mm256_andnot_ps (sign, _mm256_loadu_ps (qr + i)), vmax);
+  return rk_hmax_ps_avx2 (vmax);
+}
+
 /* The reference's operations eight at a time: the same maximum, product and
  * round-to-nearest-even conversion, so the same bits. */
 void
@@ -526,7 +540,6 @@ rk_kvq_quantize_query_avx2 (int          rows,
                             float       *qd,
                             int32_t     *qsum)
 {
-  const __m256 sign = _mm256_set1_ps (-0.0f);
   const __m256i lo_clamp = _mm256_set1_epi32 (-127);
   int r, g, i;
 
@@ -539,13 +552,9 @@ rk_kvq_quantize_query_avx2 (int          rows,
     {
       const float *qr = q + (size_t) r * n;
       int8_t *cr = q8 + (size_t) r * n;
-      __m256 vmax = _mm256_setzero_ps (), vinv;
-      float amax;
+      float amax = query_amax (qr, n);
+      __m256 vinv;
 
-      /* max_ps returns its second operand for a NaN, as fmaxf skips it */
-      for (i = 0; i < n; i += 8)
-        vmax = _mm256_max_ps (_mm256_andnot_ps (sign, _mm256_loadu_ps (qr + i)), vmax);
-      amax = rk_hmax_ps_avx2 (vmax);
       qd[r] = amax / 127.0f;
       vinv = _mm256_set1_ps (amax > 0.0f ? 127.0f / amax : 0.0f);
       for (g = 0; g < n / group; g++)
@@ -580,7 +589,6 @@ rk_kvq_quantize_query16_avx2 (int          rows,
                               int16_t     *q16,
                               float       *qd)
 {
-  const __m256 sign = _mm256_set1_ps (-0.0f);
   const __m256i lo_clamp = _mm256_set1_epi32 (-32767);
   int r, i;
 
@@ -593,12 +601,9 @@ rk_kvq_quantize_query16_avx2 (int          rows,
     {
       const float *qr = q + (size_t) r * n;
       int16_t *cr = q16 + (size_t) r * n;
-      __m256 vmax = _mm256_setzero_ps (), vinv;
-      float amax;
+      float amax = query_amax (qr, n);
+      __m256 vinv;
 
-      for (i = 0; i < n; i += 8)
-        vmax = _mm256_max_ps (_mm256_andnot_ps (sign, _mm256_loadu_ps (qr + i)), vmax);
-      amax = rk_hmax_ps_avx2 (vmax);
       qd[r] = amax / 32767.0f;
       vinv = _mm256_set1_ps (amax > 0.0f ? 32767.0f / amax : 0.0f);
       for (i = 0; i < n; i += 8)

@@ -449,6 +449,18 @@ rk_kvq8_group_scores_neon (int            rows,
       }
 }
 
+/* max |q| of a row (n % 4 == 0); vmaxnm skips a NaN as fmaxf does. */
+static inline float
+query_amax (const float *qr, int n)
+{
+  float32x4_t vmax = vdupq_n_f32 (0.0f);
+  int i;
+
+  for (i = 0; i < n; i += 4)
+    vmax = vmaxnmq_f32 (vmax, vabsq_f32 (vld1q_f32 (qr + i)));
+  return vmaxnmvq_f32 (vmax);
+}
+
 /* The reference's operations four at a time: the same maximum (vmaxnm skips
  * a NaN as fmaxf does), product and round-to-nearest-even conversion. */
 void
@@ -472,12 +484,7 @@ rk_kvq_quantize_query_neon (int          rows,
     {
       const float *qr = q + (size_t) r * n;
       int8_t *cr = q8 + (size_t) r * n;
-      float32x4_t vmax = vdupq_n_f32 (0.0f);
-      float amax, inv;
-
-      for (i = 0; i < n; i += 4)
-        vmax = vmaxnmq_f32 (vmax, vabsq_f32 (vld1q_f32 (qr + i)));
-      amax = vmaxnmvq_f32 (vmax);
+      float amax = query_amax (qr, n), inv;
       qd[r] = amax / 127.0f;
       inv = amax > 0.0f ? 127.0f / amax : 0.0f;
       for (g = 0; g < n / group; g++)
@@ -519,12 +526,7 @@ rk_kvq_quantize_query16_neon (int          rows,
   for (r = 0; r < rows; r++)
     {
       const float *qr = q + (size_t) r * n;
-      float32x4_t vmax = vdupq_n_f32 (0.0f);
-      float amax, inv;
-
-      for (i = 0; i < n; i += 4)
-        vmax = vmaxnmq_f32 (vmax, vabsq_f32 (vld1q_f32 (qr + i)));
-      amax = vmaxnmvq_f32 (vmax);
+      float amax = query_amax (qr, n), inv;
       qd[r] = amax / 32767.0f;
       inv = amax > 0.0f ? 32767.0f / amax : 0.0f;
       for (i = 0; i < n; i += 8)

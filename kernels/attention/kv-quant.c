@@ -132,6 +132,20 @@ rk_kvf16_axpy_ref (int            n,
     y[i] += w * rk_fp16_to_fp32 (x[i]);
 }
 
+/* A query row's step for codes up to qmax: max |q| / qmax, and in *inv
+ * qmax / max |q| (0 for a zero row). */
+static float
+query_step (const float *qr, int n, float qmax, float *inv)
+{
+  float amax = 0.0f;
+  int i;
+
+  for (i = 0; i < n; i++)
+    amax = fmaxf (amax, fabsf (qr[i]));
+  *inv = amax > 0.0f ? qmax / amax : 0.0f;
+  return amax / qmax;
+}
+
 void
 rk_kvq_quantize_query_ref (int          rows,
                            int          n,
@@ -146,12 +160,9 @@ rk_kvq_quantize_query_ref (int          rows,
   for (r = 0; r < rows; r++)
     {
       const float *qr = q + (size_t) r * n;
-      float amax = 0.0f, inv;
+      float inv;
 
-      for (i = 0; i < n; i++)
-        amax = fmaxf (amax, fabsf (qr[i]));
-      qd[r] = amax / 127.0f;
-      inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+      qd[r] = query_step (qr, n, 127.0f, &inv);
       for (i = 0; i < n / group; i++)
         qsum[(size_t) r * (n / group) + i] = 0;
       for (i = 0; i < n; i++)
@@ -177,12 +188,9 @@ rk_kvq_quantize_query16_ref (int          rows,
   for (r = 0; r < rows; r++)
     {
       const float *qr = q + (size_t) r * n;
-      float amax = 0.0f, inv;
+      float inv;
 
-      for (i = 0; i < n; i++)
-        amax = fmaxf (amax, fabsf (qr[i]));
-      qd[r] = amax / 32767.0f;
-      inv = amax > 0.0f ? 32767.0f / amax : 0.0f;
+      qd[r] = query_step (qr, n, 32767.0f, &inv);
       for (i = 0; i < n; i++)
         {
           int c = (int) lrintf (qr[i] * inv);
