@@ -7,7 +7,7 @@
 #
 #   tools/kv-accuracy.py --cli build/engine/ruvllm-cli MODEL.gguf... \
 #       [--n 1000] [--seed 1] [--tail 256] [--stores q8,q4,q4@0] [--margin 0.5]
-#       [--text random|sampled] [--json]
+#       [--text random|sampled] [--lref LREF] [--json]
 #
 # (q4@N: a Q4 store whose first N layers store Q8, --kv-q8-layers N; q4 alone
 # takes the default, 1.)
@@ -30,6 +30,13 @@
 # values and queries), so each layer's figure is its own store error, not
 # what earlier layers passed on. FP16 against f32 is the noise floor: on
 # random-weight models a top-1 flip needs only a rounding-sized change.
+#
+# --lref (the refharness's llamacpp/native/build/lref) measures llama.cpp's
+# own caches the same way on the same tokens: its q8_0 and q4_0 K/V caches
+# against its F16 cache (flash attention on, its default), and its f32
+# cache against F16 with flash attention off (on, it computes in F16
+# whatever the cache type). Its quantized caches hold every token
+# quantized; ours keep the last --tail tokens in FP16.
 
 import argparse
 import json
@@ -72,6 +79,29 @@ def score (cli, model, tokens, store, tail, threads, tmp):
   return x.reshape (len (tokens), -1), errs
 
 
+def lref_score (lref, model, tokens, ctype, fa, threads, tmp):
+  """llama.cpp's logits (positions, vocab), teacher-forced, K and V caches
+  of type ctype."""
+  dump = os.path.join (tmp, "lref-%s-%s.f32" % (ctype, fa))
+  cmd = [lref, "score", model, "--tokens", ",".join (map (str, tokens)), "--top", "1",
+         "--dump", dump, "--ctk", ctype, "--ctv", ctype, "--fa", fa, "--threads", str (threads)]
+  out = subprocess.run (cmd, capture_output=True, text=True)
+  if out.returncode != 0:
+    sys.exit ("%s failed: %s" % (" ".join (cmd[:3]), out.stderr[-2000:]))
+  return np.fromfile (dump, dtype=np.float32).reshape (len (tokens), -1)
+
+
+def compare (q, ref, tokens, clean):
+  """top-1 agreement of q with ref (all positions, clean ones) and |delta
+  log p(next)|."""
+  agree = q.argmax (axis=1) == ref.argmax (axis=1)
+  nxt = np.array (tokens[1:])
+  rows = np.arange (len (tokens) - 1)
+  dlp = np.abs (log_softmax (q)[rows, nxt] - log_softmax (ref)[rows, nxt])
+  return { "top1": float (agree.mean ()), "top1_clean": float (agree[clean].mean ()),
+           "mean_abs_dlogp_next": float (dlp.mean ()), "max_abs_dlogp_next": float (dlp.max ()) }
+
+
 def sampled_text (cli, model, prompt, n, seed, threads):
   """prompt and then the model's own continuation up to n tokens (FP16 cache,
   generate's default sampling, the seed); restarted after an end of turn."""
@@ -106,6 +136,7 @@ def main ():
   ap.add_argument ("--margin", type=float, default=0.5)
   ap.add_argument ("--vocab", type=int, default=0, help="token ids drawn below this (0: 4096)")
   ap.add_argument ("--text", choices=["random", "sampled"], default="random")
+  ap.add_argument ("--lref", help="llama.cpp's lref: measure its q8_0/q4_0/f32 caches too")
   ap.add_argument ("--json", action="store_true")
   args = ap.parse_args ()
 
@@ -118,8 +149,6 @@ def main ():
     with tempfile.TemporaryDirectory () as tmp:
       f32, _ = score (args.cli, model, tokens, "f32", args.tail, args.threads, tmp)
       f16, _ = score (args.cli, model, tokens, "f16", args.tail, args.threads, tmp)
-      lp16 = log_softmax (f16)
-      nxt = np.array (tokens[1:])
       top16 = f16.argmax (axis=1)
       srt = np.sort (f16, axis=1)
       margin = srt[:, -1] - srt[:, -2]
@@ -130,15 +159,21 @@ def main ():
               "clean_positions": int (clean.sum ()), "stores": {} }
       for st in args.stores.split (","):
         q, errs = score (args.cli, model, tokens, st, args.tail, args.threads, tmp)
-        agree = q.argmax (axis=1) == top16
-        lpq = log_softmax (q)
-        rows = np.arange (len (tokens) - 1)
-        dlp = np.abs (lpq[rows, nxt] - lp16[rows, nxt])
-        res["stores"][st] = { "top1": float (agree.mean ()),
-                              "top1_clean": float (agree[clean].mean ()),
-                              "mean_abs_dlogp_next": float (dlp.mean ()),
-                              "max_abs_dlogp_next": float (dlp.max ()),
-                              "attn_rel_err": errs }
+        res["stores"][st] = compare (q, f16, tokens, clean)
+        res["stores"][st]["attn_rel_err"] = errs
+      if args.lref:
+        # llama.cpp's clean positions: its own F16 and f32 caches agree and
+        # its F16 margin is at least --margin
+        l16 = lref_score (args.lref, model, tokens, "f16", "on", args.threads, tmp)
+        l16off = lref_score (args.lref, model, tokens, "f16", "off", args.threads, tmp)
+        l32 = lref_score (args.lref, model, tokens, "f32", "off", args.threads, tmp)
+        ls = np.sort (l16, axis=1)
+        lclean = ((l16off.argmax (axis=1) == l32.argmax (axis=1)) &
+                  (ls[:, -1] - ls[:, -2] >= args.margin))
+        res["llamacpp"] = { "f32_vs_f16": compare (l32, l16off, tokens, lclean) }
+        for ct in ("q8_0", "q4_0"):
+          res["llamacpp"][ct] = compare (lref_score (args.lref, model, tokens, ct, "on",
+                                                     args.threads, tmp), l16, tokens, lclean)
     if args.json:
       print (json.dumps (res))
     else:
@@ -155,6 +190,10 @@ def main ():
           print ("    attention-output relative error per layer: mean %.2e, layer 0 %.2e, "
                  "max %.2e (layer %d)" % (np.mean (e), e[0], max (e), int (np.argmax (e))))
           print ("    " + " ".join ("%.1e" % x for x in e))
+      for ct, r in res.get ("llamacpp", {}).items ():
+        print ("  llama.cpp %s vs its F16: top-1 %.1f%%, clean %.1f%%, mean |dlogp(next)| %.4f "
+               "(max %.3f)" % (ct.replace ("_vs_f16", ""), 100 * r["top1"], 100 * r["top1_clean"],
+                               r["mean_abs_dlogp_next"], r["max_abs_dlogp_next"]))
 
 
 if __name__ == "__main__":
