@@ -371,7 +371,8 @@ pool_alloc (RuvKvPool *pool,
 typedef struct _StoreFmt
 {
   RuvPrecision prec;
-  gboolean     q7;            /* Q8 codes stored in 7 bits (rk_kvq7_*) */
+  guint        bits;          /* code bits of a Q8-format store: 8, 7 (Q7, rk_kvq7_*)
+                               * or 10 (Q10, rk_kvq10_*) */
   gint         group;
   gint         n_groups;
   gsize        codes_bytes;   /* per row */
@@ -385,18 +386,18 @@ static void
 store_fmt_init (StoreFmt               *f,
                 const KvCfg *c,
                 RuvPrecision            prec,
-                gboolean                q7)
+                guint                   bits)
 {
   gsize rows = (gsize) c->block_size * c->num_kv_heads;
 
   f->prec = prec;
-  f->q7 = q7 && prec == RUV_PRECISION_Q8;
+  f->bits = prec == RUV_PRECISION_Q8 && bits != 0 ? bits : 8;
   f->group = ruv_kv_cache_group_size (c->head_dim);
   f->n_groups = c->head_dim / f->group;
   switch ((int) prec)
     {
     case RUV_PRECISION_Q8:
-      f->codes_bytes = f->q7 ? (gsize) c->head_dim * 7 / 8 : (gsize) c->head_dim;
+      f->codes_bytes = (gsize) c->head_dim * f->bits / 8;
       f->scale_bytes = 2 * (gsize) f->n_groups;
       break;
     case RUV_PRECISION_Q4:
@@ -478,10 +479,21 @@ struct _RuvTwoTierKvCache
 static inline const int8_t *
 q8_codes (const RuvTwoTierKvCache *c, const StoreFmt *f, const guint8 *codes, int8_t *tmp)
 {
-  if (!f->q7)
+  if (f->bits != 7)
     return (const int8_t *) codes;
   c->kk.q7_unpack (c->cfg.head_dim, codes, tmp);
   return tmp;
+}
+
+/* A Q10 row as floats (x: head_dim). */
+static inline void
+q10_row_f32 (const RuvTwoTierKvCache *c, const StoreFmt *f, const guint8 *codes,
+             const rk_fp16 *d, float *x)
+{
+  int16_t tmp[512];
+
+  c->kk.q10_unpack (c->cfg.head_dim, codes, tmp);
+  c->kk.q16_dequantize (c->cfg.head_dim, f->group, tmp, d, x);
 }
 
 static void
@@ -568,37 +580,58 @@ point_layers (RuvTwoTierKvCache *c, KvLayer *layers)
 static gboolean
 same_fmt (const StoreFmt *a, const StoreFmt *b)
 {
-  return a->prec == b->prec && a->q7 == b->q7;
+  return a->prec == b->prec && a->bits == b->bits;
 }
 
-/* The format of the first q8_layers layers of a store of precision prec
- * whose other layers have format lo: for a Q4 store Q8, or Q7 (Q8 codes in
- * 7 bits) where Q8 would leave the whole store less than 3.5x smaller than
- * FP16 (few layers: one Q8 layer of Llama-3.2-1B's 16 gives 3.47x); other
- * stores keep their precision. */
+/* Whether a store whose first hl of L layers have format hi and the others
+ * format lo is at least `target` times smaller than FP16. */
+static gboolean
+fmt_fits (const KvCfg *c, gint L, gint hl, const StoreFmt *hi, const StoreFmt *lo,
+          double target)
+{
+  StoreFmt f16;
+
+  store_fmt_init (&f16, c, RUV_PRECISION_FP16, 0);
+  return (double) L * f16.block >= target * ((double) hl * hi->block +
+                                             (double) (L - hl) * lo->block);
+}
+
+/* The format of the first q8_layers layers (most of a store's effect on the
+ * logits comes from the first layer's error) of a store of precision prec
+ * whose other layers have format lo: as many bits as keep the store within
+ * its memory target. A Q4 store (3.5x smaller than FP16): Q8, or Q7 (Q8
+ * codes in 7 bits) where Q8 would not make it (few layers: one Q8 layer of
+ * Llama-3.2-1B's 16 gives 3.47x). A Q8 store (1.9x): Q10 (10-bit codes)
+ * where it fits (12 layers or more at head_dim 64), else Q8. */
 static void
 hi_fmt_init (StoreFmt *f, const KvCfg *c, RuvPrecision prec, const StoreFmt *lo)
 {
-  StoreFmt f16;
   gint L = MAX (c->num_layers, 1), hl = MIN (c->q8_layers, L);
+  gboolean packable = c->head_dim % 8 == 0 && c->head_dim <= 512;
 
-  if (prec != RUV_PRECISION_Q4)
+  if (prec == RUV_PRECISION_Q8)
     {
-      store_fmt_init (f, c, prec, FALSE);
+      store_fmt_init (f, c, RUV_PRECISION_Q8, 10);
+      if (hl > 0 && packable && fmt_fits (c, L, hl, f, lo, 1.9))
+        return;
+      store_fmt_init (f, c, RUV_PRECISION_Q8, 8);
       return;
     }
-  store_fmt_init (f, c, RUV_PRECISION_Q8, FALSE);
-  store_fmt_init (&f16, c, RUV_PRECISION_FP16, FALSE);
-  if (hl > 0 && c->head_dim % 8 == 0 && c->head_dim <= 512 &&
-      (double) L * f16.block < 3.5 * ((double) hl * f->block + (double) (L - hl) * lo->block))
-    store_fmt_init (f, c, RUV_PRECISION_Q8, TRUE);
+  if (prec != RUV_PRECISION_Q4)
+    {
+      store_fmt_init (f, c, prec, 0);
+      return;
+    }
+  store_fmt_init (f, c, RUV_PRECISION_Q8, 8);
+  if (hl > 0 && packable && !fmt_fits (c, L, hl, f, lo, 3.5))
+    store_fmt_init (f, c, RUV_PRECISION_Q8, 7);
 }
 
 static void
 cache_set_formats (RuvTwoTierKvCache *c)
 {
   c->rows = (gsize) c->cfg.block_size * c->cfg.num_kv_heads;
-  store_fmt_init (&c->sf, &c->cfg, c->cfg.store_precision, FALSE);
+  store_fmt_init (&c->sf, &c->cfg, c->cfg.store_precision, 0);
   hi_fmt_init (&c->sf_hi, &c->cfg, c->cfg.store_precision, &c->sf);
   point_layers (c, c->layers);
   c->tail_es = c->cfg.tail_precision == RUV_PRECISION_FP32 ? 4 : 2;
@@ -701,7 +734,7 @@ ruv_two_tier_kv_cache_get_layer_bits (RuvTwoTierKvCache *c,
   switch ((int) f->prec)
     {
     case RUV_PRECISION_Q8:
-      return f->q7 ? 7 : 8;
+      return f->bits;
     case RUV_PRECISION_Q4:
       return 4;
     default:
@@ -775,7 +808,9 @@ store_write (const RuvTwoTierKvCache *c, const StoreFmt *f, guint8 *blk, int kv,
   switch ((int) f->prec)
     {
     case RUV_PRECISION_Q8:
-      if (f->q7)
+      if (f->bits == 10)
+        rk_kvq10_quantize (n, f->group, x, codes, st_d (f, blk, kv, row));
+      else if (f->bits == 7)
         rk_kvq7_quantize (n, f->group, x, codes, st_d (f, blk, kv, row));
       else
         rk_kvq8_quantize (n, f->group, x, (int8_t *) codes, st_d (f, blk, kv, row));
@@ -802,11 +837,15 @@ store_read (const RuvTwoTierKvCache *c, const StoreFmt *f, guint8 *blk, int kv, 
   switch ((int) f->prec)
     {
     case RUV_PRECISION_Q8:
-      {
-        int8_t tmp[512];
+      if (f->bits == 10)
+        q10_row_f32 (c, f, codes, st_d (f, blk, kv, row), x);
+      else
+        {
+          int8_t tmp[512];
 
-        rk_kvq8_dequantize (n, f->group, q8_codes (c, f, codes, tmp), st_d (f, blk, kv, row), x);
-      }
+          rk_kvq8_dequantize (n, f->group, q8_codes (c, f, codes, tmp), st_d (f, blk, kv, row),
+                              x);
+        }
       break;
     case RUV_PRECISION_Q4:
       rk_kvq4_dequantize (n, f->group, codes, st_d (f, blk, kv, row),
@@ -1291,12 +1330,23 @@ store_dot (const RuvTwoTierKvCache *c, const StoreFmt *f, guint8 *blk, gsize row
   switch ((int) f->prec)
     {
     case RUV_PRECISION_Q8:
-      {
-        int8_t tmp[512];
+      if (f->bits == 10)
+        {
+          float x[512], sum = 0.0f;
+          gint i;
 
-        return c->kk.q8_dot (n, f->group, q8_codes (c, f, st_codes (f, blk, 0, row), tmp),
-                             st_d (f, blk, 0, row), q);
-      }
+          q10_row_f32 (c, f, st_codes (f, blk, 0, row), st_d (f, blk, 0, row), x);
+          for (i = 0; i < n; i++)
+            sum += q[i] * x[i];
+          return sum;
+        }
+      else
+        {
+          int8_t tmp[512];
+
+          return c->kk.q8_dot (n, f->group, q8_codes (c, f, st_codes (f, blk, 0, row), tmp),
+                               st_d (f, blk, 0, row), q);
+        }
     case RUV_PRECISION_Q4:
       return c->kk.q4_dot (n, f->group, st_codes (f, blk, 0, row), st_d (f, blk, 0, row),
                            st_z (f, blk, 0, row, c->rows), q);
@@ -1315,12 +1365,22 @@ store_axpy (const RuvTwoTierKvCache *c, const StoreFmt *f, guint8 *blk, gsize ro
   switch ((int) f->prec)
     {
     case RUV_PRECISION_Q8:
-      {
-        int8_t tmp[512];
+      if (f->bits == 10)
+        {
+          float x[512];
+          gint i;
 
-        c->kk.q8_axpy (n, f->group, q8_codes (c, f, st_codes (f, blk, 1, row), tmp),
-                       st_d (f, blk, 1, row), w, y);
-      }
+          q10_row_f32 (c, f, st_codes (f, blk, 1, row), st_d (f, blk, 1, row), x);
+          for (i = 0; i < n; i++)
+            y[i] += w * x[i];
+        }
+      else
+        {
+          int8_t tmp[512];
+
+          c->kk.q8_axpy (n, f->group, q8_codes (c, f, st_codes (f, blk, 1, row), tmp),
+                         st_d (f, blk, 1, row), w, y);
+        }
       break;
     case RUV_PRECISION_Q4:
       c->kk.q4_axpy (n, f->group, st_codes (f, blk, 1, row), st_d (f, blk, 1, row),
@@ -1532,12 +1592,15 @@ row_to_f32 (const RuvTwoTierKvCache *c, const StoreFmt *store, guint8 *blk, int 
   switch ((int) f->prec)
     {
     case RUV_PRECISION_Q8:
-      {
-        int8_t tmp[512];
+      if (f->bits == 10)
+        q10_row_f32 (c, f, st_codes (f, blk, kv, row), st_d (f, blk, kv, row), x);
+      else
+        {
+          int8_t tmp[512];
 
-        c->kk.q8_axpy (n, f->group, q8_codes (c, f, st_codes (f, blk, kv, row), tmp),
-                       st_d (f, blk, kv, row), 1.0f, x);
-      }
+          c->kk.q8_axpy (n, f->group, q8_codes (c, f, st_codes (f, blk, kv, row), tmp),
+                         st_d (f, blk, kv, row), 1.0f, x);
+        }
       break;
     case RUV_PRECISION_Q4:
       c->kk.q4_axpy (n, f->group, st_codes (f, blk, kv, row), st_d (f, blk, kv, row),
@@ -1588,7 +1651,19 @@ blocked_run (const BlockedJob *j, const StoreFmt *store, guint8 *blk, gint64 slo
                                  st_d (f, blk, 0, row0), st_z (f, blk, 0, row0, c->rows),
                                  (gsize) H * f->n_groups, j->scale, s);
         }
-      else if (int_scores && f->q7)
+      else if (int_scores && f->bits == 10)
+        {
+          /* the run's Q10 keys unpacked into kb (unused here) as int16 */
+          int16_t *k16 = (int16_t *) (void *) kb;
+
+          for (t = 0; t < cnt; t++)
+            c->kk.q10_unpack (D, st_codes (f, blk, 0, (gsize) (slot0 + t) * H + kvh),
+                              k16 + t * D);
+          c->kk.q16_group_scores (rows, (int) cnt, D, f->group, qq->q16, qq->qd, k16, (gsize) D,
+                                  st_d (f, blk, 0, (gsize) slot0 * H + kvh),
+                                  (gsize) H * f->n_groups, j->scale, s);
+        }
+      else if (int_scores && f->bits == 7)
         {
           /* the run's Q7 keys unpacked into kb (unused here), then as Q8 */
           int8_t *k8 = (int8_t *) (void *) kb;
@@ -2095,7 +2170,7 @@ ruv_two_tier_kv_cache_update_policy (RuvTwoTierKvCache *c,
     }
   if (prec == c->sf.prec)
     return TRUE;
-  store_fmt_init (&nf, &c->cfg, prec, FALSE);
+  store_fmt_init (&nf, &c->cfg, prec, 0);
   hi_fmt_init (&nf_hi, &c->cfg, prec, &nf);
   /* a layer whose format stays (the Q8 first layers, Q4 <-> Q8) keeps its blocks */
   for (l = 0; l < c->cfg.num_layers; l++)

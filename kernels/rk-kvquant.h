@@ -27,6 +27,13 @@
  *                    value j + k m/4 at bit 2k) and m/8 bytes of bit 6
  *                    (byte j: value j + k m/8 at bit k). Unpacked to int8
  *                    codes, every Q8 kernel reads it.
+ *   Q10 (symmetric): codes in -511..511 (the first layer of a Q8 store
+ *                    where its memory budget leaves room), n * 10 / 8 bytes
+ *                    per row in chunks of 64 values (m in the last one,
+ *                    m % 4 == 0): m low bytes of u = c + 512, then m/4
+ *                    bytes of bits 8-9 (byte j: value j + k m/4 at bit 2k).
+ *                    Unpacked to int16 codes (rk_kvq10_unpack) for the
+ *                    rk_kvq16_* kernels.
  *   F16:             plain IEEE halves (the high-precision tail).
  *
  * The quantizers keep every value within d/2 of the original: the scale is
@@ -127,6 +134,12 @@ typedef struct
                            float *qd, int32_t *qsum);
   void  (*quantize_query16) (int rows, int n, const float *q, int16_t *q16, float *qd);
   void  (*q7_unpack) (int n, const uint8_t *packed, int8_t *codes);
+  void  (*q10_unpack) (int n, const uint8_t *packed, int16_t *codes);
+  void  (*q16_dequantize) (int n, int group, const int16_t *codes, const rk_fp16 *d,
+                           float *x);
+  void  (*q16_group_scores) (int rows, int cnt, int n, int group, const int16_t *q16,
+                             const float *qd, const int16_t *codes, size_t code_stride,
+                             const rk_fp16 *d, size_t scale_stride, float scale, float *s);
 } rk_kvq_kernels;
 
 /* The kernels of `isa` (the reference ones where this build lacks it). */
@@ -152,6 +165,19 @@ RK_DECLARE_KVQ (void, rk_kvq_quantize_query16, (int rows, int n, const float *q,
  * n % 8 == 0. */
 RK_DECLARE_KVQ (void, rk_kvq7_unpack, (int n, const uint8_t *packed, int8_t *codes))
 
+/* Q10: the row's codes as int16 (-511..511); n % 4 == 0. */
+RK_DECLARE_KVQ (void, rk_kvq10_unpack, (int n, const uint8_t *packed, int16_t *codes))
+/* x = d[g] * c from int16 codes (a Q10 row unpacked). */
+RK_DECLARE_KVQ (void, rk_kvq16_dequantize, (int n, int group, const int16_t *codes,
+                                            const rk_fp16 *d, float *x))
+/* rk_kvq8_group_scores for int16 codes (Q10 keys unpacked, code_stride in
+ * codes); integer sums exact for group <= 128. */
+RK_DECLARE_KVQ (void, rk_kvq16_group_scores, (int rows, int cnt, int n, int group,
+                                              const int16_t *q16, const float *qd,
+                                              const int16_t *codes, size_t code_stride,
+                                              const rk_fp16 *d, size_t scale_stride,
+                                              float scale, float *s))
+
 /* Quantizers and dequantizers of one row (not hot: once per token when it
  * migrates to the store). */
 void rk_kvq8_quantize   (int n, int group, const float *x, int8_t *codes, rk_fp16 *d);
@@ -159,6 +185,9 @@ void rk_kvq8_quantize   (int n, int group, const float *x, int8_t *codes, rk_fp1
 void rk_kvq7_quantize   (int n, int group, const float *x, uint8_t *packed, rk_fp16 *d);
 /* Q7 codes in -63..63 into packed (n * 7 / 8 bytes; n % 8 == 0). */
 void rk_kvq7_pack       (int n, const int8_t *codes, uint8_t *packed);
+/* Q10: n % 4 == 0, n <= 512; packed gets n * 10 / 8 bytes. */
+void rk_kvq10_quantize  (int n, int group, const float *x, uint8_t *packed, rk_fp16 *d);
+void rk_kvq10_pack      (int n, const int16_t *codes, uint8_t *packed);
 void rk_kvq4_quantize   (int n, int group, const float *x, uint8_t *codes, rk_fp16 *d,
                          int8_t *z);
 void rk_kvq8_dequantize (int n, int group, const int8_t *codes, const rk_fp16 *d, float *x);

@@ -658,3 +658,112 @@ rk_kvq7_unpack_avx2 (int            n,
   if (i < n)
     rk_kvq7_unpack_ref (n - i, packed + (size_t) i * 7 / 8, codes + i);
 }
+
+/* Q10: 64 values at a time, 16 per step: the low bytes widened, bits 8-9
+ * from the 2-bit plane (the 16-bit shifts leave each byte's own bits in its
+ * low two after the mask). */
+void
+rk_kvq10_unpack_avx2 (int            n,
+                      const uint8_t *packed,
+                      int16_t       *codes)
+{
+  const __m128i m2 = _mm_set1_epi8 (3);
+  const __m256i off = _mm256_set1_epi16 (512);
+  int i, k;
+
+  for (i = 0; i + 64 <= n; i += 64)
+    {
+      const uint8_t *p = packed + (size_t) i * 10 / 8;
+      __m128i p2 = _mm_loadu_si128 ((const __m128i *) (p + 64)), hk[4];
+
+      hk[0] = _mm_and_si128 (p2, m2);
+      hk[1] = _mm_and_si128 (_mm_srli_epi16 (p2, 2), m2);
+      hk[2] = _mm_and_si128 (_mm_srli_epi16 (p2, 4), m2);
+      hk[3] = _mm_and_si128 (_mm_srli_epi16 (p2, 6), m2);
+      for (k = 0; k < 4; k++)
+        {
+          __m256i lo = _mm256_cvtepu8_epi16 (_mm_loadu_si128 ((const __m128i *) (p + 16 * k)));
+          __m256i hi = _mm256_slli_epi16 (_mm256_cvtepu8_epi16 (hk[k]), 8);
+
+          _mm256_storeu_si256 ((__m256i *) (void *) (codes + i + 16 * k),
+                               _mm256_sub_epi16 (_mm256_or_si256 (lo, hi), off));
+        }
+    }
+  if (i < n)
+    rk_kvq10_unpack_ref (n - i, packed + (size_t) i * 10 / 8, codes + i);
+}
+
+void
+rk_kvq16_dequantize_avx2 (int            n,
+                          int            group,
+                          const int16_t *codes,
+                          const rk_fp16 *d,
+                          float         *x)
+{
+  int i;
+
+  if (group % 8 != 0)
+    {
+      rk_kvq16_dequantize_ref (n, group, codes, d, x);
+      return;
+    }
+  for (i = 0; i < n; i += 8)
+    {
+      __m256 c = _mm256_cvtepi32_ps (_mm256_cvtepi16_epi32 (_mm_loadu_si128 ((const __m128i *)
+                                                                             (codes + i))));
+
+      _mm256_storeu_ps (x + i, _mm256_mul_ps (c, _mm256_set1_ps (rk_fp16_to_fp32 (d[i / group]))));
+    }
+}
+
+void
+rk_kvq16_group_scores_avx2 (int            rows,
+                            int            cnt,
+                            int            n,
+                            int            group,
+                            const int16_t *q16,
+                            const float   *qd,
+                            const int16_t *codes,
+                            size_t         code_stride,
+                            const rk_fp16 *d,
+                            size_t         scale_stride,
+                            float          scale,
+                            float         *s)
+{
+  int ng = n / group, r, t, g, i;
+
+  if (group % 16 != 0)
+    {
+      rk_kvq16_group_scores_ref (rows, cnt, n, group, q16, qd, codes, code_stride, d,
+                                 scale_stride, scale, s);
+      return;
+    }
+  for (r = 0; r < rows; r++)
+    {
+      const int16_t *qr = q16 + (size_t) r * n;
+      float *sr = s + (size_t) r * cnt, f = scale * qd[r];
+
+      for (t = 0; t < cnt; t++)
+        {
+          const int16_t *ct = codes + (size_t) t * code_stride;
+          float sum = 0.0f;
+
+          for (g = 0; g < ng; g++)
+            {
+              __m256i p = _mm256_setzero_si256 ();
+              __m128i p4;
+
+              for (i = g * group; i < (g + 1) * group; i += 16)
+                p = _mm256_add_epi32 (p, _mm256_madd_epi16 (
+                                           _mm256_loadu_si256 ((const __m256i *) (ct + i)),
+                                           _mm256_loadu_si256 ((const __m256i *) (qr + i))));
+              p4 = _mm_add_epi32 (_mm256_castsi256_si128 (p), _mm256_extracti128_si256 (p, 1));
+              p4 = _mm_add_epi32 (p4, _mm_shuffle_epi32 (p4, 0x4E));
+              p4 = _mm_add_epi32 (p4, _mm_shuffle_epi32 (p4, 0xB1));
+              sum += (float) _mm_cvtsi128_si32 (p4) *
+                     rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]);
+            }
+          sr[t] = f * sum;
+        }
+    }
+}

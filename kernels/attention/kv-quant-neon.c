@@ -582,3 +582,103 @@ rk_kvq7_unpack_neon (int            n,
   if (i < n)
     rk_kvq7_unpack_ref (n - i, packed + (size_t) i * 7 / 8, codes + i);
 }
+
+/* Q10: 64 values at a time, 16 per step. */
+void
+rk_kvq10_unpack_neon (int            n,
+                      const uint8_t *packed,
+                      int16_t       *codes)
+{
+  const uint8x16_t m2 = vdupq_n_u8 (3);
+  const int16x8_t off = vdupq_n_s16 (512);
+  int i, k;
+
+  for (i = 0; i + 64 <= n; i += 64)
+    {
+      const uint8_t *p = packed + (size_t) i * 10 / 8;
+      uint8x16_t p2 = vld1q_u8 (p + 64), hk[4];
+
+      hk[0] = vandq_u8 (p2, m2);
+      hk[1] = vandq_u8 (vshrq_n_u8 (p2, 2), m2);
+      hk[2] = vandq_u8 (vshrq_n_u8 (p2, 4), m2);
+      hk[3] = vshrq_n_u8 (p2, 6);
+      for (k = 0; k < 4; k++)
+        {
+          uint8x16_t lo = vld1q_u8 (p + 16 * k);
+          uint16x8_t a = vorrq_u16 (vmovl_u8 (vget_low_u8 (lo)),
+                                    vshlq_n_u16 (vmovl_u8 (vget_low_u8 (hk[k])), 8));
+          uint16x8_t b = vorrq_u16 (vmovl_u8 (vget_high_u8 (lo)),
+                                    vshlq_n_u16 (vmovl_u8 (vget_high_u8 (hk[k])), 8));
+
+          vst1q_s16 (codes + i + 16 * k, vsubq_s16 (vreinterpretq_s16_u16 (a), off));
+          vst1q_s16 (codes + i + 16 * k + 8, vsubq_s16 (vreinterpretq_s16_u16 (b), off));
+        }
+    }
+  if (i < n)
+    rk_kvq10_unpack_ref (n - i, packed + (size_t) i * 10 / 8, codes + i);
+}
+
+void
+rk_kvq16_dequantize_neon (int            n,
+                          int            group,
+                          const int16_t *codes,
+                          const rk_fp16 *d,
+                          float         *x)
+{
+  int i;
+
+  if (group % 4 != 0)
+    {
+      rk_kvq16_dequantize_ref (n, group, codes, d, x);
+      return;
+    }
+  for (i = 0; i < n; i += 4)
+    vst1q_f32 (x + i, vmulq_n_f32 (vcvtq_f32_s32 (vmovl_s16 (vld1_s16 (codes + i))),
+                                   rk_fp16_to_fp32 (d[i / group])));
+}
+
+void
+rk_kvq16_group_scores_neon (int            rows,
+                            int            cnt,
+                            int            n,
+                            int            group,
+                            const int16_t *q16,
+                            const float   *qd,
+                            const int16_t *codes,
+                            size_t         code_stride,
+                            const rk_fp16 *d,
+                            size_t         scale_stride,
+                            float          scale,
+                            float         *s)
+{
+  int ng = n / group, r, t, g, i;
+
+  if (group % 8 != 0)
+    {
+      rk_kvq16_group_scores_ref (rows, cnt, n, group, q16, qd, codes, code_stride, d,
+                                 scale_stride, scale, s);
+      return;
+    }
+  for (r = 0; r < rows; r++)
+    for (t = 0; t < cnt; t++)
+      {
+        const int16_t *ct = codes + (size_t) t * code_stride;
+        const int16_t *qr = q16 + (size_t) r * n;
+        float sum = 0.0f;
+
+        for (g = 0; g < ng; g++)
+          {
+            int32x4_t acc = vdupq_n_s32 (0);
+
+            for (i = g * group; i < (g + 1) * group; i += 8)
+              {
+                int16x8_t c = vld1q_s16 (ct + i), q = vld1q_s16 (qr + i);
+
+                acc = vmlal_s16 (acc, vget_low_s16 (c), vget_low_s16 (q));
+                acc = vmlal_high_s16 (acc, c, q);
+              }
+            sum += (float) vaddvq_s32 (acc) * rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]);
+          }
+        s[(size_t) r * cnt + t] = scale * qd[r] * sum;
+      }
+}

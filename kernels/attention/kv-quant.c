@@ -344,12 +344,14 @@ half_up (rk_fp16 h)
   return (h & 0x8000) ? (rk_fp16) (h - 1) : (rk_fp16) (h + 1);
 }
 
-/* Symmetric codes in -qmax..qmax (Q8: 127, Q7: 63). */
+/* Symmetric codes in -qmax..qmax (Q8: 127, Q7: 63, Q10: 511), into c8 or
+ * (Q10) c16. */
 static void
 quantize_sym (int          n,
               int          group,
               const float *x,
-              int8_t      *codes,
+              int8_t      *c8,
+              int16_t     *c16,
               rk_fp16     *d,
               int          qmax)
 {
@@ -366,7 +368,11 @@ quantize_sym (int          n,
       if (amax == 0.0f)
         {
           d[g] = 0;
-          memset (codes + g * group, 0, (size_t) group);
+          for (j = 0; j < group; j++)
+            if (c8 != NULL)
+              c8[g * group + j] = 0;
+            else
+              c16[g * group + j] = 0;
           continue;
         }
       /* Round the scale to half, then make sure qmax * d still covers amax
@@ -379,8 +385,12 @@ quantize_sym (int          n,
       for (j = 0; j < group; j++)
         {
           float c = roundf (xg[j] / df);
+          int ci = (int) (c > qmax ? qmax : c < -qmax ? -qmax : c);
 
-          codes[g * group + j] = (int8_t) (c > qmax ? qmax : c < -qmax ? -qmax : c);
+          if (c8 != NULL)
+            c8[g * group + j] = (int8_t) ci;
+          else
+            c16[g * group + j] = (int16_t) ci;
         }
     }
 }
@@ -392,7 +402,7 @@ rk_kvq8_quantize (int          n,
                   int8_t      *codes,
                   rk_fp16     *d)
 {
-  quantize_sym (n, group, x, codes, d, 127);
+  quantize_sym (n, group, x, codes, NULL, d, 127);
 }
 
 /* The planes of one chunk of m values (m % 8 == 0, m <= 64). */
@@ -460,8 +470,113 @@ rk_kvq7_quantize (int          n,
 {
   int8_t codes[512];
 
-  quantize_sym (n, group, x, codes, d, 63);
+  quantize_sym (n, group, x, codes, NULL, d, 63);
   rk_kvq7_pack (n, codes, packed);
+}
+
+/* Q10: per chunk of m <= 64 values (m % 4 == 0), m low bytes of u = c + 512,
+ * then m/4 bytes of bits 8-9 (byte j: value j + k m/4 at bit 2k). */
+void
+rk_kvq10_pack (int            n,
+               const int16_t *codes,
+               uint8_t       *packed)
+{
+  int i, k;
+
+  for (i = 0; i < n; i += 64)
+    {
+      int m = n - i < 64 ? n - i : 64;
+      uint8_t *p = packed + (size_t) i * 10 / 8, *p2 = p + m;
+
+      memset (p2, 0, (size_t) m / 4);
+      for (k = 0; k < m; k++)
+        {
+          unsigned u = (unsigned) (codes[i + k] + 512);
+
+          p[k] = (uint8_t) (u & 0xFF);
+          p2[k % (m / 4)] |= (uint8_t) ((u >> 8) << (2 * (k / (m / 4))));
+        }
+    }
+}
+
+void
+rk_kvq10_unpack_ref (int            n,
+                     const uint8_t *packed,
+                     int16_t       *codes)
+{
+  int i, k;
+
+  for (i = 0; i < n; i += 64)
+    {
+      int m = n - i < 64 ? n - i : 64;
+      const uint8_t *p = packed + (size_t) i * 10 / 8, *p2 = p + m;
+
+      for (k = 0; k < m; k++)
+        codes[i + k] = (int16_t) ((int) (p[k] | ((p2[k % (m / 4)] >> (2 * (k / (m / 4)))) & 3)
+                                               << 8) - 512);
+    }
+}
+
+void
+rk_kvq10_quantize (int          n,
+                   int          group,
+                   const float *x,
+                   uint8_t     *packed,
+                   rk_fp16     *d)
+{
+  int16_t codes[512];
+
+  quantize_sym (n, group, x, NULL, codes, d, 511);
+  rk_kvq10_pack (n, codes, packed);
+}
+
+void
+rk_kvq16_dequantize_ref (int            n,
+                         int            group,
+                         const int16_t *codes,
+                         const rk_fp16 *d,
+                         float         *x)
+{
+  int i;
+
+  for (i = 0; i < n; i++)
+    x[i] = rk_fp16_to_fp32 (d[i / group]) * (float) codes[i];
+}
+
+void
+rk_kvq16_group_scores_ref (int            rows,
+                           int            cnt,
+                           int            n,
+                           int            group,
+                           const int16_t *q16,
+                           const float   *qd,
+                           const int16_t *codes,
+                           size_t         code_stride,
+                           const rk_fp16 *d,
+                           size_t         scale_stride,
+                           float          scale,
+                           float         *s)
+{
+  int ng = n / group;
+  int r, t, g, j;
+
+  for (r = 0; r < rows; r++)
+    for (t = 0; t < cnt; t++)
+      {
+        const int16_t *ct = codes + (size_t) t * code_stride;
+        const int16_t *qr = q16 + (size_t) r * n;
+        float sum = 0.0f;
+
+        for (g = 0; g < ng; g++)
+          {
+            int32_t isum = 0;
+
+            for (j = g * group; j < (g + 1) * group; j++)
+              isum += qr[j] * ct[j];
+            sum += (float) isum * rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]);
+          }
+        s[(size_t) r * cnt + t] = scale * qd[r] * sum;
+      }
 }
 
 void
@@ -581,7 +696,8 @@ rk_kvq_kernels_for_isa (rk_isa isa)
     rk_kvq8_dot_ref, rk_kvq4_dot_ref, rk_kvf16_dot_ref,
     rk_kvq8_axpy_ref, rk_kvq4_axpy_ref, rk_kvf16_axpy_ref, rk_kvq4_group_scores_ref,
     rk_kvq8_group_scores_ref, rk_kv_group_step_ref, rk_kvq_quantize_query_ref,
-    rk_kvq_quantize_query16_ref, rk_kvq7_unpack_ref,
+    rk_kvq_quantize_query16_ref, rk_kvq7_unpack_ref, rk_kvq10_unpack_ref,
+    rk_kvq16_dequantize_ref, rk_kvq16_group_scores_ref,
   };
 
 #if defined(RK_HAVE_AVX2)
@@ -599,6 +715,9 @@ rk_kvq_kernels_for_isa (rk_isa isa)
       k.quantize_query = rk_kvq_quantize_query_avx2;
       k.quantize_query16 = rk_kvq_quantize_query16_avx2;
       k.q7_unpack = rk_kvq7_unpack_avx2;
+      k.q10_unpack = rk_kvq10_unpack_avx2;
+      k.q16_dequantize = rk_kvq16_dequantize_avx2;
+      k.q16_group_scores = rk_kvq16_group_scores_avx2;
     }
 #endif
 #if defined(RK_HAVE_NEON)
@@ -616,6 +735,9 @@ rk_kvq_kernels_for_isa (rk_isa isa)
       k.quantize_query = rk_kvq_quantize_query_neon;
       k.quantize_query16 = rk_kvq_quantize_query16_neon;
       k.q7_unpack = rk_kvq7_unpack_neon;
+      k.q10_unpack = rk_kvq10_unpack_neon;
+      k.q16_dequantize = rk_kvq16_dequantize_neon;
+      k.q16_group_scores = rk_kvq16_group_scores_neon;
     }
 #endif
   (void) isa;
@@ -641,6 +763,27 @@ void
 rk_kvq7_unpack (int n, const uint8_t *packed, int8_t *codes)
 {
   rk_kvq_kernels_get ().q7_unpack (n, packed, codes);
+}
+
+void
+rk_kvq10_unpack (int n, const uint8_t *packed, int16_t *codes)
+{
+  rk_kvq_kernels_get ().q10_unpack (n, packed, codes);
+}
+
+void
+rk_kvq16_dequantize (int n, int group, const int16_t *codes, const rk_fp16 *d, float *x)
+{
+  rk_kvq_kernels_get ().q16_dequantize (n, group, codes, d, x);
+}
+
+void
+rk_kvq16_group_scores (int rows, int cnt, int n, int group, const int16_t *q16, const float *qd,
+                       const int16_t *codes, size_t code_stride, const rk_fp16 *d,
+                       size_t scale_stride, float scale, float *s)
+{
+  rk_kvq_kernels_get ().q16_group_scores (rows, cnt, n, group, q16, qd, codes, code_stride, d,
+                                          scale_stride, scale, s);
 }
 
 void

@@ -73,7 +73,8 @@ small_config (RuvPrecision store)
  * values are first moved by up to r each (V's carried rounding residual:
  * the group quantized is x + residual, so its range widens by 2r). */
 /* Symmetric codes of a Q8-format layer reach this far: 127, or 63 where the
- * cache stores the layer in Q7 (checked per cache in check_layer_bounds). */
+ * cache stores the layer in Q7, 511 in Q10 (set per layer in
+ * check_layer_bounds). */
 static float q8_max = 127.0f;
 
 static float
@@ -131,10 +132,14 @@ check_layer_bounds (RuvTwoTierKvCache *c, gint layer, const float *k_in, const f
   /* the first q8_layers layers of a Q4 store hold Q8 (or Q7: 7 bits) */
   if (prec == RUV_PRECISION_Q4 && layer < (gint) cfg->kv.q8_layers)
     prec = RUV_PRECISION_Q8;
-  g_assert_cmpuint (ruv_two_tier_kv_cache_get_layer_bits (c, layer), ==,
-                    prec == RUV_PRECISION_Q4 ? 4 : prec == RUV_PRECISION_FP16 ? 16
-                    : ruv_two_tier_kv_cache_get_layer_bits (c, layer) == 7 ? 7 : 8);
-  q8_max = ruv_two_tier_kv_cache_get_layer_bits (c, layer) == 7 ? 63.0f : 127.0f;
+  if (prec == RUV_PRECISION_Q8)
+    g_assert_true (ruv_two_tier_kv_cache_get_layer_bits (c, layer) == 7 ||
+                   ruv_two_tier_kv_cache_get_layer_bits (c, layer) == 8 ||
+                   ruv_two_tier_kv_cache_get_layer_bits (c, layer) == 10);
+  else
+    g_assert_cmpuint (ruv_two_tier_kv_cache_get_layer_bits (c, layer), ==,
+                      prec == RUV_PRECISION_Q4 ? 4 : 16);
+  q8_max = (float) ((1 << (ruv_two_tier_kv_cache_get_layer_bits (c, layer) - 1)) - 1);
   ruv_two_tier_kv_cache_get_all_kv (c, layer, k, v);
   for (p = 0; p < n; p++)
     for (h = 0; h < H; h++)
@@ -484,6 +489,9 @@ test_quant_bounds (void)
       RuvKvCacheStats st;
       float worst = 0.0f;
 
+      /* 16 layers: a Q8 store's first layer is Q10 (a Q4 store's is Q7) */
+      cfg.num_layers = 16;
+      cfg.kv.q8_layers = 1;
       rng_state = 100 + i;
       c = filled_cache (&cfg, NULL, 50, &k, &v);
       ruv_two_tier_kv_cache_get_stats (c, &st);
@@ -620,10 +628,11 @@ test_bytes_model_shapes (void)
           else
             want = 3.5;
           g_assert_cmpfloat (fp16 / st.store_bytes, >=, want);
-          /* Q7 only where Q8 would not make it (Llama-3.2-1B's shape) */
+          /* Q7 only where Q8 would not make it (Llama-3.2-1B's shape); a Q8
+           * store's first layer in Q10 (it fits on all four) */
           g_assert_cmpuint (ruv_two_tier_kv_cache_get_layer_bits (c, 0), ==,
-                            precs[pi] == RUV_PRECISION_Q8 ? 8 : q8l == 0 ? 4
-                            : cfg.num_layers == 16 ? 7 : 8);
+                            precs[pi] == RUV_PRECISION_Q8 ? (q8l == 0 ? 8 : 10)
+                            : q8l == 0 ? 4 : cfg.num_layers == 16 ? 7 : 8);
         }
 }
 
@@ -653,6 +662,12 @@ test_attend (void)
 
           rng_state = 7 + pi;
           cfg.kv.tail_precision = tails[pi];
+          /* a Q8 store of 16 layers: layer 0 in Q10, layer 1 in Q8 */
+          if (precs[pi] == RUV_PRECISION_Q8)
+            {
+              cfg.num_layers = 16;
+              cfg.kv.q8_layers = 1;
+            }
           cfg.kv.num_kv_heads = H;
           cfg.block_size = H == 3 ? 3 : 4;
           c = filled_cache (&cfg, NULL, n, &k_in, &v_in);
@@ -805,9 +820,9 @@ test_update_policy (void)
 }
 
 /* With q8_layers 1, switching to Q4 makes layer 0 Q8 (within Q8's bound of
- * what was appended) and layer 1 Q4; Q4 -> Q8 -> Q4 leaves layer 0's
- * values as they were (its format never changes). 24 layers, so that the
- * first is Q8, not Q7. */
+ * what was appended) and layer 1 Q4; Q4 -> Q8 -> Q4 takes layer 0 through
+ * Q10 (the Q8 store's first layer) and back to Q8: within a Q8 step of what
+ * it was. 24 layers, so that the first is Q8, not Q7. */
 static void
 test_update_policy_q8_layer (void)
 {
@@ -818,6 +833,7 @@ test_update_policy_q8_layer (void)
   g_autoptr(RuvTwoTierKvCache) c = NULL;
   g_autoptr(GError) error = NULL;
   RuvKvCacheStats st;
+  gint i;
 
   cfg.kv.q8_layers = 1;
   cfg.num_layers = 24;
@@ -835,11 +851,27 @@ test_update_policy_q8_layer (void)
   g_assert_cmpuint (ruv_two_tier_kv_cache_get_layer_bits (c, 0), ==, 8);
   ruv_two_tier_kv_cache_get_all_kv (c, 0, k0, v0);
   g_assert_true (ruv_two_tier_kv_cache_update_policy (c, RUV_PRECISION_Q8, &error));
+  g_assert_cmpuint (ruv_two_tier_kv_cache_get_layer_bits (c, 0), ==, 10);
   g_assert_true (ruv_two_tier_kv_cache_update_policy (c, RUV_PRECISION_Q4, &error));
   g_assert_no_error (error);
+  g_assert_cmpuint (ruv_two_tier_kv_cache_get_layer_bits (c, 0), ==, 8);
   ruv_two_tier_kv_cache_get_all_kv (c, 0, k1, v1);
-  g_assert_cmpmem (k0, 30 * 128 * sizeof (float), k1, 30 * 128 * sizeof (float));
-  g_assert_cmpmem (v0, 30 * 128 * sizeof (float), v1, 30 * 128 * sizeof (float));
+  for (i = 0; i < 30 * 2; i++)
+    {
+      float ak = 0.0f, av = 0.0f;
+      gint e;
+
+      for (e = 0; e < 64; e++)
+        {
+          ak = fmaxf (ak, fabsf (k0[i * 64 + e]));
+          av = fmaxf (av, fabsf (v0[i * 64 + e]));
+        }
+      for (e = 0; e < 64; e++)
+        {
+          g_assert_cmpfloat (fabsf (k1[i * 64 + e] - k0[i * 64 + e]), <=, ak / 127);
+          g_assert_cmpfloat (fabsf (v1[i * 64 + e] - v0[i * 64 + e]), <=, av / 127);
+        }
+    }
 }
 
 /* An append that fails after drawing on the cache's reservation (its tail

@@ -1018,9 +1018,7 @@ test_kvq7_pack (gconstpointer data)
       float x[256], y[256];
 
       for (i = 0; i < n; i++)
-        codes[i] = (int8_t) g_rand_int_range (rand, -63, 64);
-      codes[0] = -63;
-      codes[n - 1] = 63;
+        codes[i] = (int8_t) (i == 0 ? -63 : i == n - 1 ? 63 : g_rand_int_range (rand, -63, 64));
       memset (packed, 0xAA, sizeof packed);
       rk_kvq7_pack (n, codes, packed);
       g_assert_cmpint (packed[n * 7 / 8], ==, 0xAA);   /* n * 7 / 8 bytes, no more */
@@ -1041,6 +1039,88 @@ test_kvq7_pack (gconstpointer data)
           g_assert_cmpint (ABS (back[i]), <=, 63);
           g_assert_cmpfloat (fabsf (y[i] - x[i]), <=, dg * 0.5001f);
         }
+    }
+}
+
+/* Q10: unpacking per ISA gives back the codes packed, the packed size is
+ * 10/8 of a byte per value, the quantizer keeps every value within d/2 with
+ * codes in -511..511, and the int16 kernels (dequantize, group scores) match
+ * the reference and the exact products. */
+static void
+test_kvq10 (gconstpointer data)
+{
+  rk_isa isa = GPOINTER_TO_INT (data);
+  rk_kvq_kernels kk = rk_kvq_kernels_for_isa (isa), ref = rk_kvq_kernels_for_isa (RK_ISA_REF);
+  g_autoptr(GRand) rand = g_rand_new_with_seed (49);
+  static const int ns[] = { 64, 128, 72, 40, 4, 192, 132 };
+  gsize ni;
+
+  if (!isa_usable (isa))
+    return;
+  for (ni = 0; ni < G_N_ELEMENTS (ns); ni++)
+    {
+      int n = ns[ni], i, r, t, group = n % 64 == 0 ? 64 : n % 16 == 0 ? 16 : 4;
+      int16_t codes[256], back[256], kc[3 * 256], q16[2 * 256];
+      uint8_t packed[512];
+      rk_fp16 d[64], kd[3 * 64];
+      float x[256], y[256], y2[256], qd[2], sa[6], sb[6];
+
+      for (i = 0; i < n; i++)
+        codes[i] = (int16_t) (i == 0 ? -511 : i == n - 1 ? 511
+                              : g_rand_int_range (rand, -511, 512));
+      memset (packed, 0xAA, sizeof packed);
+      rk_kvq10_pack (n, codes, packed);
+      g_assert_cmpint (packed[n * 10 / 8], ==, 0xAA);
+      kk.q10_unpack (n, packed, back);
+      g_assert_cmpmem (back, n * sizeof (int16_t), codes, n * sizeof (int16_t));
+
+      for (i = 0; i < n; i++)
+        x[i] = (float) g_rand_double_range (rand, -3.0, 2.0);
+      x[n / 2] = 5.0f;
+      rk_kvq10_quantize (n, group, x, packed, d);
+      kk.q10_unpack (n, packed, back);
+      kk.q16_dequantize (n, group, back, d, y);
+      ref.q16_dequantize (n, group, back, d, y2);
+      g_assert_cmpmem (y, n * sizeof (float), y2, n * sizeof (float));
+      for (i = 0; i < n; i++)
+        {
+          g_assert_cmpint (ABS (back[i]), <=, 511);
+          g_assert_cmpfloat (fabsf (y[i] - x[i]), <=, rk_fp16_to_fp32 (d[i / group]) * 0.5001f);
+        }
+
+      /* three keys (one extreme: +-511 against +-32767), two query rows */
+      for (t = 0; t < 3; t++)
+        {
+          for (i = 0; i < n; i++)
+            kc[t * n + i] = t == 2 ? (i % 2 ? 511 : -511)
+                                   : (int16_t) g_rand_int_range (rand, -511, 512);
+          for (i = 0; i < n / group; i++)
+            kd[t * (n / group) + i] = rk_fp32_to_fp16 ((float) g_rand_double_range (rand, 0.001,
+                                                                                    0.01));
+        }
+      for (r = 0; r < 2; r++)
+        {
+          for (i = 0; i < n; i++)
+            q16[r * n + i] = r == 0 ? (i % 2 ? 32767 : -32767)
+                                    : (int16_t) g_rand_int_range (rand, -32767, 32768);
+          qd[r] = 1e-4f * (r + 1);
+        }
+      kk.q16_group_scores (2, 3, n, group, q16, qd, kc, (size_t) n, kd, (size_t) (n / group),
+                           0.5f, sa);
+      ref.q16_group_scores (2, 3, n, group, q16, qd, kc, (size_t) n, kd, (size_t) (n / group),
+                            0.5f, sb);
+      for (r = 0; r < 2; r++)
+        for (t = 0; t < 3; t++)
+          {
+            double exact = 0.0;
+
+            for (i = 0; i < n; i++)
+              exact += (double) q16[r * n + i] * qd[r] * kc[t * n + i] *
+                       rk_fp16_to_fp32 (kd[t * (n / group) + i / group]);
+            exact *= 0.5;
+            g_assert_cmpfloat (fabs (sa[r * 3 + t] - exact), <=, 1e-5 * (1.0 + fabs (exact)));
+            g_assert_cmpfloat (fabs (sb[r * 3 + t] - exact), <=, 1e-5 * (1.0 + fabs (exact)));
+          }
     }
 }
 
@@ -1084,6 +1164,7 @@ main (int argc, char **argv)
   add_isa_tests ("kvq-quantize-query", test_kvq_quantize_query);
   add_isa_tests ("kvq8-group-scores", test_kvq8_group_scores);
   add_isa_tests ("kvq7-pack", test_kvq7_pack);
+  add_isa_tests ("kvq10", test_kvq10);
   g_test_add_func ("/kernels/attention/mqa", test_mqa);
   g_test_add_func ("/kernels/attention/dispatch", test_dispatch);
   g_test_add_func ("/kernels/attention/config", test_config);
