@@ -14,10 +14,10 @@
  *                bytes, then scales d [bs*H][n_groups] halves, then (Q4)
  *                offsets z [bs*H][n_groups] int8. FP16 stores keep halves in
  *                the codes area and have no scales.
- * With a Q4 store the first q8_layers layers store Q8 (their store blocks are
- * larger), or Q7 (Q8 codes in 7 bits, rk-kvquant.h) where Q8 would leave the
- * store less than 3.5x smaller than FP16: each layer points at its store
- * format.
+ * The first q8_layers layers have their own format (hi_fmt_init): in a Q4
+ * store Q8, or Q7 (Q8 codes in 7 bits, rk-kvquant.h) where Q8 would leave the
+ * store less than 3.5x smaller than FP16; in a Q8 store Q10 (10-bit codes)
+ * where it stays 1.9x smaller. Each layer points at its store format.
  *
  * Blocks are written only by a cache that holds them alone: before writing
  * into a block another cache also holds (after a fork), the block is copied.
@@ -560,8 +560,8 @@ table_free (RuvKvPool *pool, Table *t)
   t->ptrs = NULL;
 }
 
-/* Layer l's store format: sf_hi (Q8 for a Q4 store) for the first
- * q8_layers layers, else sf. */
+/* Layer l's store format: sf_hi (Q8/Q7 for a Q4 store, Q10 or Q8 for a Q8
+ * store) for the first q8_layers layers, else sf. */
 static inline const StoreFmt *
 layer_fmt (const RuvTwoTierKvCache *c, gint l)
 {
@@ -584,16 +584,17 @@ same_fmt (const StoreFmt *a, const StoreFmt *b)
 }
 
 /* Whether a store whose first hl of L layers have format hi and the others
- * format lo is at least `target` times smaller than FP16. */
+ * format lo is at least `target` times smaller than FP16, by the bytes the
+ * stats count (codes and scales per row; not the blocks' padding, so the
+ * choice does not depend on block_size). */
 static gboolean
 fmt_fits (const KvCfg *c, gint L, gint hl, const StoreFmt *hi, const StoreFmt *lo,
           double target)
 {
-  StoreFmt f16;
+  double f16 = 2.0 * c->head_dim;
 
-  store_fmt_init (&f16, c, RUV_PRECISION_FP16, 0);
-  return (double) L * f16.block >= target * ((double) hl * hi->block +
-                                             (double) (L - hl) * lo->block);
+  return (double) L * f16 >= target * ((double) hl * (hi->codes_bytes + hi->scale_bytes) +
+                                       (double) (L - hl) * (lo->codes_bytes + lo->scale_bytes));
 }
 
 /* The format of the first q8_layers layers (most of a store's effect on the
@@ -612,7 +613,8 @@ hi_fmt_init (StoreFmt *f, const KvCfg *c, RuvPrecision prec, const StoreFmt *lo)
   if (prec == RUV_PRECISION_Q8)
     {
       store_fmt_init (f, c, RUV_PRECISION_Q8, 10);
-      if (hl > 0 && packable && fmt_fits (c, L, hl, f, lo, 1.9))
+      /* groups up to 128: the int16 x int16 sums stay exact in int32 */
+      if (hl > 0 && packable && f->group <= 128 && fmt_fits (c, L, hl, f, lo, 1.9))
         return;
       store_fmt_init (f, c, RUV_PRECISION_Q8, 8);
       return;
@@ -2172,7 +2174,8 @@ ruv_two_tier_kv_cache_update_policy (RuvTwoTierKvCache *c,
     return TRUE;
   store_fmt_init (&nf, &c->cfg, prec, 0);
   hi_fmt_init (&nf_hi, &c->cfg, prec, &nf);
-  /* a layer whose format stays (the Q8 first layers, Q4 <-> Q8) keeps its blocks */
+  /* a layer whose format stays keeps its blocks (the first layers where their
+   * format is the same in both stores, as with a head_dim that cannot pack) */
   for (l = 0; l < c->cfg.num_layers; l++)
     if (l >= c->cfg.q8_layers)
       need += ceil_div (c->layers[l].n_store, bs);
@@ -2334,7 +2337,8 @@ ruv_two_tier_kv_cache_shift (RuvTwoTierKvCache *c,
 #define STATE_MAGIC   "RUVKVST\n"
 /* 2: the caller's bytes (u64 length, bytes) follow the token counts;
  * 3: Q4 offsets are int8 steps (not half minima), q8_layers in the layout;
- * 4: a Q4 store's first layers may be Q7 (decided by the layout) */
+ * 4: a Q4 store's first layers may be Q7, a Q8 store's Q10 (decided by the
+ *    layout, which now holds q8_layers for a Q8 store too) */
 #define STATE_VERSION 4
 
 static void
@@ -2363,8 +2367,8 @@ put_layout (GByteArray *b, const KvCfg *cfg)
   put_u32 (b, (guint32) cfg->tail_precision);
   put_u32 (b, (guint32) cfg->store_precision);
   put_u32 (b, (guint32) ruv_kv_cache_group_size (cfg->head_dim));
-  /* only a Q4 store has other formats in its first layers */
-  put_u32 (b, cfg->store_precision == RUV_PRECISION_Q4 ? (guint32) cfg->q8_layers : 0);
+  /* the first layers' own format (Q8/Q7 in a Q4 store, Q10 in a Q8 one) */
+  put_u32 (b, cfg->store_precision != RUV_PRECISION_FP16 ? (guint32) cfg->q8_layers : 0);
   put_u64 (b, (guint64) cfg->max_tokens);
 }
 

@@ -10,10 +10,15 @@
  *
  *   Q8:   per (token, head) groups of G values: int8 codes, one half scale
  *         d per group, x = d * c                  (G + 2 bytes per group)
+ *         except in the first q8_layers layers (default 1), which store
+ *         Q10 (10-bit codes, 10 G / 8 + 2 bytes) where the store stays
+ *         1.9x smaller than FP16 (12 layers or more at head_dim 64)
  *   Q4:   4-bit codes, half scale d and an int8 offset z per group,
  *         x = d * (c + z)                         (G/2 + 3 bytes per group)
- *         except in the first q8_layers layers (default 1), which store
- *         Q8: most of a Q4 store's error comes from layer 0
+ *         except in the first q8_layers layers, which store Q8, or Q7
+ *         (7-bit codes) where Q8 would leave the store under 3.5x smaller
+ *   Most of a quantized store's effect on the logits comes from layer 0's
+ *   error, so it gets as many bits as the store's memory target leaves.
  *   FP16: plain halves (an unquantized store: "--kv-store f16")
  *
  * G is 64 when head_dim is a multiple of 64, else 32 when it is a multiple of
@@ -160,9 +165,10 @@ void     ruv_two_tier_kv_cache_set_threads  (RuvTwoTierKvCache *cache,
 gint64   ruv_two_tier_kv_cache_get_n_tokens (RuvTwoTierKvCache *cache,
                                              gint               layer);
 
-/* Bits per value of a layer's store codes: 16 (FP16 store), 8 (Q8), 7 (Q7:
- * a Q4 store's first layers where Q8 would leave the store under 3.5x
- * smaller than FP16), 4 (Q4); scales not counted. 0 for a bad layer. */
+/* Bits per value of a layer's store codes: 16 (FP16 store), 10 (Q10: a Q8
+ * store's first layers where it stays 1.9x smaller than FP16), 8 (Q8), 7
+ * (Q7: a Q4 store's first layers where Q8 would leave the store under 3.5x
+ * smaller), 4 (Q4); scales not counted. 0 for a bad layer. */
 guint    ruv_two_tier_kv_cache_get_layer_bits (RuvTwoTierKvCache *cache,
                                                gint               layer);
 
@@ -224,7 +230,7 @@ void     ruv_two_tier_kv_cache_clear        (RuvTwoTierKvCache *cache);
 void     ruv_two_tier_kv_cache_truncate     (RuvTwoTierKvCache *cache,
                                              gint64             n_tokens);
 /* Switches the store to Q8, Q4 or FP16, re-quantizing what it holds (from its
- * dequantized values); with Q4 the first q8_layers layers are or stay Q8 (a
+ * dequantized values), the first q8_layers layers to their own format (a
  * layer whose format does not change keeps its blocks as they are). All or
  * nothing; RUV_ERROR_CONFIG for another precision, RUV_ERROR_OUT_OF_MEMORY
  * when the pool cannot hold the copy. */

@@ -18,9 +18,10 @@ G_BEGIN_DECLS
  * @num_kv_heads: KV heads; 0 takes the model's
  * @head_dim: head dimension; 0 takes the model's
  * @migration_batch: tokens moved from tail to store at once (default 64)
- * @q8_layers: with a Q4 store, the first this many layers store Q8 instead
- *   (default 1: layer 0's keys and values carry most of a Q4 store's error;
- *   not in the reference)
+ * @q8_layers: the first this many layers store more bits: Q8 (or Q7) in a Q4
+ *   store, Q10 in a Q8 store, within the store's memory target (default 1:
+ *   layer 0's keys and values carry most of a store's error; not in the
+ *   reference)
  *
  * The reference's KvCacheConfig, held by value in RuvModelConfig. The simple
  * KV cache of ruv-forward.c keeps every token in F32 and reads none of these

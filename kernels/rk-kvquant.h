@@ -85,7 +85,8 @@ RK_DECLARE_KVQ (void, rk_kvq4_group_scores, (int rows, int cnt, int n, int group
  * (rk_kvq_quantize_query16: q16, qd): a Q8 key's own rounding is about as
  * large as an int8 query's, which would double its error; int16 products
  * with the int8 codes cost no more (one madd per 16 values). Integer sums
- * are exact for group <= 512. */
+ * are exact for any group (the SIMD variants sum in int32 up to groups of
+ * 512 and leave larger ones to the reference, which sums in int64). */
 RK_DECLARE_KVQ (void, rk_kvq8_group_scores, (int rows, int cnt, int n, int group,
                                              const int16_t *q16, const float *qd,
                                              const int8_t *codes, size_t code_stride,
@@ -171,7 +172,8 @@ RK_DECLARE_KVQ (void, rk_kvq10_unpack, (int n, const uint8_t *packed, int16_t *c
 RK_DECLARE_KVQ (void, rk_kvq16_dequantize, (int n, int group, const int16_t *codes,
                                             const rk_fp16 *d, float *x))
 /* rk_kvq8_group_scores for int16 codes (Q10 keys unpacked, code_stride in
- * codes); integer sums exact for group <= 128. */
+ * codes); integer sums exact for any group (SIMD in int32 up to groups of
+ * 128, the reference in int64 beyond). */
 RK_DECLARE_KVQ (void, rk_kvq16_group_scores, (int rows, int cnt, int n, int group,
                                               const int16_t *q16, const float *qd,
                                               const int16_t *codes, size_t code_stride,

@@ -32,7 +32,8 @@ ruv_cli_kv_options_add (GOptionContext  *context,
     { "kv-max", 0, 0, G_OPTION_ARG_INT64, &opts->max,
       "KV cache capacity in tokens (sets the context size)", "N" },
     { "kv-q8-layers", 0, 0, G_OPTION_ARG_INT, &opts->q8_layers,
-      "With a q4 store, the first N layers store Q8 (default 1)", "N" },
+      "The first N layers store more bits: Q8 in a q4 store, Q10 in a q8 store (default 1)",
+      "N" },
     { NULL }
   };
 

@@ -454,7 +454,8 @@ rk_kvq8_group_scores_avx2 (int            rows,
 {
   int ng = n / group, r, t, g, i;
 
-  if (group % 16 != 0)
+  /* int32 sums: exact up to groups of 512 */
+  if (group % 16 != 0 || group > 512)
     {
       rk_kvq8_group_scores_ref (rows, cnt, n, group, q16, qd, codes, code_stride, d,
                                 scale_stride, scale, s);
@@ -732,7 +733,8 @@ rk_kvq16_group_scores_avx2 (int            rows,
 {
   int ng = n / group, r, t, g, i;
 
-  if (group % 16 != 0)
+  /* int32 sums: exact up to groups of 128 */
+  if (group % 16 != 0 || group > 128)
     {
       rk_kvq16_group_scores_ref (rows, cnt, n, group, q16, qd, codes, code_stride, d,
                                  scale_stride, scale, s);

@@ -418,7 +418,8 @@ rk_kvq8_group_scores_neon (int            rows,
 {
   int ng = n / group, r, t, g, i;
 
-  if (group % 8 != 0)
+  /* int32 sums: exact up to groups of 512 */
+  if (group % 8 != 0 || group > 512)
     {
       rk_kvq8_group_scores_ref (rows, cnt, n, group, q16, qd, codes, code_stride, d,
                                 scale_stride, scale, s);
@@ -653,7 +654,8 @@ rk_kvq16_group_scores_neon (int            rows,
 {
   int ng = n / group, r, t, g, i;
 
-  if (group % 8 != 0)
+  /* int32 sums: exact up to groups of 128 */
+  if (group % 8 != 0 || group > 128)
     {
       rk_kvq16_group_scores_ref (rows, cnt, n, group, q16, qd, codes, code_stride, d,
                                  scale_stride, scale, s);

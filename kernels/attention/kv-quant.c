@@ -267,7 +267,7 @@ rk_kvq8_group_scores_ref (int            rows,
 
         for (g = 0; g < ng; g++)
           {
-            int32_t isum = 0;
+            int64_t isum = 0;   /* exact for any group */
 
             for (j = g * group; j < (g + 1) * group; j++)
               isum += qr[j] * ct[j];
@@ -569,7 +569,7 @@ rk_kvq16_group_scores_ref (int            rows,
 
         for (g = 0; g < ng; g++)
           {
-            int32_t isum = 0;
+            int64_t isum = 0;   /* exact for any group */
 
             for (j = g * group; j < (g + 1) * group; j++)
               isum += qr[j] * ct[j];

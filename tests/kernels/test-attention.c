@@ -864,8 +864,9 @@ test_kvq8_group_scores (gconstpointer data)
   rk_isa isa = GPOINTER_TO_INT (data);
   rk_kvq_kernels kk = rk_kvq_kernels_for_isa (isa);
   g_autoptr(GRand) rand = g_rand_new_with_seed (47);
+  /* 528: a group past int32's reach (528 * 32767 * 127 > 2^31) */
   static const int dims[][2] = { { 64, 64 }, { 128, 64 }, { 64, 32 }, { 96, 32 }, { 48, 16 },
-                                 { 40, 8 }, { 36, 12 } };
+                                 { 40, 8 }, { 36, 12 }, { 528, 528 } };
   const int stride_rows = 2, rows = 5, cnt = 70;
   gsize di;
 
@@ -1052,14 +1053,17 @@ test_kvq10 (gconstpointer data)
   rk_isa isa = GPOINTER_TO_INT (data);
   rk_kvq_kernels kk = rk_kvq_kernels_for_isa (isa), ref = rk_kvq_kernels_for_isa (RK_ISA_REF);
   g_autoptr(GRand) rand = g_rand_new_with_seed (49);
-  static const int ns[] = { 64, 128, 72, 40, 4, 192, 132 };
+  /* n and group; 136 and 256: groups past int32's reach for int16 x int16
+   * sums (136 * 32767 * 511 > 2^31) */
+  static const int ns[][2] = { { 64, 64 }, { 128, 64 }, { 72, 8 }, { 40, 8 }, { 4, 4 },
+                               { 192, 64 }, { 132, 4 }, { 136, 136 }, { 256, 256 } };
   gsize ni;
 
   if (!isa_usable (isa))
     return;
   for (ni = 0; ni < G_N_ELEMENTS (ns); ni++)
     {
-      int n = ns[ni], i, r, t, group = n % 64 == 0 ? 64 : n % 16 == 0 ? 16 : 4;
+      int n = ns[ni][0], i, r, t, group = ns[ni][1];
       int16_t codes[256], back[256], kc[3 * 256], q16[2 * 256];
       uint8_t packed[512];
       rk_fp16 d[64], kd[3 * 64];
