@@ -1064,10 +1064,10 @@ test_kvq10 (gconstpointer data)
   for (ni = 0; ni < G_N_ELEMENTS (ns); ni++)
     {
       int n = ns[ni][0], i, r, t, group = ns[ni][1];
-      int16_t codes[256], back[256], kc[3 * 256], q16[2 * 256];
+      int16_t codes[256], back[256], kc[6 * 256], q16[2 * 256];
       uint8_t packed[512];
-      rk_fp16 d[64], kd[3 * 64];
-      float x[256], y[256], y2[256], qd[2], sa[6], sb[6];
+      rk_fp16 d[64], kd[6 * 64];
+      float x[256], y[256], y2[256], qd[2], sa[12], sb[12];
 
       for (i = 0; i < n; i++)
         codes[i] = (int16_t) (i == 0 ? -511 : i == n - 1 ? 511
@@ -1092,8 +1092,9 @@ test_kvq10 (gconstpointer data)
           g_assert_cmpfloat (fabsf (y[i] - x[i]), <=, rk_fp16_to_fp32 (d[i / group]) * 0.5001f);
         }
 
-      /* three keys (one extreme: +-511 against +-32767), two query rows */
-      for (t = 0; t < 3; t++)
+      /* six keys (four at a time, then two; one extreme: +-511 against
+       * +-32767), two query rows */
+      for (t = 0; t < 6; t++)
         {
           for (i = 0; i < n; i++)
             kc[t * n + i] = t == 2 ? (i % 2 ? 511 : -511)
@@ -1109,12 +1110,12 @@ test_kvq10 (gconstpointer data)
                                     : (int16_t) g_rand_int_range (rand, -32767, 32768);
           qd[r] = 1e-4f * (r + 1);
         }
-      kk.q16_group_scores (2, 3, n, group, q16, qd, kc, (size_t) n, kd, (size_t) (n / group),
+      kk.q16_group_scores (2, 6, n, group, q16, qd, kc, (size_t) n, kd, (size_t) (n / group),
                            0.5f, sa);
-      ref.q16_group_scores (2, 3, n, group, q16, qd, kc, (size_t) n, kd, (size_t) (n / group),
+      ref.q16_group_scores (2, 6, n, group, q16, qd, kc, (size_t) n, kd, (size_t) (n / group),
                             0.5f, sb);
       for (r = 0; r < 2; r++)
-        for (t = 0; t < 3; t++)
+        for (t = 0; t < 6; t++)
           {
             double exact = 0.0;
 
@@ -1122,8 +1123,8 @@ test_kvq10 (gconstpointer data)
               exact += (double) q16[r * n + i] * qd[r] * kc[t * n + i] *
                        rk_fp16_to_fp32 (kd[t * (n / group) + i / group]);
             exact *= 0.5;
-            g_assert_cmpfloat (fabs (sa[r * 3 + t] - exact), <=, 1e-5 * (1.0 + fabs (exact)));
-            g_assert_cmpfloat (fabs (sb[r * 3 + t] - exact), <=, 1e-5 * (1.0 + fabs (exact)));
+            g_assert_cmpfloat (fabs (sa[r * 6 + t] - exact), <=, 1e-5 * (1.0 + fabs (exact)));
+            g_assert_cmpfloat (fabs (sb[r * 6 + t] - exact), <=, 1e-5 * (1.0 + fabs (exact)));
           }
     }
 }
