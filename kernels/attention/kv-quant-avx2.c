@@ -430,12 +430,94 @@ rk_kvq4_group_scores_avx2 (int            rows,
     }
 }
 
-/* Integer products of 16 int8 codes with 16 int16 query values: eight int32
- * partial sums (pairs at most 2 * 32767 * 127). */
+/* Integer products of 16 codes (int8, or int16 where wide) with 16 int16
+ * query values: eight int32 partial sums (pairs at most 2 * 32767 * 511). */
 static inline __m256i
-q8_dot16 (const int8_t *c, __m256i q)
+i16_dot16 (const void *codes, size_t i, int wide, __m256i q)
 {
-  return _mm256_madd_epi16 (_mm256_cvtepi8_epi16 (_mm_loadu_si128 ((const __m128i *) c)), q);
+  __m256i c = wide ? _mm256_loadu_si256 ((const __m256i *) ((const int16_t *) codes + i))
+                   : _mm256_cvtepi8_epi16 (_mm_loadu_si128 ((const __m128i *)
+                                                            ((const int8_t *) codes + i)));
+
+  return _mm256_madd_epi16 (c, q);
+}
+
+/* The body of both int16-query kernels: codes int8 (Q8, Q7 unpacked) or
+ * int16 (Q10 unpacked, wide), key t's at element t * code_stride; group a
+ * multiple of 16, small enough for int32 sums. Four keys at a time: one
+ * horizontal-add tree for their four sums. */
+static inline void
+i16_group_scores (int            rows,
+                  int            cnt,
+                  int            n,
+                  int            group,
+                  const int16_t *q16,
+                  const float   *qd,
+                  const void    *codes,
+                  int            wide,
+                  size_t         code_stride,
+                  const rk_fp16 *d,
+                  size_t         scale_stride,
+                  float          scale,
+                  float         *s)
+{
+  int ng = n / group, r, t, g, i;
+
+  for (r = 0; r < rows; r++)
+    {
+      const int16_t *qr = q16 + (size_t) r * n;
+      float *sr = s + (size_t) r * cnt, f = scale * qd[r];
+
+      for (t = 0; t + 4 <= cnt; t += 4)
+        {
+          size_t c0 = (size_t) t * code_stride;
+          __m128 acc = _mm_setzero_ps ();
+
+          for (g = 0; g < ng; g++)
+            {
+              __m256i p0 = _mm256_setzero_si256 (), p1 = p0, p2 = p0, p3 = p0, h;
+              __m128i i4;
+
+              for (i = g * group; i < (g + 1) * group; i += 16)
+                {
+                  __m256i q = _mm256_loadu_si256 ((const __m256i *) (qr + i));
+
+                  p0 = _mm256_add_epi32 (p0, i16_dot16 (codes, c0 + i, wide, q));
+                  p1 = _mm256_add_epi32 (p1, i16_dot16 (codes, c0 + code_stride + i, wide, q));
+                  p2 = _mm256_add_epi32 (p2, i16_dot16 (codes, c0 + 2 * code_stride + i, wide,
+                                                        q));
+                  p3 = _mm256_add_epi32 (p3, i16_dot16 (codes, c0 + 3 * code_stride + i, wide,
+                                                        q));
+                }
+              h = _mm256_hadd_epi32 (_mm256_hadd_epi32 (p0, p1), _mm256_hadd_epi32 (p2, p3));
+              i4 = _mm_add_epi32 (_mm256_castsi256_si128 (h), _mm256_extracti128_si256 (h, 1));
+              acc = _mm_fmadd_ps (_mm_cvtepi32_ps (i4),
+                                  load_h4 (d + (size_t) t * scale_stride + g, scale_stride), acc);
+            }
+          _mm_storeu_ps (sr + t, _mm_mul_ps (acc, _mm_set1_ps (f)));
+        }
+      for (; t < cnt; t++)
+        {
+          float sum = 0.0f;
+
+          for (g = 0; g < ng; g++)
+            {
+              __m256i p = _mm256_setzero_si256 ();
+              __m128i p4;
+
+              for (i = g * group; i < (g + 1) * group; i += 16)
+                p = _mm256_add_epi32 (p, i16_dot16 (codes, (size_t) t * code_stride + i, wide,
+                                                    _mm256_loadu_si256 ((const __m256i *)
+                                                                        (qr + i))));
+              p4 = _mm_add_epi32 (_mm256_castsi256_si128 (p), _mm256_extracti128_si256 (p, 1));
+              p4 = _mm_add_epi32 (p4, _mm_shuffle_epi32 (p4, 0x4E));
+              p4 = _mm_add_epi32 (p4, _mm_shuffle_epi32 (p4, 0xB1));
+              sum += (float) _mm_cvtsi128_si32 (p4) *
+                     rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]);
+            }
+          sr[t] = f * sum;
+        }
+    }
 }
 
 void
@@ -452,68 +534,13 @@ rk_kvq8_group_scores_avx2 (int            rows,
                            float          scale,
                            float         *s)
 {
-  int ng = n / group, r, t, g, i;
-
   /* int32 sums: exact up to groups of 512 */
   if (group % 16 != 0 || group > 512)
-    {
-      rk_kvq8_group_scores_ref (rows, cnt, n, group, q16, qd, codes, code_stride, d,
-                                scale_stride, scale, s);
-      return;
-    }
-  for (r = 0; r < rows; r++)
-    {
-      const int16_t *qr = q16 + (size_t) r * n;
-      float *sr = s + (size_t) r * cnt, f = scale * qd[r];
-
-      for (t = 0; t + 4 <= cnt; t += 4)
-        {
-          const int8_t *c0 = codes + (size_t) t * code_stride;
-          __m128 acc = _mm_setzero_ps ();
-
-          for (g = 0; g < ng; g++)
-            {
-              __m256i p0 = _mm256_setzero_si256 (), p1 = p0, p2 = p0, p3 = p0, h;
-              __m128i i4;
-
-              for (i = g * group; i < (g + 1) * group; i += 16)
-                {
-                  __m256i q = _mm256_loadu_si256 ((const __m256i *) (qr + i));
-
-                  p0 = _mm256_add_epi32 (p0, q8_dot16 (c0 + i, q));
-                  p1 = _mm256_add_epi32 (p1, q8_dot16 (c0 + code_stride + i, q));
-                  p2 = _mm256_add_epi32 (p2, q8_dot16 (c0 + 2 * code_stride + i, q));
-                  p3 = _mm256_add_epi32 (p3, q8_dot16 (c0 + 3 * code_stride + i, q));
-                }
-              h = _mm256_hadd_epi32 (_mm256_hadd_epi32 (p0, p1), _mm256_hadd_epi32 (p2, p3));
-              i4 = _mm_add_epi32 (_mm256_castsi256_si128 (h), _mm256_extracti128_si256 (h, 1));
-              acc = _mm_fmadd_ps (_mm_cvtepi32_ps (i4),
-                                  load_h4 (d + (size_t) t * scale_stride + g, scale_stride), acc);
-            }
-          _mm_storeu_ps (sr + t, _mm_mul_ps (acc, _mm_set1_ps (f)));
-        }
-      for (; t < cnt; t++)
-        {
-          const int8_t *ct = codes + (size_t) t * code_stride;
-          float sum = 0.0f;
-
-          for (g = 0; g < ng; g++)
-            {
-              __m256i p = _mm256_setzero_si256 ();
-              __m128i p4;
-
-              for (i = g * group; i < (g + 1) * group; i += 16)
-                p = _mm256_add_epi32 (p, q8_dot16 (ct + i,
-                                                   _mm256_loadu_si256 ((const __m256i *) (qr + i))));
-              p4 = _mm_add_epi32 (_mm256_castsi256_si128 (p), _mm256_extracti128_si256 (p, 1));
-              p4 = _mm_add_epi32 (p4, _mm_shuffle_epi32 (p4, 0x4E));
-              p4 = _mm_add_epi32 (p4, _mm_shuffle_epi32 (p4, 0xB1));
-              sum += (float) _mm_cvtsi128_si32 (p4) *
-                     rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]);
-            }
-          sr[t] = f * sum;
-        }
-    }
+    rk_kvq8_group_scores_ref (rows, cnt, n, group, q16, qd, codes, code_stride, d,
+                              scale_stride, scale, s);
+  else
+    i16_group_scores (rows, cnt, n, group, q16, qd, codes, 0, code_stride, d, scale_stride,
+                      scale, s);
 }
 
 /* max |q| of a row (n % 8 == 0); max_ps returns its second operand for a
@@ -717,14 +744,6 @@ rk_kvq16_dequantize_avx2 (int            n,
     }
 }
 
-/* Integer products of 16 int16 codes with 16 int16 query values: eight
- * int32 partial sums (pairs at most 2 * 32767 * 511). */
-static inline __m256i
-q16_dot16 (const int16_t *c, __m256i q)
-{
-  return _mm256_madd_epi16 (_mm256_loadu_si256 ((const __m256i *) c), q);
-}
-
 void
 rk_kvq16_group_scores_avx2 (int            rows,
                             int            cnt,
@@ -739,68 +758,11 @@ rk_kvq16_group_scores_avx2 (int            rows,
                             float          scale,
                             float         *s)
 {
-  int ng = n / group, r, t, g, i;
-
   /* int32 sums: exact up to groups of 128 */
   if (group % 16 != 0 || group > 128)
-    {
-      rk_kvq16_group_scores_ref (rows, cnt, n, group, q16, qd, codes, code_stride, d,
-                                 scale_stride, scale, s);
-      return;
-    }
-  for (r = 0; r < rows; r++)
-    {
-      const int16_t *qr = q16 + (size_t) r * n;
-      float *sr = s + (size_t) r * cnt, f = scale * qd[r];
-
-      /* four keys at a time: one horizontal-add tree for their four sums */
-      for (t = 0; t + 4 <= cnt; t += 4)
-        {
-          const int16_t *c0 = codes + (size_t) t * code_stride;
-          __m128 acc = _mm_setzero_ps ();
-
-          for (g = 0; g < ng; g++)
-            {
-              __m256i p0 = _mm256_setzero_si256 (), p1 = p0, p2 = p0, p3 = p0, h;
-              __m128i i4;
-
-              for (i = g * group; i < (g + 1) * group; i += 16)
-                {
-                  __m256i q = _mm256_loadu_si256 ((const __m256i *) (qr + i));
-
-                  p0 = _mm256_add_epi32 (p0, q16_dot16 (c0 + i, q));
-                  p1 = _mm256_add_epi32 (p1, q16_dot16 (c0 + code_stride + i, q));
-                  p2 = _mm256_add_epi32 (p2, q16_dot16 (c0 + 2 * code_stride + i, q));
-                  p3 = _mm256_add_epi32 (p3, q16_dot16 (c0 + 3 * code_stride + i, q));
-                }
-              h = _mm256_hadd_epi32 (_mm256_hadd_epi32 (p0, p1), _mm256_hadd_epi32 (p2, p3));
-              i4 = _mm_add_epi32 (_mm256_castsi256_si128 (h), _mm256_extracti128_si256 (h, 1));
-              acc = _mm_fmadd_ps (_mm_cvtepi32_ps (i4),
-                                  load_h4 (d + (size_t) t * scale_stride + g, scale_stride), acc);
-            }
-          _mm_storeu_ps (sr + t, _mm_mul_ps (acc, _mm_set1_ps (f)));
-        }
-      for (; t < cnt; t++)
-        {
-          const int16_t *ct = codes + (size_t) t * code_stride;
-          float sum = 0.0f;
-
-          for (g = 0; g < ng; g++)
-            {
-              __m256i p = _mm256_setzero_si256 ();
-              __m128i p4;
-
-              for (i = g * group; i < (g + 1) * group; i += 16)
-                p = _mm256_add_epi32 (p, q16_dot16 (ct + i,
-                                                    _mm256_loadu_si256 ((const __m256i *)
-                                                                        (qr + i))));
-              p4 = _mm_add_epi32 (_mm256_castsi256_si128 (p), _mm256_extracti128_si256 (p, 1));
-              p4 = _mm_add_epi32 (p4, _mm_shuffle_epi32 (p4, 0x4E));
-              p4 = _mm_add_epi32 (p4, _mm_shuffle_epi32 (p4, 0xB1));
-              sum += (float) _mm_cvtsi128_si32 (p4) *
-                     rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]);
-            }
-          sr[t] = f * sum;
-        }
-    }
+    rk_kvq16_group_scores_ref (rows, cnt, n, group, q16, qd, codes, code_stride, d,
+                               scale_stride, scale, s);
+  else
+    i16_group_scores (rows, cnt, n, group, q16, qd, codes, 1, code_stride, d, scale_stride,
+                      scale, s);
 }

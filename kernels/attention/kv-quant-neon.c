@@ -402,6 +402,53 @@ rk_kvq4_group_scores_neon (int            rows,
       }
 }
 
+/* The body of both int16-query kernels: codes int8 (Q8, Q7 unpacked) or
+ * int16 (Q10 unpacked, wide), key t's at element t * code_stride; group a
+ * multiple of 8, small enough for int32 sums. */
+static inline void
+i16_group_scores (int            rows,
+                  int            cnt,
+                  int            n,
+                  int            group,
+                  const int16_t *q16,
+                  const float   *qd,
+                  const void    *codes,
+                  int            wide,
+                  size_t         code_stride,
+                  const rk_fp16 *d,
+                  size_t         scale_stride,
+                  float          scale,
+                  float         *s)
+{
+  int ng = n / group, r, t, g, i;
+
+  for (r = 0; r < rows; r++)
+    for (t = 0; t < cnt; t++)
+      {
+        size_t c0 = (size_t) t * code_stride;
+        const int16_t *qr = q16 + (size_t) r * n;
+        float sum = 0.0f;
+
+        for (g = 0; g < ng; g++)
+          {
+            int32x4_t acc = vdupq_n_s32 (0);
+
+            /* int8 codes widened to int16, products accumulated in int32 */
+            for (i = g * group; i < (g + 1) * group; i += 8)
+              {
+                int16x8_t c = wide ? vld1q_s16 ((const int16_t *) codes + c0 + i)
+                                   : vmovl_s8 (vld1_s8 ((const int8_t *) codes + c0 + i));
+                int16x8_t q = vld1q_s16 (qr + i);
+
+                acc = vmlal_s16 (acc, vget_low_s16 (c), vget_low_s16 (q));
+                acc = vmlal_high_s16 (acc, c, q);
+              }
+            sum += (float) vaddvq_s32 (acc) * rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]);
+          }
+        s[(size_t) r * cnt + t] = scale * qd[r] * sum;
+      }
+}
+
 void
 rk_kvq8_group_scores_neon (int            rows,
                            int            cnt,
@@ -416,38 +463,13 @@ rk_kvq8_group_scores_neon (int            rows,
                            float          scale,
                            float         *s)
 {
-  int ng = n / group, r, t, g, i;
-
   /* int32 sums: exact up to groups of 512 */
   if (group % 8 != 0 || group > 512)
-    {
-      rk_kvq8_group_scores_ref (rows, cnt, n, group, q16, qd, codes, code_stride, d,
-                                scale_stride, scale, s);
-      return;
-    }
-  for (r = 0; r < rows; r++)
-    for (t = 0; t < cnt; t++)
-      {
-        const int8_t *ct = codes + (size_t) t * code_stride;
-        const int16_t *qr = q16 + (size_t) r * n;
-        float sum = 0.0f;
-
-        for (g = 0; g < ng; g++)
-          {
-            int32x4_t acc = vdupq_n_s32 (0);
-
-            /* codes widened to int16, products accumulated in int32 */
-            for (i = g * group; i < (g + 1) * group; i += 8)
-              {
-                int16x8_t c = vmovl_s8 (vld1_s8 (ct + i)), q = vld1q_s16 (qr + i);
-
-                acc = vmlal_s16 (acc, vget_low_s16 (c), vget_low_s16 (q));
-                acc = vmlal_high_s16 (acc, c, q);
-              }
-            sum += (float) vaddvq_s32 (acc) * rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]);
-          }
-        s[(size_t) r * cnt + t] = scale * qd[r] * sum;
-      }
+    rk_kvq8_group_scores_ref (rows, cnt, n, group, q16, qd, codes, code_stride, d,
+                              scale_stride, scale, s);
+  else
+    i16_group_scores (rows, cnt, n, group, q16, qd, codes, 0, code_stride, d, scale_stride,
+                      scale, s);
 }
 
 /* max |q| of a row (n % 4 == 0); vmaxnm skips a NaN as fmaxf does. */
@@ -652,35 +674,11 @@ rk_kvq16_group_scores_neon (int            rows,
                             float          scale,
                             float         *s)
 {
-  int ng = n / group, r, t, g, i;
-
   /* int32 sums: exact up to groups of 128 */
   if (group % 8 != 0 || group > 128)
-    {
-      rk_kvq16_group_scores_ref (rows, cnt, n, group, q16, qd, codes, code_stride, d,
-                                 scale_stride, scale, s);
-      return;
-    }
-  for (r = 0; r < rows; r++)
-    for (t = 0; t < cnt; t++)
-      {
-        const int16_t *ct = codes + (size_t) t * code_stride;
-        const int16_t *qr = q16 + (size_t) r * n;
-        float sum = 0.0f;
-
-        for (g = 0; g < ng; g++)
-          {
-            int32x4_t acc = vdupq_n_s32 (0);
-
-            for (i = g * group; i < (g + 1) * group; i += 8)
-              {
-                int16x8_t c = vld1q_s16 (ct + i), q = vld1q_s16 (qr + i);
-
-                acc = vmlal_s16 (acc, vget_low_s16 (c), vget_low_s16 (q));
-                acc = vmlal_high_s16 (acc, c, q);
-              }
-            sum += (float) vaddvq_s32 (acc) * rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]);
-          }
-        s[(size_t) r * cnt + t] = scale * qd[r] * sum;
-      }
+    rk_kvq16_group_scores_ref (rows, cnt, n, group, q16, qd, codes, code_stride, d,
+                               scale_stride, scale, s);
+  else
+    i16_group_scores (rows, cnt, n, group, q16, qd, codes, 1, code_stride, d, scale_stride,
+                      scale, s);
 }

@@ -241,6 +241,47 @@ rk_kvq4_group_scores_ref (int            rows,
       }
 }
 
+/* The body of both int16-query references: codes int8 (Q8, Q7 unpacked) or
+ * int16 (Q10 unpacked, wide), key t's at element t * code_stride; int64
+ * sums, exact for any group. */
+static void
+i16_group_scores_ref (int            rows,
+                      int            cnt,
+                      int            n,
+                      int            group,
+                      const int16_t *q16,
+                      const float   *qd,
+                      const void    *codes,
+                      int            wide,
+                      size_t         code_stride,
+                      const rk_fp16 *d,
+                      size_t         scale_stride,
+                      float          scale,
+                      float         *s)
+{
+  int ng = n / group;
+  int r, t, g, j;
+
+  for (r = 0; r < rows; r++)
+    for (t = 0; t < cnt; t++)
+      {
+        const int16_t *qr = q16 + (size_t) r * n;
+        size_t c0 = (size_t) t * code_stride;
+        float sum = 0.0f;
+
+        for (g = 0; g < ng; g++)
+          {
+            int64_t isum = 0;
+
+            for (j = g * group; j < (g + 1) * group; j++)
+              isum += qr[j] * (wide ? ((const int16_t *) codes)[c0 + j]
+                                    : ((const int8_t *) codes)[c0 + j]);
+            sum += (float) isum * rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]);
+          }
+        s[(size_t) r * cnt + t] = scale * qd[r] * sum;
+      }
+}
+
 void
 rk_kvq8_group_scores_ref (int            rows,
                           int            cnt,
@@ -255,26 +296,8 @@ rk_kvq8_group_scores_ref (int            rows,
                           float          scale,
                           float         *s)
 {
-  int ng = n / group;
-  int r, t, g, j;
-
-  for (r = 0; r < rows; r++)
-    for (t = 0; t < cnt; t++)
-      {
-        const int8_t *ct = codes + (size_t) t * code_stride;
-        const int16_t *qr = q16 + (size_t) r * n;
-        float sum = 0.0f;
-
-        for (g = 0; g < ng; g++)
-          {
-            int64_t isum = 0;   /* exact for any group */
-
-            for (j = g * group; j < (g + 1) * group; j++)
-              isum += qr[j] * ct[j];
-            sum += (float) isum * rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]);
-          }
-        s[(size_t) r * cnt + t] = scale * qd[r] * sum;
-      }
+  i16_group_scores_ref (rows, cnt, n, group, q16, qd, codes, 0, code_stride, d, scale_stride,
+                        scale, s);
 }
 
 /* Rescales row r's state for a new maximum bm (when it is larger). */
@@ -557,26 +580,8 @@ rk_kvq16_group_scores_ref (int            rows,
                            float          scale,
                            float         *s)
 {
-  int ng = n / group;
-  int r, t, g, j;
-
-  for (r = 0; r < rows; r++)
-    for (t = 0; t < cnt; t++)
-      {
-        const int16_t *ct = codes + (size_t) t * code_stride;
-        const int16_t *qr = q16 + (size_t) r * n;
-        float sum = 0.0f;
-
-        for (g = 0; g < ng; g++)
-          {
-            int64_t isum = 0;   /* exact for any group */
-
-            for (j = g * group; j < (g + 1) * group; j++)
-              isum += qr[j] * ct[j];
-            sum += (float) isum * rk_fp16_to_fp32 (d[(size_t) t * scale_stride + g]);
-          }
-        s[(size_t) r * cnt + t] = scale * qd[r] * sum;
-      }
+  i16_group_scores_ref (rows, cnt, n, group, q16, qd, codes, 1, code_stride, d, scale_stride,
+                        scale, s);
 }
 
 void
