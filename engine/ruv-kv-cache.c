@@ -463,8 +463,7 @@ struct _RuvTwoTierKvCache
   rk_pool         *threads;
   KvLayer         *layers;
   StoreFmt         sf;            /* the store's format */
-  StoreFmt         sf_hi;         /* of the first q8_layers layers (Q8 or Q7 for a Q4
-                                   * store) */
+  StoreFmt         sf_hi;         /* of the first q8_layers layers (hi_fmt_init) */
   gsize            tail_es;       /* bytes per tail element */
   gsize            tail_region;   /* K (or V) part of a tail block */
   gsize            tail_block;
