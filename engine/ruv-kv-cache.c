@@ -1435,6 +1435,59 @@ fold_run (const RuvTwoTierKvCache *c, const StoreFmt *store, guint8 *blk, gint64
     }
 }
 
+/* Queries rounded to integers, per row one scale: to int8 (q8, qsum) for a
+ * layer whose store is Q4, to int16 (q16) for one whose store is Q8 (or
+ * Q7/Q10: keys whose own rounding is as coarse as an int8 query's or finer).
+ * Every path scores quantized store keys against these (the group step with
+ * integer products, the block product and attend_rows with qf), so
+ * attention over a Q8/Q4 store does not depend on the path taken: softmax
+ * (scale q' k_store, scale q k_tail), as llama.cpp scores quantized keys
+ * against a quantized query. */
+typedef struct
+{
+  int8_t  *q8;
+  int16_t *q16;
+  float   *qd;
+  int32_t *qsum;
+  float   *qf;      /* the same as floats, qd * q8 or qd * q16 */
+} QuantQuery;
+
+/* Floats round_queries needs for `rows` queries of head_dim D. */
+#define QUANT_QUERY_FLOATS(rows, D, n_groups) \
+  ((gsize) (rows) * ((D) + 1 + (n_groups) + (D) / 2 + 1))
+
+/* Rounds `rows` queries q (rows, D) for store keys of format f into buf
+ * (QUANT_QUERY_FLOATS of them), which qq points into. */
+static void
+round_queries (const RuvTwoTierKvCache *c, const StoreFmt *f, gint rows, const float *q,
+               float *buf, QuantQuery *qq)
+{
+  gint D = c->cfg.head_dim, r, i;
+  gsize nv = (gsize) rows * D;
+
+  qq->qf = buf;
+  qq->qd = qq->qf + nv;
+  qq->qsum = (int32_t *) (void *) (qq->qd + rows);
+  qq->q8 = NULL;
+  qq->q16 = NULL;
+  if (f->prec == RUV_PRECISION_Q8)
+    {
+      qq->q16 = (int16_t *) (void *) (qq->qsum + (gsize) rows * f->n_groups);
+      c->kk.quantize_query16 (rows, D, q, qq->q16, qq->qd);
+      for (r = 0; r < rows; r++)
+        for (i = 0; i < D; i++)
+          qq->qf[(gsize) r * D + i] = qq->qd[r] * qq->q16[(gsize) r * D + i];
+    }
+  else
+    {
+      qq->q8 = (int8_t *) (void *) (qq->qsum + (gsize) rows * f->n_groups);
+      c->kk.quantize_query (rows, D, f->group, q, qq->q8, qq->qd, qq->qsum);
+      for (r = 0; r < rows; r++)
+        for (i = 0; i < D; i++)
+          qq->qf[(gsize) r * D + i] = qq->qd[r] * qq->q8[(gsize) r * D + i];
+    }
+}
+
 static void
 attend_rows (void   *ctx,
              gint64  begin,
@@ -1447,7 +1500,9 @@ attend_rows (void   *ctx,
   gint64 bs = c->cfg.block_size, total = L->n_store + L->n_tail;
   gint D = c->cfg.head_dim, i;
   gboolean quant = L->sf->prec != RUV_PRECISION_FP16;
-  g_autofree float *qq = quant ? g_new (float, D + L->sf->n_groups + D / 2 + 2) : NULL;
+  g_autofree float *qbuf = quant ? g_new (float, QUANT_QUERY_FLOATS (1, D, L->sf->n_groups))
+                                 : NULL;
+  QuantQuery qq;
   gint64 r;
 
   (void) thread_index;
@@ -1459,28 +1514,11 @@ attend_rows (void   *ctx,
       gint64 n = total, p;
       SoftState st;
 
-      /* store keys meet the query rounded as in the blocked path: to int16
-       * for Q8 keys, to int8 for Q4 keys */
-      if (quant && L->sf->prec == RUV_PRECISION_Q8)
+      /* store keys meet the query rounded as in the blocked path */
+      if (quant)
         {
-          int16_t *q16 = (int16_t *) (void *) (qq + D + L->sf->n_groups + 1);
-          float qd;
-
-          c->kk.quantize_query16 (1, D, q, q16, &qd);
-          for (i = 0; i < D; i++)
-            qq[i] = qd * q16[i];
-          qs = qq;
-        }
-      else if (quant)
-        {
-          int8_t *q8 = (int8_t *) (void *) (qq + D + L->sf->n_groups + 1);
-          float qd;
-
-          c->kk.quantize_query (1, D, L->sf->group, q, q8, &qd,
-                                (int32_t *) (void *) (qq + D));
-          for (i = 0; i < D; i++)
-            qq[i] = qd * q8[i];
-          qs = qq;
+          round_queries (c, L->sf, 1, q, qbuf, &qq);
+          qs = qq.qf;
         }
 
       if (job->causal)
@@ -1551,22 +1589,6 @@ typedef struct
   gsize                    scratch_floats;
 } BlockedJob;
 
-/* An item's queries rounded to integers, per row one scale: to int8 (q8,
- * qsum) for a layer whose store is Q4, to int16 (q16) for one whose store is
- * Q8 (whose keys' own rounding is as coarse as an int8 query's); neither
- * for an FP16 store. Every path scores quantized store keys against these
- * (the group step with integer products, the block product and attend_rows
- * with qf), so attention over a Q8/Q4 store does not depend on the path
- * taken: softmax (scale q' k_store, scale q k_tail), as llama.cpp scores
- * quantized keys against a quantized query. */
-typedef struct
-{
-  int8_t  *q8;
-  int16_t *q16;
-  float   *qd;
-  int32_t *qsum;
-  float   *qf;      /* the same as floats, qd * q8 or qd * q16 */
-} QuantQuery;
 
 /* Row `row` of a tier's block as floats (K: kv 0, V: kv 1): a store block in
  * format `store`, or a tail block (store NULL). */
@@ -1784,30 +1806,8 @@ blocked_items (void   *ctx,
           l[r] = 0.0f;
         }
       memset (acc, 0, (gsize) rows * D * sizeof (float));
-      qq.q8 = NULL;
-      qq.q16 = NULL;
       if (L->sf->prec != RUV_PRECISION_FP16)
-        {
-          qq.qf = vt + (gsize) bs * D;
-          qq.qd = qq.qf + (gsize) rmax * D;
-          qq.qsum = (int32_t *) (void *) (qq.qd + rmax);
-          if (L->sf->prec == RUV_PRECISION_Q8)
-            {
-              qq.q16 = (int16_t *) (void *) (qq.qsum + (gsize) rmax * L->sf->n_groups);
-              c->kk.quantize_query16 (rows, D, qr, qq.q16, qq.qd);
-              for (r = 0; r < rows; r++)
-                for (d = 0; d < D; d++)
-                  qq.qf[(gsize) r * D + d] = qq.qd[r] * qq.q16[(gsize) r * D + d];
-            }
-          else
-            {
-              qq.q8 = (int8_t *) (void *) (qq.qsum + (gsize) rmax * L->sf->n_groups);
-              c->kk.quantize_query (rows, D, L->sf->group, qr, qq.q8, qq.qd, qq.qsum);
-              for (r = 0; r < rows; r++)
-                for (d = 0; d < D; d++)
-                  qq.qf[(gsize) r * D + d] = qq.qd[r] * qq.q8[(gsize) r * D + d];
-            }
-        }
+        round_queries (c, L->sf, rows, qr, vt + (gsize) bs * D, &qq);
       if (j->causal)
         n = MIN (total, MAX (j->q_pos0 + t1, 0));
       /* The runs (store blocks, then pieces of tail blocks) this item takes:
@@ -1942,10 +1942,9 @@ attend_blocked (const AttendJob *a,
         return FALSE;
       j.parts = parts;
     }
-  /* qr, s, o, acc, m, l; kb, vt; then the rounded queries: qf, qd, qsum,
-   * q8 or q16 */
-  j.scratch_floats = (gsize) (rmax * (3 * D + bs + 2) + 2 * bs * D + 16 +
-                              rmax * (D + 1 + c->sf.n_groups + D / 2 + 1));
+  /* qr, s, o, acc, m, l; kb, vt; then the rounded queries (round_queries) */
+  j.scratch_floats = (gsize) (rmax * (3 * D + bs + 2) + 2 * bs * D + 16) +
+                     QUANT_QUERY_FLOATS (rmax, D, c->sf.n_groups);
   scratch = g_try_malloc ((gsize) nt * j.scratch_floats * sizeof (float));
   if (scratch == NULL)
     return FALSE;
